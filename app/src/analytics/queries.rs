@@ -1,0 +1,181 @@
+//! ClickHouse SQL behind the server functions. Reads the `metrics_hourly` rollup, whose
+//! columns are aggregate states: counts are `sumMerge`d and users `uniqMerge`d at query time,
+//! so a range spanning many hours never adds up unique counts or averages averages.
+
+use super::catalog::Scopes;
+use super::overview::{Kpis, Overview, TrendPoint};
+use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+struct TotalsRow {
+    buckets: u64,
+    events: u64,
+    impressions: u64,
+    clicks: u64,
+    orders: u64,
+    users: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct HourRow {
+    hour: i64,
+    impressions: u64,
+    clicks: u64,
+    orders: u64,
+    users: u64,
+}
+
+/// `WHERE` clause shared by the overview queries: tenant, optional scenario, hour range.
+fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -> Query {
+    let scenario_filter = if scenario.is_some() {
+        "AND scenario_id = ?"
+    } else {
+        ""
+    };
+    let sql = sql.replace("{scope}", &format!(
+        "tenant_id = ? {scenario_filter} AND hour >= ? AND hour < ?"
+    ));
+    let mut query = Query::new(sql).bind(tenant);
+    if let Some(scenario) = scenario {
+        query = query.bind(scenario);
+    }
+    query.bind(SqlValue::DateTime(from)).bind(SqlValue::DateTime(to))
+}
+
+pub async fn overview(
+    ch: &ClickHouse,
+    tenant: &str,
+    scenario: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Result<Overview, ClickHouseError> {
+    let totals: TotalsRow = ch
+        .fetch_one(scoped(
+            "SELECT count() AS buckets, sumMerge(events) AS events, \
+             sumMerge(impressions) AS impressions, sumMerge(clicks) AS clicks, \
+             sumMerge(orders) AS orders, uniqMerge(users) AS users \
+             FROM metrics_hourly WHERE {scope}",
+            tenant,
+            scenario,
+            from,
+            to,
+        ))
+        .await?;
+    let by_hour: Vec<HourRow> = ch
+        .fetch(scoped(
+            "SELECT toInt64(toUInt32(hour)) AS hour, sumMerge(impressions) AS impressions, \
+             sumMerge(clicks) AS clicks, sumMerge(orders) AS orders, \
+             uniqMerge(users) AS users \
+             FROM metrics_hourly WHERE {scope} GROUP BY hour ORDER BY hour",
+            tenant,
+            scenario,
+            from,
+            to,
+        ))
+        .await?;
+
+    let kpis = (totals.buckets > 0).then(|| {
+        Kpis::from_counts(
+            totals.events,
+            totals.impressions,
+            totals.clicks,
+            totals.orders,
+            totals.users,
+        )
+    });
+    Ok(Overview {
+        tenant: tenant.to_string(),
+        scenario: scenario.map(str::to_string),
+        from,
+        to,
+        trend: if kpis.is_some() {
+            fill_hours(from, to, by_hour)
+        } else {
+            Vec::new()
+        },
+        kpis,
+    })
+}
+
+/// Every hour of `[from, to)`, with zeros where the rollup has no row (ClickHouse 18.16 has
+/// no `WITH FILL`).
+fn fill_hours(from: i64, to: i64, rows: Vec<HourRow>) -> Vec<TrendPoint> {
+    let mut by_hour: BTreeMap<i64, HourRow> = rows.into_iter().map(|r| (r.hour, r)).collect();
+    (0..)
+        .map(|i| from + i * 3600)
+        .take_while(|hour| *hour < to)
+        .map(|hour| match by_hour.remove(&hour) {
+            Some(r) => TrendPoint {
+                hour,
+                impressions: r.impressions,
+                clicks: r.clicks,
+                conversions: r.orders,
+                active_users: r.users,
+            },
+            None => TrendPoint {
+                hour,
+                impressions: 0,
+                clicks: 0,
+                conversions: 0,
+                active_users: 0,
+            },
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct NameRow {
+    name: String,
+}
+
+pub async fn scopes(ch: &ClickHouse, tenant: &str) -> Result<Scopes, ClickHouseError> {
+    let tenants: Vec<NameRow> = ch
+        .fetch(Query::new(
+            "SELECT DISTINCT tenant_id AS name FROM metrics_hourly ORDER BY name LIMIT 1000",
+        ))
+        .await?;
+    let scenarios: Vec<NameRow> = ch
+        .fetch(
+            Query::new(
+                "SELECT DISTINCT scenario_id AS name FROM metrics_hourly \
+                 WHERE tenant_id = ? ORDER BY name LIMIT 1000",
+            )
+            .bind(tenant),
+        )
+        .await?;
+    Ok(Scopes {
+        tenants: tenants.into_iter().map(|r| r.name).collect(),
+        scenarios: scenarios.into_iter().map(|r| r.name).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_hours_are_filled_with_zeros() {
+        let rows = vec![HourRow {
+            hour: 3600,
+            impressions: 5,
+            clicks: 1,
+            orders: 0,
+            users: 2,
+        }];
+        let points = fill_hours(0, 3 * 3600, rows);
+        assert_eq!(points.len(), 3);
+        assert_eq!(points[0].impressions, 0);
+        assert_eq!(points[1].impressions, 5);
+        assert_eq!(points[2].hour, 7200);
+    }
+
+    #[test]
+    fn the_scenario_filter_is_bound_not_formatted() {
+        let q = scoped("SELECT 1 WHERE {scope}", "t'", Some("s"), 0, 3600);
+        let sql = q.render().unwrap();
+        assert!(sql.contains(r"tenant_id = 't\''"));
+        assert!(sql.contains("scenario_id = 's'"));
+    }
+}

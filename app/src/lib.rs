@@ -1,0 +1,70 @@
+//! The Recoscope dashboard, rendered on the server (`ssr`) and hydrated in the browser
+//! (`hydrate`).
+//!
+//! - [`shell`] / [`App`]: the HTML document and the routes.
+//! - [`analytics`]: the data the dashboard shows. Each view's `#[server]` function lives
+//!   beside its types; the ClickHouse queries behind them are compiled only with `ssr`.
+//! - [`pages`]: one module per page (the overview dashboard so far).
+//! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).
+//!
+//! Every number shown comes from a server function; an empty range shows an explicit empty
+//! state, never zeros posing as data.
+
+pub mod analytics;
+pub mod components;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Script, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/recoscope.css" />
+        <Link rel="icon" href="/favicon.svg" />
+        // ECharts comes from the app's own assets (npm `echarts`), never from a CDN.
+        <Script src="/vendor/echarts.min.js" />
+        <Title text="Recoscope" />
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">"Recoscope"</a>
+                <span class="tagline">"Real-time analytics for recommendations"</span>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
+                    <Route path=path!("/") view=pages::dashboard::DashboardPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Entry point of the browser bundle (called by the `frontend` crate).
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,172 @@
+//! The HTTP client: queries, inserts and DDL against one database.
+
+use crate::error::ClickHouseError;
+use crate::query::Query;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Where and how to reach ClickHouse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickHouseConfig {
+    /// Base URL of the HTTP interface, e.g. `http://localhost:8123`.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Upper bound for one request, including a large insert.
+    pub timeout: Duration,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "recoscope".into(),
+            user: "default".into(),
+            password: String::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A cheap-to-clone handle; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct ClickHouse {
+    http: reqwest::Client,
+    config: ClickHouseConfig,
+}
+
+impl ClickHouse {
+    pub fn new(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(ClickHouse { http, config })
+    }
+
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    pub fn database(&self) -> &str {
+        &self.config.database
+    }
+
+    /// The same server and pool, another database.
+    pub fn with_database(&self, database: impl Into<String>) -> Self {
+        let mut config = self.config.clone();
+        config.database = database.into();
+        ClickHouse {
+            http: self.http.clone(),
+            config,
+        }
+    }
+
+    /// Sends one statement; `use_database` is off for statements that create or drop the
+    /// database itself.
+    async fn send(
+        &self,
+        sql: String,
+        body_after_sql: Option<String>,
+        use_database: bool,
+    ) -> Result<String, ClickHouseError> {
+        let mut params: Vec<(&str, &str)> = vec![
+            // Numbers as JSON numbers on every version (18.16 quotes 64-bit ints by default).
+            ("output_format_json_quote_64bit_integers", "0"),
+        ];
+        if use_database {
+            params.push(("database", &self.config.database));
+        }
+        let mut request = self
+            .http
+            .post(&self.config.url)
+            .query(&params)
+            .header("X-ClickHouse-User", &self.config.user);
+        if !self.config.password.is_empty() {
+            request = request.header("X-ClickHouse-Key", &self.config.password);
+        }
+        let request = match body_after_sql {
+            // For inserts the statement goes in the URL and the rows are the body, so a large
+            // batch is streamed as data rather than parsed as SQL.
+            Some(rows) => request.query(&[("query", sql)]).body(rows),
+            None => request.body(sql),
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        let header_code = response
+            .headers()
+            .get("X-ClickHouse-Exception-Code")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let text = response.text().await?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(ClickHouseError::from_answer(
+                status.as_u16(),
+                header_code,
+                text,
+            ))
+        }
+    }
+
+    /// Runs a statement that returns nothing worth reading (DDL, `ALTER`, ...).
+    pub async fn execute(&self, query: Query) -> Result<(), ClickHouseError> {
+        self.send(query.render()?, None, true).await.map(drop)
+    }
+
+    /// Runs a statement outside any database (`CREATE DATABASE`, `DROP DATABASE`).
+    pub async fn execute_on_server(&self, query: Query) -> Result<(), ClickHouseError> {
+        self.send(query.render()?, None, false).await.map(drop)
+    }
+
+    /// Runs a `SELECT` and decodes each row; `FORMAT JSONEachRow` is appended here.
+    pub async fn fetch<T: DeserializeOwned>(&self, query: Query) -> Result<Vec<T>, ClickHouseError> {
+        let sql = format!("{} FORMAT JSONEachRow", query.render()?);
+        let text = self.send(sql, None, true).await?;
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).map_err(ClickHouseError::from))
+            .collect()
+    }
+
+    /// Runs a `SELECT` expected to return exactly one row.
+    pub async fn fetch_one<T: DeserializeOwned>(&self, query: Query) -> Result<T, ClickHouseError> {
+        let mut rows = self.fetch(query).await?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(ClickHouseError::Bind(format!("expected one row, got {n}"))),
+        }
+    }
+
+    /// Inserts rows as `JSONEachRow` in one request (one insert block per call, which is what
+    /// ClickHouse wants: few large inserts).
+    pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(ClickHouseError::Bind(format!("bad table name {table:?}")));
+        }
+        let mut body = String::with_capacity(rows.len() * 256);
+        for row in rows {
+            body.push_str(&serde_json::to_string(row)?);
+            body.push('\n');
+        }
+        let sql = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.send(sql, Some(body), true).await.map(drop)
+    }
+
+    /// Whether the server answers at all.
+    pub async fn ping(&self) -> Result<(), ClickHouseError> {
+        self.send("SELECT 1".into(), None, false).await.map(drop)
+    }
+
+    /// The server's version string, e.g. `18.16.1`.
+    pub async fn server_version(&self) -> Result<String, ClickHouseError> {
+        let text = self.send("SELECT version()".into(), None, false).await?;
+        Ok(text.trim().to_string())
+    }
+}

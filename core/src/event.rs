@@ -1,0 +1,194 @@
+//! The event as a client sends it (JSON).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What the user did with a recommended item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    Impression,
+    Click,
+    View,
+    Like,
+    Share,
+    AddCart,
+    Order,
+}
+
+impl ActionType {
+    pub const ALL: [ActionType; 7] = [
+        ActionType::Impression,
+        ActionType::Click,
+        ActionType::View,
+        ActionType::Like,
+        ActionType::Share,
+        ActionType::AddCart,
+        ActionType::Order,
+    ];
+
+    /// The name used on the wire and in ClickHouse's `Enum8`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Impression => "impression",
+            ActionType::Click => "click",
+            ActionType::View => "view",
+            ActionType::Like => "like",
+            ActionType::Share => "share",
+            ActionType::AddCart => "add_cart",
+            ActionType::Order => "order",
+        }
+    }
+}
+
+impl fmt::Display for ActionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the event happened. The server overrides `ip` with what it saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// One behaviour event as sent by a client. `tenant_id` is deliberately absent: the tenant
+/// comes from the write key, never from the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Client-generated id used for de-duplication; the server assigns one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub scenario_id: String,
+    pub user_id: String,
+    pub item_id: String,
+    pub action_type: ActionType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<EventContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_data: Option<serde_json::Value>,
+    /// Seconds the user watched or dwelt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_duration: Option<f64>,
+    /// Share of the item consumed, 0..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_group: Option<String>,
+    /// Client time in milliseconds since the Unix epoch; the receive time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    /// The recommendation response that produced the impression, so clicks join to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Rank of the item in the recommended list (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+impl Event {
+    /// A minimal event, handy for producers and tests.
+    pub fn new(
+        scenario_id: impl Into<String>,
+        user_id: impl Into<String>,
+        item_id: impl Into<String>,
+        action_type: ActionType,
+    ) -> Self {
+        Event {
+            event_id: None,
+            scenario_id: scenario_id.into(),
+            user_id: user_id.into(),
+            item_id: item_id.into(),
+            action_type,
+            context: None,
+            extra_data: None,
+            watch_duration: None,
+            completion_rate: None,
+            experiment_id: None,
+            experiment_group: None,
+            timestamp: None,
+            request_id: None,
+            position: None,
+            session_id: None,
+        }
+    }
+}
+
+/// A request body: either one event or `{"events": [...]}`.
+///
+/// Events stay as raw JSON values here so that one malformed event can be rejected on its
+/// own while its siblings are still accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestBody {
+    pub events: Vec<serde_json::Value>,
+    /// The write key, for `navigator.sendBeacon` which cannot set headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_key: Option<String>,
+}
+
+impl IngestBody {
+    /// Splits a parsed JSON body into its events. A body with an `events` array is a batch;
+    /// any other object is a single event.
+    pub fn from_value(value: serde_json::Value) -> Result<IngestBody, &'static str> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err("the body must be a JSON object: one event or {\"events\": [...]}");
+        };
+        let write_key = match map.remove("write_key") {
+            Some(serde_json::Value::String(k)) => Some(k),
+            Some(_) => return Err("write_key must be a string"),
+            None => None,
+        };
+        match map.remove("events") {
+            Some(serde_json::Value::Array(events)) => Ok(IngestBody { events, write_key }),
+            Some(_) => Err("events must be an array"),
+            None => Ok(IngestBody {
+                events: vec![serde_json::Value::Object(map)],
+                write_key,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_types_round_trip_through_their_wire_names() {
+        for action in ActionType::ALL {
+            let json = serde_json::to_string(&action).unwrap();
+            assert_eq!(json, format!("\"{}\"", action.as_str()));
+            let back: ActionType = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, action);
+        }
+        assert!(serde_json::from_str::<ActionType>("\"purchase\"").is_err());
+    }
+
+    #[test]
+    fn a_body_is_one_event_or_a_batch() {
+        let single = serde_json::json!({"scenario_id": "s", "user_id": "u", "item_id": "i",
+            "action_type": "click", "write_key": "k"});
+        let body = IngestBody::from_value(single).unwrap();
+        assert_eq!(body.events.len(), 1);
+        assert_eq!(body.write_key.as_deref(), Some("k"));
+        assert!(body.events[0].get("write_key").is_none());
+
+        let batch = serde_json::json!({"events": [{}, {}, {}]});
+        assert_eq!(IngestBody::from_value(batch).unwrap().events.len(), 3);
+
+        assert!(IngestBody::from_value(serde_json::json!([1, 2])).is_err());
+        assert!(IngestBody::from_value(serde_json::json!({"events": 3})).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+# Shared helpers for the project's scripts. Sourced, not run.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Service data lives in the project unless RECOSCOPE_STACK_DIR says otherwise.
+STACK_DIR="${RECOSCOPE_STACK_DIR:-$ROOT/.stack}"
+CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
+CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+# Tools built from crates.io are cached here and reused across clones and CI runs.
+TOOLS_DIR="${RECOSCOPE_TOOLS_DIR:-$HOME/.cache/recoscope/tools}"
+export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
+
+# Pinned tool versions (see docs/ARCHITECTURE.md for why these).
+TANSU_VERSION="0.6.0"
+CARGO_LEPTOS_VERSION="0.3.10"
+
+log() { printf '\033[1;34m[recoscope]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[recoscope]\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The wasm-bindgen version in Cargo.lock; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# cargo install into TOOLS_DIR unless the binary already reports the wanted version.
+cargo_tool() {
+  local bin="$1" version="$2"; shift 2
+  if [ -x "$TOOLS_DIR/bin/$bin" ] && "$TOOLS_DIR/bin/$bin" --version 2>/dev/null | grep -q "$version"; then
+    return 0
+  fi
+  log "building $bin $version from crates.io (once; cached in $TOOLS_DIR)"
+  cargo install --root "$TOOLS_DIR" "$@"
+}
+
+# Waits until a command succeeds, up to $1 seconds.
+wait_for() {
+  local seconds="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+  log "$what is up"
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

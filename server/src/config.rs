@@ -1,0 +1,220 @@
+//! Configuration from the environment into one typed struct, validated at boot.
+//!
+//! Every variable has a default that matches the local stack (`scripts/stack up`), so a
+//! developer needs to set nothing. A bad value stops the process with a message that names
+//! the variable.
+
+use envconfig::Envconfig;
+use recoscope_clickhouse::ClickHouseConfig;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Envconfig, Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server (ingest API + dashboard) listens on.
+    #[envconfig(from = "RECOSCOPE_LISTEN", default = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Kafka bootstrap servers, comma-separated.
+    #[envconfig(from = "KAFKA_BROKERS", default = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Topic behaviour events are written to and read from.
+    #[envconfig(from = "KAFKA_TOPIC", default = "user-behaviors")]
+    pub kafka_topic: String,
+    /// Partitions of the topic when the server creates it (more partitions, more workers).
+    #[envconfig(from = "KAFKA_TOPIC_PARTITIONS", default = "3")]
+    pub kafka_topic_partitions: i32,
+    /// How long the ingest API waits for the broker's acknowledgement before answering 503.
+    #[envconfig(from = "KAFKA_PRODUCE_TIMEOUT_MS", default = "5000")]
+    pub kafka_produce_timeout_ms: u64,
+
+    /// ClickHouse HTTP interface.
+    #[envconfig(from = "CLICKHOUSE_URL", default = "http://127.0.0.1:8123")]
+    pub clickhouse_url: String,
+    #[envconfig(from = "CLICKHOUSE_DATABASE", default = "recoscope")]
+    pub clickhouse_database: String,
+    #[envconfig(from = "CLICKHOUSE_USER", default = "default")]
+    pub clickhouse_user: String,
+    #[envconfig(from = "CLICKHOUSE_PASSWORD", default = "")]
+    pub clickhouse_password: String,
+
+    /// Consumer group of the ClickHouse loader.
+    #[envconfig(from = "SINK_GROUP_ID", default = "clickhouse-sink")]
+    pub sink_group_id: String,
+    /// A batch is written when it holds this many rows...
+    #[envconfig(from = "SINK_MAX_ROWS", default = "20000")]
+    pub sink_max_rows: usize,
+    /// ...or when its first row has waited this long.
+    #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
+    pub sink_max_wait_ms: u64,
+
+    /// Write keys and their tenants: `key=tenant,key=tenant`. The tenant of an event comes
+    /// from its key, never from the body. (A tenant store replaces this list; see issue 3.)
+    #[envconfig(from = "RECOSCOPE_WRITE_KEYS", default = "demo-key=demo,shop-key=shop")]
+    pub write_keys: String,
+    /// Largest request body the ingest API reads.
+    #[envconfig(from = "INGEST_MAX_BODY_BYTES", default = "1048576")]
+    pub ingest_max_body_bytes: usize,
+    /// Most events in one request.
+    #[envconfig(from = "INGEST_MAX_BATCH", default = "500")]
+    pub ingest_max_batch: usize,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Env(String),
+    #[error("invalid {var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads and validates the environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let config = Config::init_from_env().map_err(|e| ConfigError::Env(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults, as a developer on the local stack gets them.
+    pub fn local_defaults() -> Config {
+        Config::init_from_hashmap(&HashMap::new()).expect("defaults parse")
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |var, reason: &str| {
+            Err(ConfigError::Invalid {
+                var,
+                reason: reason.to_string(),
+            })
+        };
+        if self.kafka_brokers.trim().is_empty() {
+            return invalid("KAFKA_BROKERS", "must name at least one host:port");
+        }
+        if self.kafka_topic.is_empty()
+            || !self
+                .kafka_topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return invalid("KAFKA_TOPIC", "use letters, digits, '.', '_' and '-' only");
+        }
+        if !(1..=1024).contains(&self.kafka_topic_partitions) {
+            return invalid("KAFKA_TOPIC_PARTITIONS", "must be between 1 and 1024");
+        }
+        if self.kafka_produce_timeout_ms == 0 {
+            return invalid("KAFKA_PRODUCE_TIMEOUT_MS", "must be positive");
+        }
+        if !(self.clickhouse_url.starts_with("http://") || self.clickhouse_url.starts_with("https://")) {
+            return invalid("CLICKHOUSE_URL", "must start with http:// or https://");
+        }
+        if !is_identifier(&self.clickhouse_database) {
+            return invalid("CLICKHOUSE_DATABASE", "use letters, digits and '_' only");
+        }
+        if self.sink_group_id.is_empty() {
+            return invalid("SINK_GROUP_ID", "must not be empty");
+        }
+        if self.sink_max_rows == 0 {
+            return invalid("SINK_MAX_ROWS", "must be positive");
+        }
+        if self.sink_max_wait_ms == 0 {
+            return invalid("SINK_MAX_WAIT_MS", "must be positive");
+        }
+        if self.ingest_max_batch == 0 {
+            return invalid("INGEST_MAX_BATCH", "must be positive");
+        }
+        if self.ingest_max_body_bytes < 1024 {
+            return invalid("INGEST_MAX_BODY_BYTES", "must be at least 1024");
+        }
+        if let Err(reason) = parse_write_keys(&self.write_keys) {
+            return invalid("RECOSCOPE_WRITE_KEYS", &reason);
+        }
+        Ok(())
+    }
+
+    pub fn clickhouse(&self) -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: self.clickhouse_url.clone(),
+            database: self.clickhouse_database.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Key → tenant. Only call after `validate`.
+    pub fn write_key_map(&self) -> HashMap<String, String> {
+        parse_write_keys(&self.write_keys).unwrap_or_default()
+    }
+}
+
+/// A ClickHouse database, table or tenant name that is safe to use unquoted.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn parse_write_keys(spec: &str) -> Result<HashMap<String, String>, String> {
+    let mut keys = HashMap::new();
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, tenant)) = pair.split_once('=') else {
+            return Err(format!("{pair:?} is not key=tenant"));
+        };
+        let (key, tenant) = (key.trim(), tenant.trim());
+        if key.len() < 6 {
+            return Err(format!("key {key:?} is shorter than 6 characters"));
+        }
+        if !is_identifier(tenant) {
+            return Err(format!("tenant {tenant:?}: use letters, digits and '_' only"));
+        }
+        if keys.insert(key.to_string(), tenant.to_string()).is_some() {
+            return Err(format!("key {key:?} is listed twice"));
+        }
+    }
+    if keys.is_empty() {
+        return Err("at least one key=tenant pair is needed".into());
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::init_from_hashmap(&map).map_err(|e| ConfigError::Env(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn defaults_match_the_local_stack_and_are_valid() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.kafka_brokers, "127.0.0.1:9092");
+        assert_eq!(c.clickhouse_url, "http://127.0.0.1:8123");
+        assert_eq!(c.kafka_topic, recoscope_core::DEFAULT_TOPIC);
+        assert_eq!(c.write_key_map().get("demo-key").map(String::as_str), Some("demo"));
+    }
+
+    #[test]
+    fn errors_name_the_bad_variable() {
+        let e = with(&[("KAFKA_TOPIC_PARTITIONS", "many")]).unwrap_err();
+        assert!(e.to_string().contains("KAFKA_TOPIC_PARTITIONS"), "{e}");
+        let e = with(&[("CLICKHOUSE_URL", "localhost:8123")]).unwrap_err();
+        assert!(e.to_string().contains("CLICKHOUSE_URL"), "{e}");
+        let e = with(&[("CLICKHOUSE_DATABASE", "x; DROP")]).unwrap_err();
+        assert!(e.to_string().contains("CLICKHOUSE_DATABASE"), "{e}");
+        let e = with(&[("RECOSCOPE_WRITE_KEYS", "short=t")]).unwrap_err();
+        assert!(e.to_string().contains("RECOSCOPE_WRITE_KEYS"), "{e}");
+        let e = with(&[("RECOSCOPE_LISTEN", "nope")]).unwrap_err();
+        assert!(e.to_string().contains("RECOSCOPE_LISTEN"), "{e}");
+        let e = with(&[("SINK_MAX_ROWS", "0")]).unwrap_err();
+        assert!(e.to_string().contains("SINK_MAX_ROWS"), "{e}");
+    }
+}

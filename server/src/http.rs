@@ -1,0 +1,102 @@
+//! The HTTP surface: ingest API, health endpoints, the Leptos dashboard (pages, server
+//! functions, static files), all in one axum router.
+
+use crate::ingest::sink::EventSink;
+use crate::ingest::{ingest_routes, IngestState};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use recoscope_app::analytics::AnalyticsDb;
+use recoscope_app::{shell, App};
+use recoscope_clickhouse::ClickHouse;
+use serde_json::json;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// The name cargo-leptos gives the hydrate bundle (`output-name` in Cargo.toml).
+pub const OUTPUT_NAME: &str = "recoscope";
+
+/// Leptos settings from cargo-leptos's environment, with our bundle name when run without it
+/// (tests, `cargo run`).
+pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
+    let mut options = leptos::config::get_configuration(None)?.leptos_options;
+    if options.output_name.is_empty() {
+        options.output_name = OUTPUT_NAME.into();
+    }
+    Ok(options)
+}
+
+#[derive(Clone)]
+struct HealthState {
+    sink: Arc<dyn EventSink>,
+    clickhouse: ClickHouse,
+}
+
+async fn liveness() -> &'static str {
+    "ok"
+}
+
+/// Ready when the event log and ClickHouse both answer.
+async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
+    let broker = state.sink.ready().await;
+    let clickhouse = state.clickhouse.ping().await;
+    let ok = broker.is_ok() && clickhouse.is_ok();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let describe = |r: Result<(), String>| match r {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "error": e}),
+    };
+    (
+        status,
+        Json(json!({
+            "ready": ok,
+            "broker": describe(broker.map_err(|e| e.to_string())),
+            "clickhouse": describe(clickhouse.map_err(|e| e.to_string())),
+        })),
+    )
+}
+
+/// Everything the server role serves.
+pub fn router(
+    ingest: IngestState,
+    clickhouse: ClickHouse,
+    leptos_options: LeptosOptions,
+) -> Router {
+    let health = Router::new()
+        .route("/_liveness", get(liveness))
+        .route("/_readiness", get(readiness))
+        .with_state(HealthState {
+            sink: ingest.sink.clone(),
+            clickhouse: clickhouse.clone(),
+        });
+
+    let db = AnalyticsDb { clickhouse };
+    let routes = generate_route_list(App);
+    let dashboard = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || provide_context(db.clone()),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+
+    Router::new()
+        .merge(ingest_routes(ingest))
+        .merge(health)
+        .merge(dashboard)
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,67 @@
+//! Errors that fail a whole ingest request, and their HTTP answers.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("missing write key: send it as the X-Recoscope-Key header, ?key= or \"write_key\" in the body")]
+    MissingKey,
+    #[error("unknown write key")]
+    UnknownKey,
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("bad request body: {0}")]
+    BadBody(String),
+    #[error("too many events: {got} in one request, at most {max}")]
+    TooManyEvents { got: usize, max: usize },
+    #[error("request body is larger than {max} bytes")]
+    BodyTooLarge { max: usize },
+    #[error("the event log is temporarily unavailable; retry later ({0})")]
+    Unavailable(String),
+    #[error("the event log refused the events: {0}")]
+    Refused(String),
+}
+
+impl IngestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::MissingKey => "missing_key",
+            IngestError::UnknownKey => "unknown_key",
+            IngestError::MalformedJson(_) => "malformed_json",
+            IngestError::BadBody(_) => "bad_body",
+            IngestError::TooManyEvents { .. } => "too_many_events",
+            IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::Unavailable(_) => "unavailable",
+            IngestError::Refused(_) => "refused",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::MissingKey | IngestError::UnknownKey => StatusCode::UNAUTHORIZED,
+            IngestError::MalformedJson(_) | IngestError::BadBody(_) => StatusCode::BAD_REQUEST,
+            IngestError::TooManyEvents { .. } | IngestError::BodyTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The tracker keeps its queue and retries after this many seconds.
+            (status, [(header::RETRY_AFTER, "2")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
+    }
+}

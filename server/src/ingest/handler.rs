@@ -1,0 +1,153 @@
+//! `POST /api/v1/behaviors`: key → events → sink → answer.
+
+use super::error::IngestError;
+use super::sink::{EventSink, SinkError};
+use super::validate::{validate_event, Rejection};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use recoscope_core::{BehaviorRecord, IngestBody};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the ingest routes need.
+#[derive(Clone)]
+pub struct IngestState {
+    pub sink: Arc<dyn EventSink>,
+    /// Write key → tenant.
+    pub write_keys: Arc<HashMap<String, String>>,
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+}
+
+/// The answer to an accepted request (some events may still be rejected).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub rejected: Vec<RejectionView>,
+}
+
+/// A rejection as the client sees it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct RejectionView {
+    pub index: usize,
+    pub code: String,
+    #[serde(default)]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl From<Rejection> for RejectionView {
+    fn from(r: Rejection) -> Self {
+        RejectionView {
+            index: r.index,
+            code: r.code.to_string(),
+            field: r.field.map(str::to_string),
+            message: r.message,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyQuery {
+    key: Option<String>,
+}
+
+pub fn ingest_routes<S>(state: IngestState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    // The limit sits a little above the configured one so that an over-size body gets our
+    // JSON 413 from the handler rather than a bare one from the extractor.
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/api/v1/behaviors", post(ingest))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The write key from, in order: `X-Recoscope-Key`, `Authorization: Bearer`, `?key=`, or the
+/// body's `write_key` (for `navigator.sendBeacon`, which cannot set headers).
+fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-recoscope-key")
+        .map(str::to_string)
+        .or_else(|| {
+            header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string)
+        })
+        .or_else(|| query.key.clone())
+        .or_else(|| body.write_key.clone())
+        .filter(|k| !k.is_empty())
+}
+
+async fn ingest(
+    State(state): State<IngestState>,
+    Query(query): Query<KeyQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, IngestError> {
+    // Any Content-Type is read as JSON: sendBeacon sends text/plain.
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => IngestError::BodyTooLarge {
+            max: state.max_body_bytes,
+        },
+        _ => IngestError::BadBody(e.body_text()),
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+    let batch = IngestBody::from_value(value).map_err(|e| IngestError::BadBody(e.into()))?;
+    let key = find_key(&headers, &query, &batch).ok_or(IngestError::MissingKey)?;
+    let tenant = state
+        .write_keys
+        .get(&key)
+        .ok_or(IngestError::UnknownKey)?
+        .clone();
+    if batch.events.len() > state.max_batch {
+        return Err(IngestError::TooManyEvents {
+            got: batch.events.len(),
+            max: state.max_batch,
+        });
+    }
+    if batch.events.is_empty() {
+        return Err(IngestError::BadBody("no events in the request".into()));
+    }
+
+    let received_at = now_ms();
+    let mut records = Vec::with_capacity(batch.events.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in batch.events.into_iter().enumerate() {
+        match validate_event(index, raw) {
+            Ok(event) => records.push(BehaviorRecord::new(&tenant, event, received_at, || {
+                uuid::Uuid::now_v7().to_string()
+            })),
+            Err(rejection) => rejected.push(RejectionView::from(rejection)),
+        }
+    }
+    let accepted = records.len();
+    if accepted > 0 {
+        state.sink.send_batch(records).await.map_err(|e| match e {
+            SinkError::Retryable(m) => IngestError::Unavailable(m),
+            SinkError::Permanent(m) => IngestError::Refused(m),
+        })?;
+    }
+    let status = if accepted == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(IngestResponse { accepted, rejected })).into_response())
+}

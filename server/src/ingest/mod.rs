@@ -1,0 +1,13 @@
+//! The ingest API: `POST /api/v1/behaviors`.
+//!
+//! - [`handler`]: request → key → events → sink → answer.
+//! - [`validate`]: one raw JSON event → an `Event` or a rejection with index, code and message.
+//! - [`sink`]: the `EventSink` trait the handler writes to (Kafka in production).
+//! - [`error`]: the request-level errors and how they map to HTTP.
+
+pub mod error;
+pub mod handler;
+pub mod sink;
+pub mod validate;
+
+pub use handler::{ingest_routes, IngestResponse, IngestState};

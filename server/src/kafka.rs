@@ -1,0 +1,126 @@
+//! Kafka plumbing shared by the API and the workers: client settings, topic creation and the
+//! producer behind the ingest API ([`KafkaEventSink`]).
+
+use crate::config::Config;
+use crate::ingest::sink::{EventSink, SinkError};
+use futures::future::{BoxFuture, FutureExt};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use recoscope_core::BehaviorRecord;
+use std::time::Duration;
+
+/// Settings every client of ours shares.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("client.id", "recoscope")
+        // Keep librdkafka's own logs quiet on broker restarts; our code reports errors.
+        .set("log_level", "3");
+    c
+}
+
+/// Creates the topic if it does not exist yet. Existing topics are left as they are.
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&new_topic], &options).await?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a topic (tests clean up after themselves with it).
+pub async fn delete_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    admin.delete_topics(&[topic], &options).await?;
+    Ok(())
+}
+
+/// The ingest API's producer: answers only after the broker acknowledged (acks=all).
+#[derive(Clone)]
+pub struct KafkaEventSink {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+}
+
+impl KafkaEventSink {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let producer: FutureProducer = client_config(&config.kafka_brokers)
+            .set("acks", "all")
+            .set("message.timeout.ms", config.kafka_produce_timeout_ms.to_string())
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .create()?;
+        Ok(KafkaEventSink {
+            producer,
+            topic: config.kafka_topic.clone(),
+            timeout: Duration::from_millis(config.kafka_produce_timeout_ms),
+        })
+    }
+
+    /// Whether the broker answers a metadata request for our topic.
+    pub async fn check_broker(&self) -> Result<(), SinkError> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .map(drop)
+                .map_err(|e| SinkError::Retryable(format!("broker unreachable: {e}")))
+        })
+        .await
+        .map_err(|e| SinkError::Retryable(e.to_string()))?
+    }
+}
+
+fn classify(error: KafkaError) -> SinkError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+        | Some(RDKafkaErrorCode::InvalidMessageSize)
+        | Some(RDKafkaErrorCode::InvalidMessage) => SinkError::Permanent(error.to_string()),
+        // Broker down, timed out, queue full, leader moving: try again later.
+        _ => SinkError::Retryable(error.to_string()),
+    }
+}
+
+impl EventSink for KafkaEventSink {
+    fn send_batch(&self, records: Vec<BehaviorRecord>) -> BoxFuture<'_, Result<(), SinkError>> {
+        async move {
+            let encoded = records
+                .iter()
+                .map(|record| {
+                    serde_json::to_vec(record)
+                        .map(|payload| (record.partition_key(), payload))
+                        .map_err(|e| SinkError::Permanent(format!("cannot encode event: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // All sends are in flight at once; the batch is acknowledged when the last is.
+            let deliveries = encoded.iter().map(|(key, payload)| {
+                self.producer.send(
+                    FutureRecord::to(&self.topic).key(key).payload(payload),
+                    self.timeout,
+                )
+            });
+            for result in futures::future::join_all(deliveries).await {
+                result.map_err(|(e, _)| classify(e))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), SinkError>> {
+        self.check_broker().boxed()
+    }
+}

@@ -1,0 +1,21 @@
+//! The Recoscope server: one binary, every role.
+//!
+//! - [`config`]: environment → one typed, validated `Config`.
+//! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
+//! - [`kafka`]: client settings, topic creation, the Kafka `EventSink`.
+//! - [`pipeline`]: Kafka-fed workers (the ClickHouse loader).
+//! - [`migrations`]: the `sql/` migrations, applied once each.
+//! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
+//! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
+//! - [`simulate`]: realistic demo traffic through the HTTP API.
+//!
+//! `main.rs` only parses the command line and calls into these.
+
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod kafka;
+pub mod migrations;
+pub mod pipeline;
+pub mod roles;
+pub mod simulate;

@@ -1,0 +1,165 @@
+//! ClickHouse migrations: the numbered files in `sql/`, compiled into the binary, applied in
+//! order and recorded in `schema_migrations` so each runs once.
+//!
+//! A file may hold several statements separated by `;` at the end of a line. Statements use
+//! `IF NOT EXISTS`, so two processes migrating at the same moment do no harm. A migration
+//! that was edited after it was applied is reported (checksum mismatch) instead of silently
+//! diverging.
+
+use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
+use serde::Deserialize;
+use thiserror::Error;
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. `every_sql_file_is_listed` keeps this in step with `sql/`.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_user_behaviors.sql",
+        sql: include_str!("../../sql/0001_user_behaviors.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_metrics_hourly.sql",
+        sql: include_str!("../../sql/0002_metrics_hourly.sql"),
+    },
+];
+
+#[derive(Debug, Error)]
+pub enum MigrationError {
+    #[error("migration {name}: {source}")]
+    Statement {
+        name: &'static str,
+        source: ClickHouseError,
+    },
+    #[error("migration {name} was changed after it was applied (checksum {applied} != {current})")]
+    Changed {
+        name: &'static str,
+        applied: String,
+        current: String,
+    },
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+}
+
+/// FNV-1a over the file: stable across builds and platforms, enough to notice an edit.
+fn checksum(sql: &str) -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in sql.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Splits a file into statements, dropping comment-only pieces.
+pub fn statements(sql: &str) -> Vec<String> {
+    sql.split(";\n")
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .trim_end_matches(';')
+                .to_string()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Applied {
+    version: u32,
+    checksum: String,
+}
+
+/// Creates the database if needed and applies what has not run yet. Returns the versions
+/// applied now.
+pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
+    let db = ch.database().to_string();
+    ch.execute_on_server(Query::new(format!("CREATE DATABASE IF NOT EXISTS {db}")))
+        .await?;
+    ch.execute(Query::new(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version UInt32, name String, checksum String, applied_at DateTime('UTC')) \
+         ENGINE = TinyLog",
+    ))
+    .await?;
+    let applied: Vec<Applied> = ch
+        .fetch(Query::new("SELECT version, checksum FROM schema_migrations"))
+        .await?;
+
+    let mut ran = Vec::new();
+    for migration in MIGRATIONS {
+        let current = checksum(migration.sql);
+        if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+            if done.checksum != current {
+                return Err(MigrationError::Changed {
+                    name: migration.name,
+                    applied: done.checksum.clone(),
+                    current,
+                });
+            }
+            continue;
+        }
+        for statement in statements(migration.sql) {
+            ch.execute(Query::new(statement))
+                .await
+                .map_err(|source| MigrationError::Statement {
+                    name: migration.name,
+                    source,
+                })?;
+        }
+        ch.execute(
+            Query::new("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(SqlValue::Str(current)),
+        )
+        .await?;
+        tracing::info!(migration = migration.name, "applied");
+        ran.push(migration.version);
+    }
+    Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|f| f.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(files, listed);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+        }
+    }
+
+    #[test]
+    fn files_split_into_statements_without_comments() {
+        let parts = statements("-- a comment\nCREATE TABLE a (x UInt8) ENGINE = Log;\n\n-- b\nSELECT 1\n");
+        assert_eq!(parts, vec!["CREATE TABLE a (x UInt8) ENGINE = Log", "SELECT 1"]);
+        assert_eq!(statements(MIGRATIONS[1].sql).len(), 2);
+    }
+
+    #[test]
+    fn checksums_change_with_the_text() {
+        assert_eq!(checksum("a"), checksum("a"));
+        assert_ne!(checksum("a"), checksum("b"));
+    }
+}

@@ -1,0 +1,97 @@
+//! The roles one binary can play, started in-process: `serve` (ingest API + dashboard),
+//! `worker` (stream workers), or both. Tests start the same way the binary does.
+
+use crate::config::Config;
+use crate::http;
+use crate::ingest::IngestState;
+use crate::kafka::{ensure_topic, KafkaEventSink};
+use crate::migrations::migrate;
+use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use recoscope_clickhouse::ClickHouse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub serve: bool,
+    pub worker: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        serve: true,
+        worker: true,
+    };
+}
+
+/// A started instance: its address (when serving) and how to stop it.
+pub struct Running {
+    pub addr: Option<SocketAddr>,
+    pub shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Stops every role and waits for them (the sink drains its batch).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until every role has ended (after a signal or a failure).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+/// Prepares the shared resources (database schema, topic) and starts the roles.
+pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
+    let clickhouse = ClickHouse::new(config.clickhouse())?;
+    migrate(&clickhouse).await?;
+    ensure_topic(
+        &config.kafka_brokers,
+        &config.kafka_topic,
+        config.kafka_topic_partitions,
+    )
+    .await?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut addr = None;
+
+    if roles.worker {
+        let sink = ClickHouseSink::new(&config, clickhouse.clone())?;
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move { sink.run(token).await }));
+    }
+
+    if roles.serve {
+        let ingest = IngestState {
+            sink: Arc::new(KafkaEventSink::new(&config)?),
+            write_keys: Arc::new(config.write_key_map()),
+            max_batch: config.ingest_max_batch,
+            max_body_bytes: config.ingest_max_body_bytes,
+        };
+        let app = http::router(ingest, clickhouse, http::leptos_options()?);
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        addr = Some(listener.local_addr()?);
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await?;
+            Ok(())
+        }));
+    }
+
+    Ok(Running {
+        addr,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,285 @@
+//! The thin path, end to end on the real stack: HTTP ingest → Kafka → ClickHouse loader →
+//! hourly rollup → overview server function → dashboard HTML.
+//!
+//! Expected numbers are computed here, in plain Rust over the generated events, never with
+//! the SQL under test.
+
+mod support;
+
+use recoscope_app::analytics::overview::{Overview, TrendPoint};
+use recoscope_app::components::format;
+use recoscope_core::{ActionType, Event};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use support::TestApp;
+
+/// A deterministic little world: a few scenarios and users over three hours.
+fn generate(hour0_ms: i64) -> Vec<Event> {
+    let mut state: u64 = 0x2545F4914F6CDD1D;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let actions = [
+        (ActionType::Impression, 60),
+        (ActionType::Click, 15),
+        (ActionType::View, 10),
+        (ActionType::Like, 3),
+        (ActionType::Share, 2),
+        (ActionType::AddCart, 6),
+        (ActionType::Order, 4),
+    ];
+    (0..420)
+        .map(|i| {
+            let mut roll = next(100);
+            let action = actions
+                .iter()
+                .find(|(_, w)| {
+                    if roll < *w {
+                        true
+                    } else {
+                        roll -= w;
+                        false
+                    }
+                })
+                .unwrap()
+                .0;
+            let scenario = ["home_feed", "search", "cart"][next(3) as usize];
+            let mut e = Event::new(
+                scenario,
+                format!("user-{}", next(37)),
+                format!("item-{}", next(50)),
+                action,
+            );
+            e.event_id = Some(format!("e-{i}"));
+            e.timestamp = Some(hour0_ms + next(3 * 3_600_000) as i64);
+            e.position = Some(next(10) as u32);
+            e
+        })
+        .collect()
+}
+
+struct Expected {
+    events: u64,
+    impressions: u64,
+    clicks: u64,
+    orders: u64,
+    users: u64,
+}
+
+fn expected<'a>(events: impl Iterator<Item = &'a Event>) -> Expected {
+    let mut e = Expected {
+        events: 0,
+        impressions: 0,
+        clicks: 0,
+        orders: 0,
+        users: 0,
+    };
+    let mut users = HashSet::new();
+    for ev in events {
+        e.events += 1;
+        match ev.action_type {
+            ActionType::Impression => e.impressions += 1,
+            ActionType::Click => e.clicks += 1,
+            ActionType::Order => e.orders += 1,
+            _ => {}
+        }
+        users.insert(ev.user_id.clone());
+    }
+    e.users = users.len() as u64;
+    e
+}
+
+async fn overview(app: &TestApp, scenario: Option<&str>, hours: u32, until: i64) -> Overview {
+    let mut form = vec![
+        ("tenant", app.tenant.clone()),
+        ("hours", hours.to_string()),
+        ("until", until.to_string()),
+    ];
+    if let Some(s) = scenario {
+        form.push(("scenario", s.to_string()));
+    }
+    let response = app
+        .http
+        .post(app.url("/api/overview"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_flow_from_the_api_to_the_dashboard() {
+    let app = TestApp::start().await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Three whole hours that ended at least an hour ago.
+    let until = (now_s / 3600 - 1) * 3600;
+    let hour0 = until - 3 * 3600;
+    let events = generate(hour0 * 1000);
+
+    // Ready once the broker and ClickHouse answer.
+    let ready = app.http.get(app.url("/_readiness")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+
+    // Send in batches; the last batch carries two bad events among good ones.
+    let mut accepted = 0;
+    for (n, chunk) in events.chunks(100).enumerate() {
+        let mut batch: Vec<serde_json::Value> =
+            chunk.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+        let last = n == events.len().div_ceil(100) - 1;
+        if last {
+            batch.insert(1, json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "teleport"}));
+            batch.push(json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "click", "completion_rate": 7}));
+        }
+        let response = app
+            .http
+            .post(app.url("/api/v1/behaviors"))
+            .header("X-Recoscope-Key", &app.key)
+            .json(&json!({ "events": batch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        accepted += body["accepted"].as_u64().unwrap();
+        if last {
+            let rejected = body["rejected"].as_array().unwrap();
+            assert_eq!(rejected.len(), 2, "{body}");
+            assert_eq!(rejected[0]["index"], 1);
+            assert_eq!(rejected[0]["code"], "invalid_event");
+            assert_eq!(rejected[1]["code"], "out_of_range");
+            assert_eq!(rejected[1]["field"], "completion_rate");
+        } else {
+            assert_eq!(body["rejected"], json!([]));
+        }
+    }
+    assert_eq!(accepted, events.len() as u64);
+
+    // Every accepted event reaches ClickHouse exactly once.
+    let rows = app.wait_for_rows(events.len() as u64).await;
+    assert_eq!(rows, events.len() as u64);
+
+    // KPIs and trend from the server function match what the events say.
+    let all = expected(events.iter());
+    let got = overview(&app, None, 3, until).await;
+    assert_eq!((got.from, got.to), (hour0, until));
+    let kpis = got.kpis.expect("the range has data");
+    assert_eq!(kpis.events, all.events);
+    assert_eq!(kpis.impressions, all.impressions);
+    assert_eq!(kpis.clicks, all.clicks);
+    assert_eq!(kpis.conversions, all.orders);
+    assert_eq!(kpis.active_users, all.users);
+    assert_eq!(kpis.ctr, Some(all.clicks as f64 / all.impressions as f64));
+    assert_eq!(kpis.conversion_rate, Some(all.orders as f64 / all.clicks as f64));
+
+    let mut by_hour: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
+    for e in &events {
+        by_hour
+            .entry(e.timestamp.unwrap() / 1000 / 3600 * 3600)
+            .or_default()
+            .push(e);
+    }
+    let want_trend: Vec<TrendPoint> = (0..3)
+        .map(|h| {
+            let hour = hour0 + h * 3600;
+            let x = expected(by_hour.get(&hour).into_iter().flatten().copied());
+            TrendPoint {
+                hour,
+                impressions: x.impressions,
+                clicks: x.clicks,
+                conversions: x.orders,
+                active_users: x.users,
+            }
+        })
+        .collect();
+    assert_eq!(got.trend, want_trend);
+
+    // One scenario only.
+    let search = expected(events.iter().filter(|e| e.scenario_id == "search"));
+    let got = overview(&app, Some("search"), 3, until).await;
+    let kpis = got.kpis.unwrap();
+    assert_eq!(
+        (kpis.impressions, kpis.clicks, kpis.conversions, kpis.active_users),
+        (search.impressions, search.clicks, search.orders, search.users)
+    );
+
+    // A range with no events says so instead of showing zeros.
+    let empty = overview(&app, None, 24, hour0 - 10 * 86_400).await;
+    assert_eq!(empty.kpis, None);
+    assert!(empty.trend.is_empty());
+
+    // The dashboard page renders the same numbers on the server.
+    let html = app
+        .http
+        .get(app.url(&format!("/?tenant={}&hours=24", app.tenant)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Impressions"), "{html}");
+    assert!(html.contains(&format::count(all.impressions)), "{html}");
+    assert!(html.contains(&format::percent(Some(all.clicks as f64 / all.impressions as f64))));
+    assert!(html.contains("id=\"trend-chart\""));
+
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors() {
+    let app = TestApp::start().await;
+    let post = |body: String, key: Option<&str>| {
+        let mut r = app
+            .http
+            .post(app.url("/api/v1/behaviors"))
+            .header("content-type", "text/plain")
+            .body(body);
+        if let Some(k) = key {
+            r = r.header("X-Recoscope-Key", k);
+        }
+        r.send()
+    };
+    let event = json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "view"});
+
+    let r = post("{not json".into(), Some(&app.key)).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let r = post(event.to_string(), None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(event.to_string(), Some("key-that-does-not-exist")).await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = post(json!({"events": vec![event.clone(); 501]}).to_string(), Some(&app.key))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+
+    // sendBeacon style: text/plain, key in the query string, and in the body.
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/behaviors?key={}", app.key)))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut with_key = event.clone();
+    with_key["write_key"] = json!(app.key);
+    let r = post(with_key.to_string(), None).await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    assert_eq!(app.wait_for_rows(2).await, 2);
+    app.cleanup().await;
+}

@@ -59,3 +59,21 @@ wait_for() {
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# What the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen-cli matching
+# Cargo.lock, and from npm ECharts (copied into public/vendor) and binaryen's wasm-opt.
+frontend_tools() {
+  rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
+    || rustup target add wasm32-unknown-unknown
+  # no_downloads: cargo-leptos uses the tools on PATH and never fetches from the web.
+  cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
+    --locked --features no_downloads
+  local wbg; wbg="$(wasm_bindgen_version)"
+  # Not --locked: its lockfile wants a webpki-roots release the registry mirror lacks.
+  cargo_tool wasm-bindgen "$wbg" wasm-bindgen-cli --version "=$wbg"
+  command -v npm >/dev/null || apt_install nodejs npm
+  (cd "$ROOT" && npm ci --no-audit --no-fund --silent)
+  export PATH="$ROOT/node_modules/.bin:$PATH"
+  mkdir -p "$ROOT/public/vendor"
+  cp "$ROOT/node_modules/echarts/dist/echarts.min.js" "$ROOT/public/vendor/echarts.min.js"
+}

@@ -123,7 +123,10 @@ impl ClickHouse {
     }
 
     /// Runs a `SELECT` and decodes each row; `FORMAT JSONEachRow` is appended here.
-    pub async fn fetch<T: DeserializeOwned>(&self, query: Query) -> Result<Vec<T>, ClickHouseError> {
+    pub async fn fetch<T: DeserializeOwned>(
+        &self,
+        query: Query,
+    ) -> Result<Vec<T>, ClickHouseError> {
         let sql = format!("{} FORMAT JSONEachRow", query.render()?);
         let text = self.send(sql, None, true).await?;
         text.lines()
@@ -143,11 +146,18 @@ impl ClickHouse {
 
     /// Inserts rows as `JSONEachRow` in one request (one insert block per call, which is what
     /// ClickHouse wants: few large inserts).
-    pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+    pub async fn insert<T: Serialize>(
+        &self,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
-        if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        if !table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             return Err(ClickHouseError::Bind(format!("bad table name {table:?}")));
         }
         let mut body = String::with_capacity(rows.len() * 256);

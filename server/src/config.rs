@@ -107,7 +107,9 @@ impl Config {
         if self.kafka_produce_timeout_ms == 0 {
             return invalid("KAFKA_PRODUCE_TIMEOUT_MS", "must be positive");
         }
-        if !(self.clickhouse_url.starts_with("http://") || self.clickhouse_url.starts_with("https://")) {
+        if !(self.clickhouse_url.starts_with("http://")
+            || self.clickhouse_url.starts_with("https://"))
+        {
             return invalid("CLICKHOUSE_URL", "must start with http:// or https://");
         }
         if !is_identifier(&self.clickhouse_database) {
@@ -169,7 +171,9 @@ fn parse_write_keys(spec: &str) -> Result<HashMap<String, String>, String> {
             return Err(format!("key {key:?} is shorter than 6 characters"));
         }
         if !is_identifier(tenant) {
-            return Err(format!("tenant {tenant:?}: use letters, digits and '_' only"));
+            return Err(format!(
+                "tenant {tenant:?}: use letters, digits and '_' only"
+            ));
         }
         if keys.insert(key.to_string(), tenant.to_string()).is_some() {
             return Err(format!("key {key:?} is listed twice"));
@@ -186,9 +190,12 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let config = Config::init_from_hashmap(&map).map_err(|e| ConfigError::Env(e.to_string()))?;
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config =
+            Config::init_from_hashmap(&map).map_err(|e| ConfigError::Env(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -199,7 +206,10 @@ mod tests {
         assert_eq!(c.kafka_brokers, "127.0.0.1:9092");
         assert_eq!(c.clickhouse_url, "http://127.0.0.1:8123");
         assert_eq!(c.kafka_topic, recoscope_core::DEFAULT_TOPIC);
-        assert_eq!(c.write_key_map().get("demo-key").map(String::as_str), Some("demo"));
+        assert_eq!(
+            c.write_key_map().get("demo-key").map(String::as_str),
+            Some("demo")
+        );
     }
 
     #[test]

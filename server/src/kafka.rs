@@ -57,7 +57,10 @@ impl KafkaEventSink {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let producer: FutureProducer = client_config(&config.kafka_brokers)
             .set("acks", "all")
-            .set("message.timeout.ms", config.kafka_produce_timeout_ms.to_string())
+            .set(
+                "message.timeout.ms",
+                config.kafka_produce_timeout_ms.to_string(),
+            )
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .create()?;

@@ -7,7 +7,11 @@ use recoscope_server::roles::{self, Roles};
 use recoscope_server::{migrations, simulate};
 
 #[derive(Parser)]
-#[command(name = "recoscope", version, about = "Real-time analytics for recommendation systems")]
+#[command(
+    name = "recoscope",
+    version,
+    about = "Real-time analytics for recommendation systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -92,7 +92,9 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
     ))
     .await?;
     let applied: Vec<Applied> = ch
-        .fetch(Query::new("SELECT version, checksum FROM schema_migrations"))
+        .fetch(Query::new(
+            "SELECT version, checksum FROM schema_migrations",
+        ))
         .await?;
 
     let mut ran = Vec::new();
@@ -109,12 +111,12 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
             continue;
         }
         for statement in statements(migration.sql) {
-            ch.execute(Query::new(statement))
-                .await
-                .map_err(|source| MigrationError::Statement {
+            ch.execute(Query::new(statement)).await.map_err(|source| {
+                MigrationError::Statement {
                     name: migration.name,
                     source,
-                })?;
+                }
+            })?;
         }
         ch.execute(
             Query::new("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")
@@ -152,8 +154,12 @@ mod tests {
 
     #[test]
     fn files_split_into_statements_without_comments() {
-        let parts = statements("-- a comment\nCREATE TABLE a (x UInt8) ENGINE = Log;\n\n-- b\nSELECT 1\n");
-        assert_eq!(parts, vec!["CREATE TABLE a (x UInt8) ENGINE = Log", "SELECT 1"]);
+        let parts =
+            statements("-- a comment\nCREATE TABLE a (x UInt8) ENGINE = Log;\n\n-- b\nSELECT 1\n");
+        assert_eq!(
+            parts,
+            vec!["CREATE TABLE a (x UInt8) ENGINE = Log", "SELECT 1"]
+        );
         assert_eq!(statements(MIGRATIONS[1].sql).len(), 2);
     }
 

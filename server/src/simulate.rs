@@ -52,7 +52,14 @@ const DEVICES: [(&str, &str, u32); 5] = [
     ("tablet", "iPadOS", 3),
 ];
 const LOCATIONS: [&str; 8] = [
-    "Berlin", "London", "Paris", "Madrid", "Warsaw", "Amsterdam", "Vienna", "Stockholm",
+    "Berlin",
+    "London",
+    "Paris",
+    "Madrid",
+    "Warsaw",
+    "Amsterdam",
+    "Vienna",
+    "Stockholm",
 ];
 
 /// Generates sessions; separate from sending so it can be tested and benchmarked.
@@ -220,11 +227,16 @@ impl Sender {
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.keys.is_empty(), "at least one --keys entry is needed");
-    anyhow::ensure!(args.sessions_per_sec > 0.0, "--sessions-per-sec must be positive");
+    anyhow::ensure!(
+        args.sessions_per_sec > 0.0,
+        "--sessions-per-sec must be positive"
+    );
     let seed = args.seed.unwrap_or_else(|| now_ms() as u64);
     let mut model = TrafficModel::new(seed);
     let mut sender = Sender {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
         url: format!("{}/api/v1/behaviors", args.target.trim_end_matches('/')),
         sent: 0,
     };
@@ -246,7 +258,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 sender.send(key, &events).await?;
             }
         }
-        tracing::info!(events = sender.sent, hours = args.backfill_hours, "history sent");
+        tracing::info!(
+            events = sender.sent,
+            hours = args.backfill_hours,
+            "history sent"
+        );
     }
 
     let started = Instant::now();

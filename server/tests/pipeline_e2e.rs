@@ -109,7 +109,11 @@ async fn overview(app: &TestApp, scenario: Option<&str>, hours: u32, until: i64)
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
     response.json().await.unwrap()
 }
 
@@ -132,8 +136,10 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     // Send in batches; the last batch carries two bad events among good ones.
     let mut accepted = 0;
     for (n, chunk) in events.chunks(100).enumerate() {
-        let mut batch: Vec<serde_json::Value> =
-            chunk.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+        let mut batch: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
         let last = n == events.len().div_ceil(100) - 1;
         if last {
             batch.insert(1, json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "teleport"}));
@@ -178,7 +184,10 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     assert_eq!(kpis.conversions, all.orders);
     assert_eq!(kpis.active_users, all.users);
     assert_eq!(kpis.ctr, Some(all.clicks as f64 / all.impressions as f64));
-    assert_eq!(kpis.conversion_rate, Some(all.orders as f64 / all.clicks as f64));
+    assert_eq!(
+        kpis.conversion_rate,
+        Some(all.orders as f64 / all.clicks as f64)
+    );
 
     let mut by_hour: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
     for e in &events {
@@ -207,8 +216,18 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     let got = overview(&app, Some("search"), 3, until).await;
     let kpis = got.kpis.unwrap();
     assert_eq!(
-        (kpis.impressions, kpis.clicks, kpis.conversions, kpis.active_users),
-        (search.impressions, search.clicks, search.orders, search.users)
+        (
+            kpis.impressions,
+            kpis.clicks,
+            kpis.conversions,
+            kpis.active_users
+        ),
+        (
+            search.impressions,
+            search.clicks,
+            search.orders,
+            search.users
+        )
     );
 
     // A range with no events says so instead of showing zeros.
@@ -228,7 +247,9 @@ async fn events_flow_from_the_api_to_the_dashboard() {
         .unwrap();
     assert!(html.contains("Impressions"), "{html}");
     assert!(html.contains(&format::count(all.impressions)), "{html}");
-    assert!(html.contains(&format::percent(Some(all.clicks as f64 / all.impressions as f64))));
+    assert!(html.contains(&format::percent(Some(
+        all.clicks as f64 / all.impressions as f64
+    ))));
     assert!(html.contains("id=\"trend-chart\""));
 
     app.cleanup().await;
@@ -257,12 +278,17 @@ async fn bad_requests_get_clear_errors() {
 
     let r = post(event.to_string(), None).await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = post(event.to_string(), Some("key-that-does-not-exist")).await.unwrap();
-    assert_eq!(r.status(), 401);
-
-    let r = post(json!({"events": vec![event.clone(); 501]}).to_string(), Some(&app.key))
+    let r = post(event.to_string(), Some("key-that-does-not-exist"))
         .await
         .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = post(
+        json!({"events": vec![event.clone(); 501]}).to_string(),
+        Some(&app.key),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 413);
 
     // sendBeacon style: text/plain, key in the query string, and in the body.

@@ -58,7 +58,11 @@ impl Tracker {
     pub fn flush(&mut self) -> Result<usize, JsError> {
         let window = web_sys::window().ok_or_else(|| JsError::new("no window"))?;
         let navigator = window.navigator();
-        let url = format!("{}?key={}", self.endpoint, js_sys::encode_uri_component(&self.write_key));
+        let url = format!(
+            "{}?key={}",
+            self.endpoint,
+            js_sys::encode_uri_component(&self.write_key)
+        );
         let mut sent = 0;
         while !self.queue.is_empty() {
             let n = self.queue.len().min(BATCH);

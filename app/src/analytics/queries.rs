@@ -34,14 +34,17 @@ fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -
     } else {
         ""
     };
-    let sql = sql.replace("{scope}", &format!(
-        "tenant_id = ? {scenario_filter} AND hour >= ? AND hour < ?"
-    ));
+    let sql = sql.replace(
+        "{scope}",
+        &format!("tenant_id = ? {scenario_filter} AND hour >= ? AND hour < ?"),
+    );
     let mut query = Query::new(sql).bind(tenant);
     if let Some(scenario) = scenario {
         query = query.bind(scenario);
     }
-    query.bind(SqlValue::DateTime(from)).bind(SqlValue::DateTime(to))
+    query
+        .bind(SqlValue::DateTime(from))
+        .bind(SqlValue::DateTime(to))
 }
 
 pub async fn overview(

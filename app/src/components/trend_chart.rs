@@ -27,7 +27,13 @@ pub fn trend_chart(points: &[TrendPoint]) -> Chart {
     Chart::new()
         .tooltip(Tooltip::new().trigger(Trigger::Axis))
         .legend(Legend::new().top("0"))
-        .grid(Grid::new().left("3%").right("3%").bottom("3%").contain_label(true))
+        .grid(
+            Grid::new()
+                .left("3%")
+                .right("3%")
+                .bottom("3%")
+                .contain_label(true),
+        )
         .x_axis(Axis::new().type_(AxisType::Category).data(labels))
         .y_axis(Axis::new().type_(AxisType::Value))
         .series(series("Impressions", |p| p.impressions))

@@ -27,7 +27,11 @@ pub fn validate_event(index: usize, raw: serde_json::Value) -> Result<Event, Rej
         message,
     };
     if !raw.is_object() {
-        return Err(reject("not_an_object", None, "an event must be a JSON object".into()));
+        return Err(reject(
+            "not_an_object",
+            None,
+            "an event must be a JSON object".into(),
+        ));
     }
     let event: Event = serde_json::from_value(raw)
         .map_err(|e| reject("invalid_event", None, format!("event {index}: {e}")))?;
@@ -37,7 +41,11 @@ pub fn validate_event(index: usize, raw: serde_json::Value) -> Result<Event, Rej
         ("item_id", &event.item_id),
     ] {
         if value.trim().is_empty() {
-            return Err(reject("empty_field", Some(field), format!("{field} must not be empty")));
+            return Err(reject(
+                "empty_field",
+                Some(field),
+                format!("{field} must not be empty"),
+            ));
         }
         if value.len() > MAX_ID_LEN {
             return Err(reject(

@@ -27,7 +27,10 @@ impl<T> Batch<T> {
     /// row (it still has to be committed past).
     pub fn push(&mut self, topic: &str, partition: i32, offset: i64, row: Option<T>) {
         self.opened_at.get_or_insert_with(Instant::now);
-        let entry = self.offsets.entry((topic.to_string(), partition)).or_insert(offset);
+        let entry = self
+            .offsets
+            .entry((topic.to_string(), partition))
+            .or_insert(offset);
         *entry = (*entry).max(offset);
         self.rows.extend(row);
     }
@@ -52,7 +55,10 @@ impl<T> Batch<T> {
     /// Empties the batch, returning rows and offsets.
     pub fn take(&mut self) -> (Vec<T>, HashMap<(String, i32), i64>) {
         self.opened_at = None;
-        (std::mem::take(&mut self.rows), std::mem::take(&mut self.offsets))
+        (
+            std::mem::take(&mut self.rows),
+            std::mem::take(&mut self.offsets),
+        )
     }
 }
 

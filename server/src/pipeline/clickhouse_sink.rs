@@ -79,10 +79,8 @@ impl ClickHouseSink {
                     }
                 },
             }
-            if batch.is_due() {
-                if !self.flush(&mut batch, &shutdown).await {
-                    break;
-                }
+            if batch.is_due() && !self.flush(&mut batch, &shutdown).await {
+                break;
             }
         }
         if !batch.is_empty() {

@@ -77,7 +77,9 @@ mod tests {
     fn times_are_utc_text_and_missing_fields_are_empty() {
         let mut event = Event::new("home", "u", "i", ActionType::AddCart);
         event.timestamp = Some(1_700_000_000_123);
-        let row = BehaviorRow::from(BehaviorRecord::new("t", event, 1_700_000_001_000, || "id".into()));
+        let row = BehaviorRow::from(BehaviorRecord::new("t", event, 1_700_000_001_000, || {
+            "id".into()
+        }));
         assert_eq!(row.event_time, "2023-11-14 22:13:20");
         assert_eq!(row.event_ts_ms, 1_700_000_000_123);
         assert_eq!(row.received_at, "2023-11-14 22:13:21");

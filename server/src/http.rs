@@ -21,14 +21,18 @@ use tower_http::trace::TraceLayer;
 /// The name cargo-leptos gives the hydrate bundle (`output-name` in Cargo.toml).
 pub const OUTPUT_NAME: &str = "recoscope";
 
-/// Leptos settings from cargo-leptos's environment, with our bundle name when run without it
-/// (tests, `cargo run`).
+/// Leptos settings from cargo-leptos's environment (`LEPTOS_*`) when it runs us; otherwise
+/// (tests, `cargo run`) the same defaults cargo-leptos would set for this workspace.
 pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
-    let mut options = leptos::config::get_configuration(None)?.leptos_options;
-    if options.output_name.is_empty() {
-        options.output_name = OUTPUT_NAME.into();
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some() {
+        return Ok(leptos::config::get_configuration(None)?.leptos_options);
     }
-    Ok(options)
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+    Ok(LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .build())
 }
 
 #[derive(Clone)]

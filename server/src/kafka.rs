@@ -37,14 +37,6 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow
     Ok(())
 }
 
-/// Deletes a topic (tests clean up after themselves with it).
-pub async fn delete_topic(brokers: &str, topic: &str) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    admin.delete_topics(&[topic], &options).await?;
-    Ok(())
-}
-
 /// The ingest API's producer: answers only after the broker acknowledged (acks=all).
 #[derive(Clone)]
 pub struct KafkaEventSink {

@@ -1,20 +1,83 @@
 //! Test harness: an isolated Recoscope on the real local stack.
 //!
-//! Each `TestApp` gets its own ClickHouse database, Kafka topic, consumer group, tenant and
-//! write key (random names), so tests run in parallel and leave nothing behind: dropping the
-//! app stops it, drops the database and deletes the topic.
+//! Each `TestApp` gets its own ClickHouse database (random name) on the stack's ClickHouse,
+//! and its own in-memory tansu broker on a free port, plus a random tenant and write key, so
+//! tests run in parallel and leave nothing behind: cleaning up stops the app, drops the
+//! database and stops the broker.
+//!
+//! Why a broker per test rather than a topic per test on the shared one: deleting a topic on
+//! tansu while other librdkafka clients are connected can crash those clients (a null topic
+//! name reaches librdkafka's metadata cache; see docs/ARCHITECTURE.md). A private broker
+//! needs no topic deletion at all.
 
 #![allow(dead_code)]
 
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_server::config::Config;
-use recoscope_server::kafka::delete_topic;
 use recoscope_server::roles::{self, Roles, Running};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A private tansu broker with in-memory storage, stopped on drop.
+pub struct Broker {
+    pub address: String,
+    child: Child,
+}
+
+fn tansu_binary() -> String {
+    if let Ok(bin) = std::env::var("TANSU_BIN") {
+        return bin;
+    }
+    let cached = format!(
+        "{}/.cache/recoscope/tools/bin/tansu",
+        std::env::var("HOME").unwrap_or_default()
+    );
+    if std::path::Path::new(&cached).exists() {
+        cached
+    } else {
+        "tansu".into()
+    }
+}
+
+impl Broker {
+    pub async fn start() -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu runs (scripts/stack install builds it)");
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&address).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {address}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Broker { address, child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 pub struct TestApp {
     pub config: Config,
+    pub broker: Broker,
     pub addr: SocketAddr,
     pub tenant: String,
     pub key: String,
@@ -29,14 +92,15 @@ fn unique(prefix: &str) -> String {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        let broker = Broker::start().await;
         let tenant = unique("t_");
         let key = unique("key-");
         let mut config = Config::local_defaults();
         // The stack's address may be overridden as for the binary.
         if let Ok(from_env) = Config::from_env() {
-            config.kafka_brokers = from_env.kafka_brokers;
             config.clickhouse_url = from_env.clickhouse_url;
         }
+        config.kafka_brokers = broker.address.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.kafka_topic = unique("test-behaviors-");
         config.kafka_topic_partitions = 2;
@@ -52,6 +116,7 @@ impl TestApp {
         let clickhouse = ClickHouse::new(config.clickhouse()).unwrap();
         TestApp {
             addr: running.addr.expect("serving"),
+            broker,
             config,
             tenant,
             key,
@@ -89,7 +154,7 @@ impl TestApp {
         }
     }
 
-    /// Stops the app and removes the database and topic.
+    /// Stops the app, removes the database; the broker stops when dropped.
     pub async fn cleanup(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean stop");
@@ -101,8 +166,29 @@ impl TestApp {
             )))
             .await
             .expect("drop test database");
-        delete_topic(&self.config.kafka_brokers, &self.config.kafka_topic)
-            .await
-            .expect("delete test topic");
+    }
+}
+
+impl Drop for TestApp {
+    /// A test that panicked never reached `cleanup`: remove its database anyway,
+    /// on a runtime of our own (the test's runtime is unwinding).
+    fn drop(&mut self) {
+        if self.running.is_none() {
+            return;
+        }
+        let database = self.config.clickhouse_database.clone();
+        let clickhouse = self.clickhouse.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = clickhouse
+                    .execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
+                    .await;
+            });
+        })
+        .join();
     }
 }

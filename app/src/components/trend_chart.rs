@@ -14,14 +14,16 @@ use charming::{
 };
 use leptos::prelude::*;
 
-/// The chart for a trend: impressions, clicks and conversions per hour.
+/// The chart for a trend: impressions per hour on the left axis; clicks and conversions,
+/// one or two orders of magnitude fewer, on the right axis so their shape stays visible.
 pub fn trend_chart(points: &[TrendPoint]) -> Chart {
     let labels: Vec<String> = points.iter().map(|p| format::hour_label(p.hour)).collect();
-    let series = |name: &str, pick: fn(&TrendPoint) -> u64| {
+    let series = |name: &str, axis: u8, pick: fn(&TrendPoint) -> u64| {
         Line::new()
             .name(name)
             .smooth(true)
             .show_symbol(false)
+            .y_axis_index(axis)
             .data(points.iter().map(|p| pick(p) as i64).collect::<Vec<i64>>())
     };
     Chart::new()
@@ -35,10 +37,11 @@ pub fn trend_chart(points: &[TrendPoint]) -> Chart {
                 .contain_label(true),
         )
         .x_axis(Axis::new().type_(AxisType::Category).data(labels))
-        .y_axis(Axis::new().type_(AxisType::Value))
-        .series(series("Impressions", |p| p.impressions))
-        .series(series("Clicks", |p| p.clicks))
-        .series(series("Conversions", |p| p.conversions))
+        .y_axis(Axis::new().type_(AxisType::Value).name("Impressions"))
+        .y_axis(Axis::new().type_(AxisType::Value).name("Clicks · conversions"))
+        .series(series("Impressions", 0, |p| p.impressions))
+        .series(series("Clicks", 1, |p| p.clicks))
+        .series(series("Conversions", 1, |p| p.conversions))
 }
 
 #[component]
@@ -70,5 +73,31 @@ pub fn TrendChart(points: Vec<TrendPoint>) -> impl IntoView {
             <div id=id class="chart" role="img" aria-label=summary.clone()></div>
             <p class="chart-summary">{summary}</p>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clicks_and_conversions_use_the_second_axis() {
+        let points = vec![TrendPoint {
+            hour: 0,
+            impressions: 1000,
+            clicks: 50,
+            conversions: 3,
+            active_users: 20,
+        }];
+        let json = serde_json::to_value(trend_chart(&points)).unwrap();
+        assert_eq!(json["yAxis"].as_array().unwrap().len(), 2);
+        let series = json["series"].as_array().unwrap();
+        let axes: Vec<f64> = series
+            .iter()
+            .map(|s| s["yAxisIndex"].as_f64().unwrap())
+            .collect();
+        assert_eq!(axes, vec![0.0, 1.0, 1.0]);
+        assert_eq!(series[1]["data"], serde_json::json!([50]));
+        assert!(json["xAxis"].to_string().contains("\"01-01 00:00\""), "{json}");
     }
 }

@@ -60,20 +60,45 @@ wait_for() {
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# What the browser bundle needs: the wasm32 target, cargo-leptos, wasm-bindgen-cli matching
-# Cargo.lock, and from npm ECharts (copied into public/vendor) and binaryen's wasm-opt.
-frontend_tools() {
+# The wasm32 target and wasm-bindgen-cli at exactly the version in Cargo.lock.
+wasm_tools() {
   rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
-  # no_downloads: cargo-leptos uses the tools on PATH and never fetches from the web.
-  cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
-    --locked --features no_downloads
   local wbg; wbg="$(wasm_bindgen_version)"
   # Not --locked: its lockfile wants a webpki-roots release the registry mirror lacks.
   cargo_tool wasm-bindgen "$wbg" wasm-bindgen-cli --version "=$wbg"
+}
+
+# From npm: ECharts (copied into public/vendor, served by the app; never a CDN) and binaryen's
+# wasm-opt (on PATH for cargo-leptos release builds).
+npm_assets() {
   command -v npm >/dev/null || apt_install nodejs npm
   (cd "$ROOT" && npm ci --no-audit --no-fund --silent)
   export PATH="$ROOT/node_modules/.bin:$PATH"
   mkdir -p "$ROOT/public/vendor"
   cp "$ROOT/node_modules/echarts/dist/echarts.min.js" "$ROOT/public/vendor/echarts.min.js"
+}
+
+# Everything `cargo leptos build|watch` needs.
+frontend_tools() {
+  wasm_tools
+  npm_assets
+  # no_downloads: cargo-leptos uses the tools on PATH and never fetches from the web.
+  cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --version "$CARGO_LEPTOS_VERSION" \
+    --locked --features no_downloads
+}
+
+# Lays out a site root in $1 the way cargo-leptos does (dev profile, no wasm-opt): the hydrate
+# bundle as pkg/recoscope.js + pkg/recoscope_bg.wasm, the CSS as pkg/recoscope.css, and the
+# public assets. Used by the browser test, which does not need cargo-leptos itself.
+site_bundle() {
+  local site="$1"
+  wasm_tools
+  npm_assets
+  cargo build -q -p recoscope-frontend --lib --target wasm32-unknown-unknown
+  local wasm="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/debug/recoscope_frontend.wasm"
+  rm -rf "$site" && mkdir -p "$site/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name recoscope "$wasm"
+  cp "$ROOT/style/main.css" "$site/pkg/recoscope.css"
+  cp -r "$ROOT/public/." "$site/"
 }

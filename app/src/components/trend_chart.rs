@@ -38,7 +38,11 @@ pub fn trend_chart(points: &[TrendPoint]) -> Chart {
         )
         .x_axis(Axis::new().type_(AxisType::Category).data(labels))
         .y_axis(Axis::new().type_(AxisType::Value).name("Impressions"))
-        .y_axis(Axis::new().type_(AxisType::Value).name("Clicks · conversions"))
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Value)
+                .name("Clicks · conversions"),
+        )
         .series(series("Impressions", 0, |p| p.impressions))
         .series(series("Clicks", 1, |p| p.clicks))
         .series(series("Conversions", 1, |p| p.conversions))
@@ -98,6 +102,9 @@ mod tests {
             .collect();
         assert_eq!(axes, vec![0.0, 1.0, 1.0]);
         assert_eq!(series[1]["data"], serde_json::json!([50]));
-        assert!(json["xAxis"].to_string().contains("\"01-01 00:00\""), "{json}");
+        assert!(
+            json["xAxis"].to_string().contains("\"01-01 00:00\""),
+            "{json}"
+        );
     }
 }

@@ -25,18 +25,22 @@ pub struct Broker {
     child: Child,
 }
 
+/// `TANSU_BIN`, else `tansu` on PATH, else the copy `scripts/stack install` caches.
 fn tansu_binary() -> String {
     if let Ok(bin) = std::env::var("TANSU_BIN") {
         return bin;
     }
-    let cached = format!(
-        "{}/.cache/recoscope/tools/bin/tansu",
-        std::env::var("HOME").unwrap_or_default()
-    );
-    if std::path::Path::new(&cached).exists() {
-        cached
-    } else {
-        "tansu".into()
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("tansu"))
+            .find(|candidate| candidate.is_file())
+    });
+    match on_path {
+        Some(path) => path.to_string_lossy().into_owned(),
+        None => format!(
+            "{}/.cache/recoscope/tools/bin/tansu",
+            std::env::var("HOME").unwrap_or_default()
+        ),
     }
 }
 

@@ -1,0 +1,115 @@
+//! The dashboard in a real browser: server-rendered, hydrated by the wasm bundle, and the
+//! trend chart drawn by ECharts from the app's own assets.
+//!
+//! Needs the browser bundle laid out by `scripts/test` (`LEPTOS_SITE_ROOT`) and Chromium, so
+//! it is ignored in a bare `cargo test`; `scripts/test` runs it with `--run-ignored all`.
+
+mod support;
+
+use recoscope_app::components::format;
+use recoscope_core::{ActionType, Event};
+use serde_json::json;
+use std::process::Command;
+use support::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the browser bundle and Chromium: run scripts/test"]
+async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
+    let site = std::env::var("LEPTOS_SITE_ROOT").expect("LEPTOS_SITE_ROOT (set by scripts/test)");
+    assert!(
+        std::path::Path::new(&site)
+            .join("pkg/recoscope_bg.wasm")
+            .exists(),
+        "no browser bundle in {site}"
+    );
+    let app = TestApp::start().await;
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<Event> = (0..40)
+        .map(|i| {
+            let action = if i % 8 == 0 {
+                ActionType::Click
+            } else {
+                ActionType::Impression
+            };
+            let mut e = Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action);
+            e.timestamp = Some(now_ms - 60_000 - i * 1000);
+            e
+        })
+        .collect();
+    let response = app
+        .http
+        .post(app.url("/api/v1/behaviors"))
+        .header("X-Recoscope-Key", &app.key)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.wait_for_rows(40).await, 40);
+
+    let url = app.url(&format!("/?tenant={}&hours=6", app.tenant));
+    let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let profile = tempdir();
+    let profile_dir = profile.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1280,900",
+                // Lets the page load the bundle, hydrate and draw before the DOM is dumped.
+                "--virtual-time-budget=15000",
+                &format!("--user-data-dir={profile}"),
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&profile_dir);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let console = String::from_utf8_lossy(&output.stderr);
+
+    // Server-rendered numbers are there...
+    let impressions = format!("<div class=\"kpi-value\">{}</div>", format::count(35));
+    assert!(
+        dom.contains(&impressions),
+        "impressions KPI missing:\n{dom}"
+    );
+    // ...the bundle hydrated without a panic...
+    assert!(
+        !console.contains("panicked at"),
+        "the wasm bundle panicked:\n{console}"
+    );
+    // ...and ECharts drew into the chart container (it adds a canvas after hydration).
+    let chart = dom
+        .split("id=\"trend-chart\"")
+        .nth(1)
+        .expect("the chart container is on the page");
+    let chart = &chart[..chart.find("</figure>").unwrap_or(chart.len())];
+    assert!(
+        chart.contains("<canvas"),
+        "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
+    );
+    app.cleanup().await;
+}
+
+fn tempdir() -> String {
+    let dir = std::env::temp_dir().join(format!("recoscope-chromium-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}

@@ -8,7 +8,6 @@ mod support;
 
 use recoscope_app::components::format;
 use recoscope_core::{ActionType, Event};
-use serde_json::json;
 use std::process::Command;
 use support::TestApp;
 
@@ -40,15 +39,7 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
             e
         })
         .collect();
-    let response = app
-        .http
-        .post(app.url("/api/v1/behaviors"))
-        .header("X-Recoscope-Key", &app.key)
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(app.post_events(&events).await.status(), 200);
     assert_eq!(app.wait_for_rows(40).await, 40);
 
     let url = app.url(&format!("/?tenant={}&hours=6", app.tenant));

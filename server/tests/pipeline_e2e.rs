@@ -145,14 +145,7 @@ async fn events_flow_from_the_api_to_the_dashboard() {
             batch.insert(1, json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "teleport"}));
             batch.push(json!({"scenario_id": "s", "user_id": "u", "item_id": "i", "action_type": "click", "completion_rate": 7}));
         }
-        let response = app
-            .http
-            .post(app.url("/api/v1/behaviors"))
-            .header("X-Recoscope-Key", &app.key)
-            .json(&json!({ "events": batch }))
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_events(&batch).await;
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.unwrap();
         accepted += body["accepted"].as_u64().unwrap();

@@ -134,6 +134,17 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Posts `{"events": [...]}` with this app's write key.
+    pub async fn post_events<T: serde::Serialize>(&self, events: &[T]) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/behaviors"))
+            .header("X-Recoscope-Key", &self.key)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .expect("the API answers")
+    }
+
     /// Polls `count()` of the raw table for this tenant until it reaches `expected`.
     pub async fn wait_for_rows(&self, expected: u64) -> u64 {
         #[derive(serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! Test harness: an isolated Recoscope on the real local stack.
 //!
 //! Each `TestApp` gets its own ClickHouse database (random name) on the stack's ClickHouse,
-//! and its own in-memory tansu broker on a free port, plus a random tenant and write key, so
+//! and its own tansu broker on a free port (data in a temporary directory), plus a random tenant and write key, so
 //! tests run in parallel and leave nothing behind: cleaning up stops the app, drops the
 //! database and stops the broker.
 //!
@@ -19,10 +19,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A private tansu broker with in-memory storage, stopped on drop.
+/// A private tansu broker on a free port, its data (sqlite, so it survives a restart) in a
+/// temporary directory that is removed on drop.
 pub struct Broker {
     pub address: String,
-    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
 }
 
 /// `TANSU_BIN`, else `tansu` on PATH, else the copy `scripts/stack install` caches.
@@ -51,31 +54,56 @@ impl Broker {
             .local_addr()
             .unwrap()
             .port();
-        let url = format!("tcp://127.0.0.1:{port}");
+        let dir = std::env::temp_dir().join(unique("recoscope-tansu-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut broker = Broker {
+            address: format!("127.0.0.1:{port}"),
+            port,
+            dir,
+            child: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    /// Kills the broker (SIGKILL: no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port with the same data.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "the broker is running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        // tansu resolves the sqlite path against its working directory.
         let child = Command::new(tansu_binary())
-            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .current_dir(&self.dir)
+            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu runs (scripts/stack install builds it)");
-        let address = format!("127.0.0.1:{port}");
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(&address).await.is_err() {
+        while tokio::net::TcpStream::connect(&self.address).await.is_err() {
             assert!(
                 Instant::now() < deadline,
-                "tansu did not listen on {address}"
+                "tansu did not listen on {}",
+                self.address
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Broker { address, child }
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -96,6 +124,11 @@ fn unique(prefix: &str) -> String {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with test defaults, then `adjust` to change the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let broker = Broker::start().await;
         let tenant = unique("t_");
         let key = unique("key-");
@@ -112,6 +145,7 @@ impl TestApp {
         config.sink_group_id = unique("test-sink-");
         config.sink_max_wait_ms = 200;
         config.write_keys = format!("{key}={tenant}");
+        adjust(&mut config);
         config.validate().expect("test config is valid");
 
         let running = roles::start(config.clone(), Roles::ALL)
@@ -167,6 +201,24 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Distinct `event_id`s of this tenant in the raw table.
+    pub async fn distinct_event_ids(&self) -> u64 {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        self.clickhouse
+            .fetch_one::<Count>(
+                Query::new(
+                    "SELECT uniqExact(event_id) AS n FROM user_behaviors WHERE tenant_id = ?",
+                )
+                .bind(&self.tenant),
+            )
+            .await
+            .unwrap()
+            .n
     }
 
     /// Stops the app, removes the database; the broker stops when dropped.

@@ -1,0 +1,61 @@
+//! The delivery contract on a real broker: a 2xx only after Kafka acknowledged; with the
+//! broker down a 503 with Retry-After and readiness failing; once the broker is back the API
+//! accepts again and every accepted event reaches ClickHouse exactly once.
+
+mod support;
+
+use recoscope_core::{ActionType, Event};
+use std::time::{Duration, Instant};
+use support::TestApp;
+
+fn events(tag: &str, n: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            let mut e = Event::new(
+                "home_feed",
+                format!("u{i}"),
+                "item-1",
+                ActionType::Impression,
+            );
+            e.event_id = Some(format!("{tag}-{i}"));
+            e
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_gives_503_and_loses_nothing() {
+    let mut app = TestApp::start_with(|c| c.kafka_produce_timeout_ms = 1500).await;
+
+    assert_eq!(app.post_events(&events("before", 10)).await.status(), 200);
+
+    app.broker.kill();
+    let response = app.post_events(&events("during", 5)).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    let ready = app.http.get(app.url("/_readiness")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    app.broker.resume().await;
+    // The client retries the batch it could not deliver, as the tracker does.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = app.post_events(&events("during", 5)).await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "the API did not recover");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(app.post_events(&events("after", 10)).await.status(), 200);
+
+    // 25 accepted events, each in ClickHouse once; give duplicates time to show up.
+    assert_eq!(app.wait_for_rows(25).await, 25);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(app.wait_for_rows(25).await, 25);
+    assert_eq!(app.distinct_event_ids().await, 25);
+    app.cleanup().await;
+}

@@ -45,6 +45,17 @@ async fn liveness() -> &'static str {
     "ok"
 }
 
+/// Prometheus text format.
+async fn metrics_text() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::metrics_handle().render(),
+    )
+}
+
 /// Ready when the event log and ClickHouse both answer.
 async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let broker = state.sink.ready().await;
@@ -75,9 +86,11 @@ pub fn router(
     clickhouse: ClickHouse,
     leptos_options: LeptosOptions,
 ) -> Router {
+    crate::telemetry::metrics_handle();
     let health = Router::new()
         .route("/_liveness", get(liveness))
         .route("/_readiness", get(readiness))
+        .route("/metrics", get(metrics_text))
         .with_state(HealthState {
             sink: ingest.sink.clone(),
             clickhouse: clickhouse.clone(),

@@ -8,6 +8,7 @@
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
+//! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
 //!
 //! `main.rs` only parses the command line and calls into these.
 
@@ -19,3 +20,4 @@ pub mod migrations;
 pub mod pipeline;
 pub mod roles;
 pub mod simulate;
+pub mod telemetry;

@@ -38,6 +38,13 @@ async fn broker_outage_gives_503_and_loses_nothing() {
     let ready = app.http.get(app.url("/_readiness")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 
+    assert!(app.metric("recoscope_ingest_unavailable_total").await >= Some(1.0));
+    assert!(
+        app.metric("recoscope_ingest_requests_total{status=\"503\"}")
+            .await
+            >= Some(1.0)
+    );
+
     app.broker.resume().await;
     // The client retries the batch it could not deliver, as the tracker does.
     let deadline = Instant::now() + Duration::from_secs(60);

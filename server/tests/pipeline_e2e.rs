@@ -161,6 +161,12 @@ async fn events_flow_from_the_api_to_the_dashboard() {
         }
     }
     assert_eq!(accepted, events.len() as u64);
+    assert!(
+        app.metric("recoscope_ingest_events_rejected_total{code=\"out_of_range\"}")
+            .await
+            >= Some(1.0)
+    );
+    assert!(app.metric("recoscope_ingest_events_accepted_total").await >= Some(accepted as f64));
 
     // Every accepted event reaches ClickHouse exactly once.
     let rows = app.wait_for_rows(events.len() as u64).await;

@@ -94,7 +94,31 @@ fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<
         .filter(|k| !k.is_empty())
 }
 
+/// Records request metrics around [`ingest_request`].
 async fn ingest(
+    state: State<IngestState>,
+    query: Query<KeyQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = match ingest_request(state, query, headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            if let IngestError::Unavailable(_) = error {
+                metrics::counter!("recoscope_ingest_unavailable_total").increment(1);
+            }
+            error.into_response()
+        }
+    };
+    metrics::counter!("recoscope_ingest_requests_total", "status" => response.status().as_str().to_string())
+        .increment(1);
+    metrics::histogram!("recoscope_ingest_request_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn ingest_request(
     State(state): State<IngestState>,
     Query(query): Query<KeyQuery>,
     headers: HeaderMap,
@@ -143,6 +167,11 @@ async fn ingest(
             SinkError::Retryable(m) => IngestError::Unavailable(m),
             SinkError::Permanent(m) => IngestError::Refused(m),
         })?;
+    }
+    metrics::counter!("recoscope_ingest_events_accepted_total").increment(accepted as u64);
+    for rejection in &rejected {
+        metrics::counter!("recoscope_ingest_events_rejected_total", "code" => rejection.code.clone())
+            .increment(1);
     }
     let status = if accepted == 0 {
         StatusCode::BAD_REQUEST

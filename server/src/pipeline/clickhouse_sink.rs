@@ -98,6 +98,7 @@ impl ClickHouseSink {
         if !insert_isolating_bad_rows(&self.clickhouse, rows, shutdown).await {
             return false;
         }
+        metrics::counter!("recoscope_sink_batches_total").increment(1);
         match self.commit(&offsets) {
             Ok(()) => {
                 tracing::debug!(rows = count, "batch loaded and committed");
@@ -107,6 +108,7 @@ impl ClickHouseSink {
                 // The rows are in ClickHouse but the offsets did not move: they will be
                 // delivered again after a restart or rebalance.
                 tracing::error!(error = %e, "offset commit failed");
+                metrics::counter!("recoscope_sink_commit_failures_total").increment(1);
                 true
             }
         }
@@ -127,6 +129,7 @@ fn decode(payload: Option<&[u8]>) -> Option<BehaviorRow> {
         Ok(record) => Some(BehaviorRow::from(record)),
         Err(e) => {
             tracing::error!(error = %e, "undecodable message skipped");
+            metrics::counter!("recoscope_sink_undecodable_messages_total").increment(1);
             None
         }
     }
@@ -145,6 +148,7 @@ fn insert_isolating_bad_rows<'a>(
             Err(None) => false,
             Err(Some(error)) if rows.len() == 1 => {
                 tracing::error!(%error, event_id = %rows[0].event_id, "row rejected by ClickHouse");
+                metrics::counter!("recoscope_sink_rows_rejected_total").increment(1);
                 true
             }
             Err(Some(_)) => {
@@ -167,11 +171,16 @@ async fn insert_with_retry(
     let mut backoff = Duration::from_millis(100);
     loop {
         match ch.insert(TABLE, rows).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                metrics::counter!("recoscope_sink_rows_inserted_total")
+                    .increment(rows.len() as u64);
+                return Ok(());
+            }
             Err(e) if e.is_retryable() => {
                 let jitter = rand::thread_rng().gen_range(0.5..1.5);
                 let wait = backoff.mul_f64(jitter);
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "insert failed, retrying");
+                metrics::counter!("recoscope_sink_insert_retries_total").increment(1);
                 tokio::select! {
                     _ = shutdown.cancelled() => return Err(None),
                     _ = tokio::time::sleep(wait) => {}

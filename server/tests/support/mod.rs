@@ -203,6 +203,21 @@ impl TestApp {
         }
     }
 
+    /// The value of one series from `/metrics`, e.g. `recoscope_ingest_requests_total{status="503"}`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
     /// Distinct `event_id`s of this tenant in the raw table.
     pub async fn distinct_event_ids(&self) -> u64 {
         #[derive(serde::Deserialize)]

@@ -60,6 +60,12 @@ pub struct Config {
     /// Most events in one request.
     #[envconfig(from = "INGEST_MAX_BATCH", default = "500")]
     pub ingest_max_batch: usize,
+    /// Steady events per second allowed per write key...
+    #[envconfig(from = "INGEST_RATE_EVENTS_PER_SEC", default = "5000")]
+    pub ingest_rate_events_per_sec: u32,
+    /// ...and how many may come at once (at least `INGEST_MAX_BATCH`).
+    #[envconfig(from = "INGEST_RATE_BURST", default = "20000")]
+    pub ingest_rate_burst: u32,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -126,6 +132,15 @@ impl Config {
         }
         if self.ingest_max_batch == 0 {
             return invalid("INGEST_MAX_BATCH", "must be positive");
+        }
+        if self.ingest_rate_events_per_sec == 0 {
+            return invalid("INGEST_RATE_EVENTS_PER_SEC", "must be positive");
+        }
+        if (self.ingest_rate_burst as usize) < self.ingest_max_batch {
+            return invalid(
+                "INGEST_RATE_BURST",
+                "must be at least INGEST_MAX_BATCH, or a full batch could never pass",
+            );
         }
         if self.ingest_max_body_bytes < 1024 {
             return invalid("INGEST_MAX_BODY_BYTES", "must be at least 1024");
@@ -224,6 +239,8 @@ mod tests {
         assert!(e.to_string().contains("RECOSCOPE_WRITE_KEYS"), "{e}");
         let e = with(&[("RECOSCOPE_LISTEN", "nope")]).unwrap_err();
         assert!(e.to_string().contains("RECOSCOPE_LISTEN"), "{e}");
+        let e = with(&[("INGEST_RATE_BURST", "10")]).unwrap_err();
+        assert!(e.to_string().contains("INGEST_RATE_BURST"), "{e}");
         let e = with(&[("SINK_MAX_ROWS", "0")]).unwrap_err();
         assert!(e.to_string().contains("SINK_MAX_ROWS"), "{e}");
     }

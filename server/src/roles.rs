@@ -3,12 +3,15 @@
 
 use crate::config::Config;
 use crate::http;
+use crate::ingest::rate_limit::KeyRateLimiter;
 use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use anyhow::Context;
 use recoscope_clickhouse::ClickHouse;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +79,10 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             write_keys: Arc::new(config.write_key_map()),
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
+            rate_limiter: Arc::new(KeyRateLimiter::new(
+                NonZeroU32::new(config.ingest_rate_events_per_sec).context("validated")?,
+                NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
+            )),
         };
         let app = http::router(ingest, clickhouse, http::leptos_options()?);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;

@@ -66,3 +66,32 @@ async fn broker_outage_gives_503_and_loses_nothing() {
     assert_eq!(app.distinct_event_ids().await, 25);
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
+    let app = TestApp::start_with(|c| {
+        c.ingest_max_batch = 20;
+        c.ingest_rate_burst = 20;
+        c.ingest_rate_events_per_sec = 2;
+    })
+    .await;
+
+    assert_eq!(app.post_events(&events("first", 20)).await.status(), 200);
+    let response = app.post_events(&events("second", 20)).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(app.metric("recoscope_ingest_rate_limited_total").await >= Some(1.0));
+
+    // Nothing of the refused batch was written.
+    assert_eq!(app.wait_for_rows(20).await, 20);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.distinct_event_ids().await, 20);
+    app.cleanup().await;
+}

@@ -20,6 +20,8 @@ pub enum IngestError {
     TooManyEvents { got: usize, max: usize },
     #[error("request body is larger than {max} bytes")]
     BodyTooLarge { max: usize },
+    #[error("rate limit of this write key exceeded; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("the event log is temporarily unavailable; retry later ({0})")]
     Unavailable(String),
     #[error("the event log refused the events: {0}")]
@@ -35,6 +37,7 @@ impl IngestError {
             IngestError::BadBody(_) => "bad_body",
             IngestError::TooManyEvents { .. } => "too_many_events",
             IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Unavailable(_) => "unavailable",
             IngestError::Refused(_) => "refused",
         }
@@ -47,6 +50,7 @@ impl IngestError {
             IngestError::TooManyEvents { .. } | IngestError::BodyTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -57,11 +61,15 @@ impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // The tracker keeps its queue and retries after this many seconds.
-            (status, [(header::RETRY_AFTER, "2")], body).into_response()
-        } else {
-            (status, body).into_response()
+        // The tracker keeps its queue and retries after this many seconds.
+        let retry_after = match self {
+            IngestError::Unavailable(_) => Some(2),
+            IngestError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        match retry_after {
+            Some(secs) => (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response(),
+            None => (status, body).into_response(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/behaviors`: key → events → sink → answer.
 
 use super::error::IngestError;
+use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_event, Rejection};
 use axum::body::Bytes;
@@ -23,6 +24,7 @@ pub struct IngestState {
     pub write_keys: Arc<HashMap<String, String>>,
     pub max_batch: usize,
     pub max_body_bytes: usize,
+    pub rate_limiter: Arc<KeyRateLimiter>,
 }
 
 /// The answer to an accepted request (some events may still be rejected).
@@ -105,8 +107,14 @@ async fn ingest(
     let response = match ingest_request(state, query, headers, body).await {
         Ok(response) => response,
         Err(error) => {
-            if let IngestError::Unavailable(_) = error {
-                metrics::counter!("recoscope_ingest_unavailable_total").increment(1);
+            match error {
+                IngestError::Unavailable(_) => {
+                    metrics::counter!("recoscope_ingest_unavailable_total").increment(1)
+                }
+                IngestError::RateLimited { .. } => {
+                    metrics::counter!("recoscope_ingest_rate_limited_total").increment(1)
+                }
+                _ => {}
             }
             error.into_response()
         }
@@ -149,6 +157,12 @@ async fn ingest_request(
     if batch.events.is_empty() {
         return Err(IngestError::BadBody("no events in the request".into()));
     }
+    state
+        .rate_limiter
+        .check(&key, batch.events.len())
+        .map_err(|wait| IngestError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
 
     let received_at = now_ms();
     let mut records = Vec::with_capacity(batch.events.len());

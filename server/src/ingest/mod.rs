@@ -2,11 +2,13 @@
 //!
 //! - [`handler`]: request → key → events → sink → answer.
 //! - [`validate`]: one raw JSON event → an `Event` or a rejection with index, code and message.
+//! - [`rate_limit`]: events per second per write key (429 with Retry-After).
 //! - [`sink`]: the `EventSink` trait the handler writes to (Kafka in production).
 //! - [`error`]: the request-level errors and how they map to HTTP.
 
 pub mod error;
 pub mod handler;
+pub mod rate_limit;
 pub mod sink;
 pub mod validate;
 

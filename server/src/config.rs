@@ -60,6 +60,10 @@ pub struct Config {
     /// Most events in one request.
     #[envconfig(from = "INGEST_MAX_BATCH", default = "500")]
     pub ingest_max_batch: usize,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDR networks.
+    /// Empty: the TCP peer is the client.
+    #[envconfig(from = "INGEST_TRUSTED_PROXIES", default = "")]
+    pub ingest_trusted_proxies: String,
     /// Steady events per second allowed per write key...
     #[envconfig(from = "INGEST_RATE_EVENTS_PER_SEC", default = "5000")]
     pub ingest_rate_events_per_sec: u32,
@@ -132,6 +136,11 @@ impl Config {
         }
         if self.ingest_max_batch == 0 {
             return invalid("INGEST_MAX_BATCH", "must be positive");
+        }
+        if let Err(reason) =
+            crate::ingest::enrich::TrustedProxies::parse(&self.ingest_trusted_proxies)
+        {
+            return invalid("INGEST_TRUSTED_PROXIES", &reason);
         }
         if self.ingest_rate_events_per_sec == 0 {
             return invalid("INGEST_RATE_EVENTS_PER_SEC", "must be positive");
@@ -239,6 +248,8 @@ mod tests {
         assert!(e.to_string().contains("RECOSCOPE_WRITE_KEYS"), "{e}");
         let e = with(&[("RECOSCOPE_LISTEN", "nope")]).unwrap_err();
         assert!(e.to_string().contains("RECOSCOPE_LISTEN"), "{e}");
+        let e = with(&[("INGEST_TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err();
+        assert!(e.to_string().contains("INGEST_TRUSTED_PROXIES"), "{e}");
         let e = with(&[("INGEST_RATE_BURST", "10")]).unwrap_err();
         assert!(e.to_string().contains("INGEST_RATE_BURST"), "{e}");
         let e = with(&[("SINK_MAX_ROWS", "0")]).unwrap_err();

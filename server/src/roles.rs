@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::http;
+use crate::ingest::enrich::TrustedProxies;
 use crate::ingest::rate_limit::KeyRateLimiter;
 use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
@@ -79,6 +80,10 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             write_keys: Arc::new(config.write_key_map()),
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
+            trusted_proxies: Arc::new(
+                TrustedProxies::parse(&config.ingest_trusted_proxies)
+                    .map_err(|e| anyhow::anyhow!("INGEST_TRUSTED_PROXIES: {e}"))?,
+            ),
             rate_limiter: Arc::new(KeyRateLimiter::new(
                 NonZeroU32::new(config.ingest_rate_events_per_sec).context("validated")?,
                 NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
@@ -89,9 +94,13 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         addr = Some(listener.local_addr()?);
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await?;
+            // Connect info gives the ingest API the peer address (client IP enrichment).
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await?;
             Ok(())
         }));
     }

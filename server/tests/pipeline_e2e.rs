@@ -308,3 +308,74 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(app.wait_for_rows(2).await, 2);
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_stamps_client_ip_and_device() {
+    let app = TestApp::start_with(|c| c.ingest_trusted_proxies = "127.0.0.1/32".into()).await;
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    let send = |id: &str, forwarded: Option<&str>, context: serde_json::Value| {
+        let mut event = json!({"event_id": id, "scenario_id": "s", "user_id": "u",
+            "item_id": "i", "action_type": "view", "context": context});
+        event["context"]["ip"] = json!("6.6.6.6");
+        let mut request = app
+            .http
+            .post(app.url("/api/v1/behaviors"))
+            .header("X-Recoscope-Key", &app.key)
+            .header("User-Agent", iphone)
+            .json(&event);
+        if let Some(f) = forwarded {
+            request = request.header("X-Forwarded-For", f);
+        }
+        request.send()
+    };
+    assert_eq!(
+        send("via-proxy", Some("203.0.113.9"), json!({}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("direct", None, json!({"os": "CustomOS"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(app.wait_for_rows(2).await, 2);
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Row {
+        event_id: String,
+        ip: String,
+        device_type: String,
+        os: String,
+    }
+    let rows: Vec<Row> = app
+        .clickhouse
+        .fetch(
+            recoscope_clickhouse::Query::new(
+                "SELECT event_id, ip, device_type, os FROM user_behaviors \
+                 WHERE tenant_id = ? ORDER BY event_id",
+            )
+            .bind(&app.tenant),
+        )
+        .await
+        .unwrap();
+    let row = |event_id: &str, ip: &str, os: &str| Row {
+        event_id: event_id.into(),
+        ip: ip.into(),
+        device_type: "mobile".into(),
+        os: os.into(),
+    };
+    // The client's own "ip" is never trusted; the proxy's header is, anonymised; the event's
+    // own OS wins over the User-Agent's.
+    assert_eq!(
+        rows,
+        vec![
+            row("direct", "127.0.0.0", "CustomOS"),
+            row("via-proxy", "203.0.113.0", "iOS")
+        ]
+    );
+    app.cleanup().await;
+}

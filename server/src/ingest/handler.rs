@@ -1,12 +1,13 @@
 //! `POST /api/v1/behaviors`: key → events → sink → answer.
 
+use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
 use super::error::IngestError;
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_event, Rejection};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -14,6 +15,7 @@ use axum::{Json, Router};
 use recoscope_core::{BehaviorRecord, IngestBody};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the ingest routes need.
@@ -25,6 +27,7 @@ pub struct IngestState {
     pub max_batch: usize,
     pub max_body_bytes: usize,
     pub rate_limiter: Arc<KeyRateLimiter>,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// The answer to an accepted request (some events may still be rejected).
@@ -100,11 +103,12 @@ fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<
 async fn ingest(
     state: State<IngestState>,
     query: Query<KeyQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = std::time::Instant::now();
-    let response = match ingest_request(state, query, headers, body).await {
+    let response = match ingest_request(state, query, peer, headers, body).await {
         Ok(response) => response,
         Err(error) => {
             match error {
@@ -129,6 +133,7 @@ async fn ingest(
 async fn ingest_request(
     State(state): State<IngestState>,
     Query(query): Query<KeyQuery>,
+    peer: SocketAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
@@ -164,14 +169,24 @@ async fn ingest_request(
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         })?;
 
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let request_info = RequestInfo {
+        client_ip: state
+            .trusted_proxies
+            .client_ip(peer.ip(), header("x-forwarded-for")),
+        device: header("user-agent").and_then(parse_user_agent),
+    };
     let received_at = now_ms();
     let mut records = Vec::with_capacity(batch.events.len());
     let mut rejected = Vec::new();
     for (index, raw) in batch.events.into_iter().enumerate() {
         match validate_event(index, raw) {
-            Ok(event) => records.push(BehaviorRecord::new(&tenant, event, received_at, || {
-                uuid::Uuid::now_v7().to_string()
-            })),
+            Ok(mut event) => {
+                request_info.apply(&mut event);
+                records.push(BehaviorRecord::new(&tenant, event, received_at, || {
+                    uuid::Uuid::now_v7().to_string()
+                }))
+            }
             Err(rejection) => rejected.push(RejectionView::from(rejection)),
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// What the user did with a recommended item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionType {
     Impression,
@@ -49,6 +50,7 @@ impl fmt::Display for ActionType {
 
 /// Where the event happened. The server overrides `ip` with what it saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_type: Option<String>,
@@ -63,6 +65,7 @@ pub struct EventContext {
 /// One behaviour event as sent by a client. `tenant_id` is deliberately absent: the tenant
 /// comes from the write key, never from the body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Client-generated id used for de-duplication; the server assigns one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +76,9 @@ pub struct Event {
     pub action_type: ActionType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<EventContext>,
+    /// Free-form JSON the operator wants to keep with the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub extra_data: Option<serde_json::Value>,
     /// Seconds the user watched or dwelt.
     #[serde(default, skip_serializing_if = "Option::is_none")]

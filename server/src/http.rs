@@ -91,6 +91,7 @@ pub fn router(
         .route("/_liveness", get(liveness))
         .route("/_readiness", get(readiness))
         .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .with_state(HealthState {
             sink: ingest.sink.clone(),
             clickhouse: clickhouse.clone(),

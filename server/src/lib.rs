@@ -6,6 +6,7 @@
 //! - [`pipeline`]: Kafka-fed workers (the ClickHouse loader).
 //! - [`migrations`]: the `sql/` migrations, applied once each.
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
+//! - [`openapi`]: the ingest API's OpenAPI document.
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
 //! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
@@ -17,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod migrations;
+pub mod openapi;
 pub mod pipeline;
 pub mod roles;
 pub mod simulate;

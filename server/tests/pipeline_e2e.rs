@@ -379,3 +379,44 @@ async fn the_server_stamps_client_ip_and_device() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_ingest_api() {
+    let app = TestApp::start().await;
+    let doc: serde_json::Value = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let ingest = &doc["paths"]["/api/v1/behaviors"]["post"];
+    for status in ["200", "400", "401", "413", "429", "503"] {
+        assert!(
+            ingest["responses"][status].is_object(),
+            "no {status} in {ingest}"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    let actions: Vec<&str> = schemas["ActionType"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = ActionType::ALL.iter().map(|a| a.as_str()).collect();
+    assert_eq!(actions, expected);
+    let required = schemas["Event"]["required"].as_array().unwrap();
+    for field in ["scenario_id", "user_id", "item_id", "action_type"] {
+        assert!(required.contains(&json!(field)), "{field} not required");
+    }
+    assert!(schemas["IngestRequestDoc"]["oneOf"].is_array());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["write_key"]["name"],
+        "X-Recoscope-Key"
+    );
+    app.cleanup().await;
+}

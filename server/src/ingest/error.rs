@@ -3,8 +3,22 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// The body of every failed request.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: missing_key, unknown_key, malformed_json, bad_body,
+    /// too_many_events, body_too_large, rate_limited, unavailable, refused.
+    pub code: String,
+    pub message: String,
+}
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -60,7 +74,12 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+            },
+        });
         // The tracker keeps its queue and retries after this many seconds.
         let retry_after = match self {
             IngestError::Unavailable(_) => Some(2),

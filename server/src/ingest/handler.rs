@@ -1,7 +1,7 @@
 //! `POST /api/v1/behaviors`: key → events → sink → answer.
 
 use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
-use super::error::IngestError;
+use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_event, Rejection};
@@ -31,14 +31,14 @@ pub struct IngestState {
 }
 
 /// The answer to an accepted request (some events may still be rejected).
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct IngestResponse {
     pub accepted: usize,
     pub rejected: Vec<RejectionView>,
 }
 
 /// A rejection as the client sees it.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RejectionView {
     pub index: usize,
     pub code: String,
@@ -99,8 +99,43 @@ fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<
         .filter(|k| !k.is_empty())
 }
 
-/// Records request metrics around [`ingest_request`].
-async fn ingest(
+/// A request body as documented: one event, or a batch (the write key may ride along for
+/// `navigator.sendBeacon`). Parsing itself goes through `IngestBody` so that bad events can be
+/// rejected one by one.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum IngestRequestDoc {
+    Batch {
+        events: Vec<recoscope_core::Event>,
+        write_key: Option<String>,
+    },
+    Single(Box<recoscope_core::Event>),
+}
+
+/// Ingest behaviour events.
+///
+/// Any Content-Type is read as JSON (sendBeacon sends text/plain). Each invalid event is
+/// rejected on its own with its index, code, field and message; the valid ones are accepted.
+/// 200 only after Kafka acknowledged every accepted event.
+#[utoipa::path(
+    post,
+    path = "/api/v1/behaviors",
+    tag = "ingest",
+    request_body(content = IngestRequestDoc, content_type = "application/json"),
+    params(("key" = Option<String>, Query, description = "Write key, when no header can be set")),
+    security((), ("write_key" = [])),
+    responses(
+        (status = 200, description = "Accepted (some events may be rejected)", body = IngestResponse),
+        (status = 400, description = "Malformed body, or every event rejected", body = ErrorBody),
+        (status = 401, description = "Missing or unknown write key", body = ErrorBody),
+        (status = 413, description = "Body or batch too large", body = ErrorBody),
+        (status = 422, description = "The event log refused the events", body = ErrorBody),
+        (status = 429, description = "Rate limit of the key exceeded; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Event log unavailable; retry after Retry-After", body = ErrorBody),
+    )
+)]
+pub(crate) async fn ingest(
     state: State<IngestState>,
     query: Query<KeyQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

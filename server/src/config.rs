@@ -60,6 +60,18 @@ pub struct Config {
     /// Most events in one request.
     #[envconfig(from = "INGEST_MAX_BATCH", default = "500")]
     pub ingest_max_batch: usize,
+    /// Longest id or label in an event (bytes).
+    #[envconfig(from = "INGEST_MAX_STRING_BYTES", default = "256")]
+    pub ingest_max_string_bytes: usize,
+    /// Largest `extra_data` of one event, serialized (bytes).
+    #[envconfig(from = "INGEST_MAX_EXTRA_BYTES", default = "4096")]
+    pub ingest_max_extra_bytes: usize,
+    /// How far ahead of the server clock a timestamp may be (seconds).
+    #[envconfig(from = "INGEST_MAX_FUTURE_SKEW_SECS", default = "300")]
+    pub ingest_max_future_skew_secs: i64,
+    /// How old a timestamp may be (hours).
+    #[envconfig(from = "INGEST_MAX_AGE_HOURS", default = "168")]
+    pub ingest_max_age_hours: i64,
     /// Proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDR networks.
     /// Empty: the TCP peer is the client.
     #[envconfig(from = "INGEST_TRUSTED_PROXIES", default = "")]
@@ -137,6 +149,15 @@ impl Config {
         if self.ingest_max_batch == 0 {
             return invalid("INGEST_MAX_BATCH", "must be positive");
         }
+        if self.ingest_max_string_bytes == 0 {
+            return invalid("INGEST_MAX_STRING_BYTES", "must be positive");
+        }
+        if self.ingest_max_future_skew_secs < 0 {
+            return invalid("INGEST_MAX_FUTURE_SKEW_SECS", "must not be negative");
+        }
+        if self.ingest_max_age_hours <= 0 {
+            return invalid("INGEST_MAX_AGE_HOURS", "must be positive");
+        }
         if let Err(reason) =
             crate::ingest::enrich::TrustedProxies::parse(&self.ingest_trusted_proxies)
         {
@@ -167,6 +188,17 @@ impl Config {
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
             timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Per-event validation bounds.
+    pub fn limits(&self) -> crate::ingest::validate::Limits {
+        crate::ingest::validate::Limits {
+            max_string_len: self.ingest_max_string_bytes,
+            max_extra_bytes: self.ingest_max_extra_bytes,
+            max_future_skew_ms: self.ingest_max_future_skew_secs * 1000,
+            max_age_ms: self.ingest_max_age_hours * 3_600_000,
+            ..Default::default()
         }
     }
 

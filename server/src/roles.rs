@@ -80,6 +80,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             write_keys: Arc::new(config.write_key_map()),
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
+            limits: config.limits(),
             trusted_proxies: Arc::new(
                 TrustedProxies::parse(&config.ingest_trusted_proxies)
                     .map_err(|e| anyhow::anyhow!("INGEST_TRUSTED_PROXIES: {e}"))?,

@@ -153,7 +153,8 @@ async fn events_flow_from_the_api_to_the_dashboard() {
             let rejected = body["rejected"].as_array().unwrap();
             assert_eq!(rejected.len(), 2, "{body}");
             assert_eq!(rejected[0]["index"], 1);
-            assert_eq!(rejected[0]["code"], "invalid_event");
+            assert_eq!(rejected[0]["code"], "unknown_action_type");
+            assert_eq!(rejected[0]["field"], "action_type");
             assert_eq!(rejected[1]["code"], "out_of_range");
             assert_eq!(rejected[1]["field"], "completion_rate");
         } else {
@@ -274,6 +275,18 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "malformed_json");
+
+    let r = app
+        .http
+        .post(app.url("/api/v1/behaviors"))
+        .header("X-Recoscope-Key", &app.key)
+        .body(b"{\"scenario_id\": \"\xff\xfe\"}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_utf8");
 
     let r = post(event.to_string(), None).await.unwrap();
     assert_eq!(r.status(), 401);

@@ -14,7 +14,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Machine-readable: missing_key, unknown_key, malformed_json, bad_body,
+    /// Machine-readable: missing_key, unknown_key, invalid_utf8, malformed_json, bad_body,
     /// too_many_events, body_too_large, rate_limited, unavailable, refused.
     pub code: String,
     pub message: String,
@@ -26,6 +26,8 @@ pub enum IngestError {
     MissingKey,
     #[error("unknown write key")]
     UnknownKey,
+    #[error("the body is not valid UTF-8: {0}")]
+    InvalidUtf8(String),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("bad request body: {0}")]
@@ -47,6 +49,7 @@ impl IngestError {
         match self {
             IngestError::MissingKey => "missing_key",
             IngestError::UnknownKey => "unknown_key",
+            IngestError::InvalidUtf8(_) => "invalid_utf8",
             IngestError::MalformedJson(_) => "malformed_json",
             IngestError::BadBody(_) => "bad_body",
             IngestError::TooManyEvents { .. } => "too_many_events",
@@ -60,7 +63,9 @@ impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
             IngestError::MissingKey | IngestError::UnknownKey => StatusCode::UNAUTHORIZED,
-            IngestError::MalformedJson(_) | IngestError::BadBody(_) => StatusCode::BAD_REQUEST,
+            IngestError::InvalidUtf8(_)
+            | IngestError::MalformedJson(_)
+            | IngestError::BadBody(_) => StatusCode::BAD_REQUEST,
             IngestError::TooManyEvents { .. } | IngestError::BodyTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }

@@ -4,7 +4,7 @@ use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
 use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
-use super::validate::{validate_event, Rejection};
+use super::validate::{validate_batch, Limits, Rejection};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
@@ -28,6 +28,7 @@ pub struct IngestState {
     pub max_body_bytes: usize,
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub trusted_proxies: Arc<TrustedProxies>,
+    pub limits: Limits,
 }
 
 /// The answer to an accepted request (some events may still be rejected).
@@ -179,8 +180,9 @@ async fn ingest_request(
         },
         _ => IngestError::BadBody(e.body_text()),
     })?;
+    let text = std::str::from_utf8(&body).map_err(|e| IngestError::InvalidUtf8(e.to_string()))?;
     let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
     let batch = IngestBody::from_value(value).map_err(|e| IngestError::BadBody(e.into()))?;
     let key = find_key(&headers, &query, &batch).ok_or(IngestError::MissingKey)?;
     let tenant = state
@@ -212,19 +214,17 @@ async fn ingest_request(
         device: header("user-agent").and_then(parse_user_agent),
     };
     let received_at = now_ms();
-    let mut records = Vec::with_capacity(batch.events.len());
-    let mut rejected = Vec::new();
-    for (index, raw) in batch.events.into_iter().enumerate() {
-        match validate_event(index, raw) {
-            Ok(mut event) => {
-                request_info.apply(&mut event);
-                records.push(BehaviorRecord::new(&tenant, event, received_at, || {
-                    uuid::Uuid::now_v7().to_string()
-                }))
-            }
-            Err(rejection) => rejected.push(RejectionView::from(rejection)),
-        }
-    }
+    let (events, rejected) = validate_batch(batch.events, &state.limits, received_at);
+    let rejected: Vec<RejectionView> = rejected.into_iter().map(RejectionView::from).collect();
+    let records: Vec<BehaviorRecord> = events
+        .into_iter()
+        .map(|mut event| {
+            request_info.apply(&mut event);
+            BehaviorRecord::new(&tenant, event, received_at, || {
+                uuid::Uuid::now_v7().to_string()
+            })
+        })
+        .collect();
     let accepted = records.len();
     if accepted > 0 {
         state.sink.send_batch(records).await.map_err(|e| match e {

@@ -1,0 +1,9 @@
+//! Shared pieces of the benchmarks.
+//!
+//! - [`broker`]: a private tansu broker (in-memory) on a free port, stopped on drop.
+//! - [`stats`]: percentiles and peak RSS.
+//!
+//! Benchmarks live in `src/bin/`; each prints a last line `RESULT key=value ...`.
+
+pub mod broker;
+pub mod stats;

@@ -50,8 +50,15 @@ pub struct Config {
     #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
     pub sink_max_wait_ms: u64,
 
-    /// Write keys and their tenants: `key=tenant,key=tenant`. The tenant of an event comes
-    /// from its key, never from the body. (A tenant store replaces this list; see issue 3.)
+    /// The configuration store (tenants, write keys, origins): a SQLite file.
+    #[envconfig(
+        from = "RECOSCOPE_STORE_PATH",
+        default = ".stack/recoscope/config.sqlite3"
+    )]
+    pub store_path: String,
+    /// Write keys registered at boot, `key=tenant,key=tenant` (tenants are created as
+    /// needed). For development and demos; in production issue keys with
+    /// `recoscope keys issue` and set this empty.
     #[envconfig(from = "RECOSCOPE_WRITE_KEYS", default = "demo-key=demo,shop-key=shop")]
     pub write_keys: String,
     /// Largest request body the ingest API reads.
@@ -137,6 +144,9 @@ impl Config {
         if !is_identifier(&self.clickhouse_database) {
             return invalid("CLICKHOUSE_DATABASE", "use letters, digits and '_' only");
         }
+        if self.store_path.trim().is_empty() {
+            return invalid("RECOSCOPE_STORE_PATH", "must name a file");
+        }
         if self.sink_group_id.is_empty() {
             return invalid("SINK_GROUP_ID", "must not be empty");
         }
@@ -202,7 +212,7 @@ impl Config {
         }
     }
 
-    /// Key → tenant. Only call after `validate`.
+    /// Bootstrap keys → tenant. Only call after `validate`.
     pub fn write_key_map(&self) -> HashMap<String, String> {
         parse_write_keys(&self.write_keys).unwrap_or_default()
     }
@@ -234,9 +244,6 @@ fn parse_write_keys(spec: &str) -> Result<HashMap<String, String>, String> {
         if keys.insert(key.to_string(), tenant.to_string()).is_some() {
             return Err(format!("key {key:?} is listed twice"));
         }
-    }
-    if keys.is_empty() {
-        return Err("at least one key=tenant pair is needed".into());
     }
     Ok(keys)
 }

@@ -8,6 +8,7 @@
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
 //! - [`openapi`]: the ingest API's OpenAPI document.
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
+//! - [`store`]: tenants, write keys and origins (`TenantStore`, SQLite by default).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
 //! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
 //!
@@ -22,4 +23,5 @@ pub mod openapi;
 pub mod pipeline;
 pub mod roles;
 pub mod simulate;
+pub mod store;
 pub mod telemetry;

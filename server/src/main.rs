@@ -29,6 +29,62 @@ enum Command {
     Migrate,
     /// Send realistic traffic through the HTTP API.
     Simulate(simulate::SimulateArgs),
+    /// Manage tenants and their allowed origins.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Issue, list and revoke write keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Create a tenant, optionally with allowed origins.
+    Create {
+        id: String,
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+    /// List tenants with their origins.
+    List,
+    /// Replace a tenant's allowed origins (none: browsers may not send for it).
+    Origins { id: String, origins: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Issue a new write key for a tenant; prints the key.
+    Issue { tenant: String },
+    /// List a tenant's keys.
+    List { tenant: String },
+    /// Revoke a key; requests with it are refused at once.
+    Revoke { key: String },
+}
+
+/// Runs a configuration command against the store and prints the outcome as JSON.
+fn admin(config: &Config, command: Command) -> anyhow::Result<()> {
+    let store = recoscope_server::roles::open_store(config)?;
+    let output = match command {
+        Command::Tenants(TenantsCommand::Create { id, origins }) => {
+            store.create_tenant(&id)?;
+            serde_json::to_value(store.set_origins(&id, &origins)?)?
+        }
+        Command::Tenants(TenantsCommand::List) => serde_json::to_value(store.list_tenants()?)?,
+        Command::Tenants(TenantsCommand::Origins { id, origins }) => {
+            serde_json::to_value(store.set_origins(&id, &origins)?)?
+        }
+        Command::Keys(KeysCommand::Issue { tenant }) => {
+            serde_json::to_value(store.issue_key(&tenant)?)?
+        }
+        Command::Keys(KeysCommand::List { tenant }) => serde_json::to_value(store.keys(&tenant)?)?,
+        Command::Keys(KeysCommand::Revoke { key }) => {
+            store.revoke_key(&key)?;
+            serde_json::json!({"revoked": key})
+        }
+        _ => unreachable!("only configuration commands reach here"),
+    };
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
 }
 
 #[tokio::main]
@@ -46,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    if matches!(command, Command::Tenants(_) | Command::Keys(_)) {
+        return admin(&config, command);
+    }
     let roles = match command {
         Command::Migrate => {
             let applied = migrations::migrate(&ClickHouse::new(config.clickhouse())?).await?;
@@ -60,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
             serve: false,
             worker: true,
         },
-        Command::All | Command::Simulate(_) => Roles::ALL,
+        Command::All | Command::Simulate(_) | Command::Tenants(_) | Command::Keys(_) => Roles::ALL,
     };
     let running = roles::start(config, roles).await?;
     if let Some(addr) = running.addr {

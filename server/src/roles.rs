@@ -9,6 +9,8 @@ use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
 use recoscope_clickhouse::ClickHouse;
 use std::net::SocketAddr;
@@ -53,6 +55,21 @@ impl Running {
     }
 }
 
+/// Opens the configuration store and registers the bootstrap keys from the configuration.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
+    let store = SqliteStore::open(std::path::Path::new(&config.store_path))
+        .with_context(|| format!("opening the configuration store {}", config.store_path))?;
+    for (key, tenant) in config.write_key_map() {
+        // Another process may be bootstrapping the same tenant at the same moment.
+        match store.create_tenant(&tenant) {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        store.add_key(&tenant, &key)?;
+    }
+    Ok(Arc::new(store))
+}
+
 /// Prepares the shared resources (database schema, topic) and starts the roles.
 pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let clickhouse = ClickHouse::new(config.clickhouse())?;
@@ -77,7 +94,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     if roles.serve {
         let ingest = IngestState {
             sink: Arc::new(KafkaEventSink::new(&config)?),
-            write_keys: Arc::new(config.write_key_map()),
+            tenants: open_store(&config)?,
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             limits: config.limits(),

@@ -150,6 +150,11 @@ async fn main() -> anyhow::Result<()> {
     config.listen = "127.0.0.1:0".parse()?;
     config.clickhouse_database = format!("bench_{}", uuid::Uuid::new_v4().simple());
     config.write_keys = "bench-key=bench".into();
+    let scratch = std::env::temp_dir().join(format!("recoscope-bench-{}", uuid::Uuid::new_v4()));
+    config.store_path = scratch
+        .join("config.sqlite3")
+        .to_string_lossy()
+        .into_owned();
     config.ingest_rate_events_per_sec = u32::MAX;
     config.ingest_rate_burst = u32::MAX;
     config.validate().map_err(anyhow::Error::msg)?;
@@ -181,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
             config.clickhouse_database
         )))
         .await?;
+    let _ = std::fs::remove_dir_all(&scratch);
 
     let p50 = percentile(&mut latencies, 50.0).as_secs_f64() * 1000.0;
     let p99 = percentile(&mut latencies, 99.0).as_secs_f64() * 1000.0;

@@ -5,6 +5,7 @@ use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_batch, Limits, Rejection};
+use crate::store::TenantStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
@@ -14,7 +15,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use recoscope_core::{BehaviorRecord, IngestBody};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub struct IngestState {
     pub sink: Arc<dyn EventSink>,
     /// Write key → tenant.
-    pub write_keys: Arc<HashMap<String, String>>,
+    pub tenants: Arc<dyn TenantStore>,
     pub max_batch: usize,
     pub max_body_bytes: usize,
     pub rate_limiter: Arc<KeyRateLimiter>,
@@ -186,10 +186,11 @@ async fn ingest_request(
     let batch = IngestBody::from_value(value).map_err(|e| IngestError::BadBody(e.into()))?;
     let key = find_key(&headers, &query, &batch).ok_or(IngestError::MissingKey)?;
     let tenant = state
-        .write_keys
-        .get(&key)
+        .tenants
+        .tenant_for_key(&key)
+        .map_err(|e| IngestError::Unavailable(e.to_string()))?
         .ok_or(IngestError::UnknownKey)?
-        .clone();
+        .id;
     if batch.events.len() > state.max_batch {
         return Err(IngestError::TooManyEvents {
             got: batch.events.len(),

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     pub address: String,
     port: u16,
-    dir: std::path::PathBuf,
+    /// Temporary directory of this test (broker data, configuration store).
+    pub dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
@@ -145,6 +146,11 @@ impl TestApp {
         config.sink_group_id = unique("test-sink-");
         config.sink_max_wait_ms = 200;
         config.write_keys = format!("{key}={tenant}");
+        config.store_path = broker
+            .dir
+            .join("config.sqlite3")
+            .to_string_lossy()
+            .into_owned();
         adjust(&mut config);
         config.validate().expect("test config is valid");
 

@@ -1,0 +1,114 @@
+//! Configuration data: tenants, their write keys and allowed origins.
+//!
+//! - [`TenantStore`]: the trait the API and the CLI use.
+//! - [`sqlite`]: the embedded default (one SQLite file, safe for several processes, so the
+//!   CLI can issue a key while the server runs).
+//! - [`conformance`]: one test suite every backend must pass.
+//!
+//! The original design kept configuration in MongoDB; a MongoDB backend implements the same
+//! trait and runs the same conformance suite when `MONGODB_URI` is set (not written yet).
+
+pub mod conformance;
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    /// Exact origins (`https://shop.example`) allowed to send events from a browser.
+    pub origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteKey {
+    pub key: String,
+    pub tenant_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("invalid {0}")]
+    Invalid(String),
+    /// The backend failed (I/O, lock timeout): retryable from the API's point of view.
+    #[error("configuration store unavailable: {0}")]
+    Backend(String),
+}
+
+pub trait TenantStore: Send + Sync + 'static {
+    fn create_tenant(&self, id: &str) -> Result<Tenant, StoreError>;
+    fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Replaces the tenant's allowed origins.
+    fn set_origins(&self, id: &str, origins: &[String]) -> Result<Tenant, StoreError>;
+    /// Issues a new random key for the tenant.
+    fn issue_key(&self, tenant_id: &str) -> Result<WriteKey, StoreError>;
+    /// Registers a key with a given value (bootstrap from configuration); idempotent for the
+    /// same tenant, a conflict for another.
+    fn add_key(&self, tenant_id: &str, key: &str) -> Result<WriteKey, StoreError>;
+    fn revoke_key(&self, key: &str) -> Result<(), StoreError>;
+    fn keys(&self, tenant_id: &str) -> Result<Vec<WriteKey>, StoreError>;
+    /// The tenant of a live (not revoked) key.
+    fn tenant_for_key(&self, key: &str) -> Result<Option<Tenant>, StoreError>;
+}
+
+/// A tenant id usable in ClickHouse and URLs.
+pub fn validate_tenant_id(id: &str) -> Result<(), StoreError> {
+    if crate::config::is_identifier(id) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "tenant id {id:?}: use letters, digits and '_' (at most 64, not starting with a digit)"
+        )))
+    }
+}
+
+/// An origin must be exactly `scheme://host[:port]`, as browsers send it.
+pub fn validate_origin(origin: &str) -> Result<(), StoreError> {
+    let bad = || StoreError::Invalid(format!("origin {origin:?}: expected scheme://host[:port]"));
+    let url = url::Url::parse(origin).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.origin().ascii_serialization() != origin {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A new write key: `rk_` and 32 random alphanumerics.
+pub fn new_key() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "rk_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_must_be_exact() {
+        assert!(validate_origin("https://shop.example").is_ok());
+        assert!(validate_origin("http://localhost:8080").is_ok());
+        for bad in [
+            "https://shop.example/",
+            "shop.example",
+            "ftp://x.y",
+            "https://a.b/path",
+            "*",
+        ] {
+            assert!(validate_origin(bad).is_err(), "{bad}");
+        }
+        assert!(validate_tenant_id("acme_1").is_ok());
+        assert!(validate_tenant_id("acme-1").is_err());
+        assert!(new_key().starts_with("rk_") && new_key().len() == 35);
+    }
+}

@@ -1,0 +1,79 @@
+//! Tenants and keys managed with the CLI while the server runs: an issued key is accepted at
+//! once, a revoked one refused at once, bad input refused with a clear message.
+
+mod support;
+
+use recoscope_core::{ActionType, Event};
+use std::process::Command;
+use support::TestApp;
+
+fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
+        .args(args)
+        .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
+        .env("RECOSCOPE_WRITE_KEYS", "")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_issued_and_revoked_by_the_cli_take_effect_at_once() {
+    let app = TestApp::start().await;
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "tenants",
+            "create",
+            "shop2",
+            "--origin",
+            "https://shop.example",
+        ],
+    );
+    assert!(ok, "{err}");
+    let tenant: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        tenant["origins"],
+        serde_json::json!(["https://shop.example"])
+    );
+
+    let (ok, out, err) = cli(&app, &["keys", "issue", "shop2"]);
+    assert!(ok, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+
+    let send = |key: String| {
+        let http = app.http.clone();
+        let url = app.url("/api/v1/behaviors");
+        async move {
+            http.post(url)
+                .header("X-Recoscope-Key", key)
+                .json(&Event::new("home", "u", "i", ActionType::Click))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(send(key.clone()).await, 200);
+
+    let (ok, _, err) = cli(&app, &["keys", "revoke", &key]);
+    assert!(ok, "{err}");
+    assert_eq!(send(key.clone()).await, 401);
+
+    let (ok, _, err) = cli(
+        &app,
+        &["tenants", "origins", "shop2", "https://shop.example/path"],
+    );
+    assert!(!ok);
+    assert!(err.contains("origin"), "{err}");
+    let (ok, _, err) = cli(&app, &["keys", "issue", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+    app.cleanup().await;
+}

@@ -62,6 +62,46 @@ async fn keys_issued_and_revoked_by_the_cli_take_effect_at_once() {
     };
     assert_eq!(send(key.clone()).await, 200);
 
+    // CORS from the tenant's origins: a preflight from its page is allowed, others are not.
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/behaviors"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "content-type,x-recoscope-key",
+            )
+            .send()
+    };
+    let ok_preflight = preflight("https://shop.example").await.unwrap();
+    assert_eq!(
+        ok_preflight.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let evil_preflight = preflight("https://evil.example").await.unwrap();
+    assert!(!evil_preflight
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    let from = |origin: &'static str| {
+        app.http
+            .post(app.url("/api/v1/behaviors"))
+            .header("Origin", origin)
+            .header("X-Recoscope-Key", &key)
+            .json(&Event::new("home", "u", "i", ActionType::View))
+            .send()
+    };
+    let allowed = from("https://shop.example").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let refused = from("https://evil.example").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+
     let (ok, _, err) = cli(&app, &["keys", "revoke", &key]);
     assert!(ok, "{err}");
     assert_eq!(send(key.clone()).await, 401);

@@ -14,7 +14,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Machine-readable: missing_key, unknown_key, invalid_utf8, malformed_json, bad_body,
+    /// Machine-readable: missing_key, unknown_key, origin_not_allowed, invalid_utf8, malformed_json, bad_body,
     /// too_many_events, body_too_large, rate_limited, unavailable, refused.
     pub code: String,
     pub message: String,
@@ -26,6 +26,8 @@ pub enum IngestError {
     MissingKey,
     #[error("unknown write key")]
     UnknownKey,
+    #[error("origin {0:?} is not allowed for this write key (see `recoscope tenants origins`)")]
+    OriginNotAllowed(String),
     #[error("the body is not valid UTF-8: {0}")]
     InvalidUtf8(String),
     #[error("malformed JSON: {0}")]
@@ -49,6 +51,7 @@ impl IngestError {
         match self {
             IngestError::MissingKey => "missing_key",
             IngestError::UnknownKey => "unknown_key",
+            IngestError::OriginNotAllowed(_) => "origin_not_allowed",
             IngestError::InvalidUtf8(_) => "invalid_utf8",
             IngestError::MalformedJson(_) => "malformed_json",
             IngestError::BadBody(_) => "bad_body",
@@ -63,6 +66,7 @@ impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
             IngestError::MissingKey | IngestError::UnknownKey => StatusCode::UNAUTHORIZED,
+            IngestError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             IngestError::InvalidUtf8(_)
             | IngestError::MalformedJson(_)
             | IngestError::BadBody(_) => StatusCode::BAD_REQUEST,

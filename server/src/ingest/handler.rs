@@ -71,9 +71,11 @@ where
     // The limit sits a little above the configured one so that an over-size body gets our
     // JSON 413 from the handler rather than a bare one from the extractor.
     let limit = state.max_body_bytes;
+    let cors = super::cors::cors_layer(state.tenants.clone());
     Router::new()
         .route("/api/v1/behaviors", post(ingest))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(cors)
         .with_state(state)
 }
 
@@ -130,6 +132,7 @@ pub enum IngestRequestDoc {
         (status = 200, description = "Accepted (some events may be rejected)", body = IngestResponse),
         (status = 400, description = "Malformed body, or every event rejected", body = ErrorBody),
         (status = 401, description = "Missing or unknown write key", body = ErrorBody),
+        (status = 403, description = "Origin not allowed for the key's tenant", body = ErrorBody),
         (status = 413, description = "Body or batch too large", body = ErrorBody),
         (status = 422, description = "The event log refused the events", body = ErrorBody),
         (status = 429, description = "Rate limit of the key exceeded; see Retry-After", body = ErrorBody),
@@ -189,8 +192,15 @@ async fn ingest_request(
         .tenants
         .tenant_for_key(&key)
         .map_err(|e| IngestError::Unavailable(e.to_string()))?
-        .ok_or(IngestError::UnknownKey)?
-        .id;
+        .ok_or(IngestError::UnknownKey)?;
+    // A browser names its page's origin; only the tenant's own origins may send for it.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !tenant.origins.iter().any(|o| o == origin) {
+            return Err(IngestError::OriginNotAllowed(origin.to_string()));
+        }
+    }
+    let tenant = tenant.id;
     if batch.events.len() > state.max_batch {
         return Err(IngestError::TooManyEvents {
             got: batch.events.len(),

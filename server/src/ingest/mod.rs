@@ -4,9 +4,11 @@
 //! - [`validate`]: one raw JSON event → an `Event` or a rejection with index, code and message.
 //! - [`rate_limit`]: events per second per write key (429 with Retry-After).
 //! - [`sink`]: the `EventSink` trait the handler writes to (Kafka in production).
+//! - [`cors`]: CORS from each tenant's allowed origins.
 //! - [`enrich`]: client IP (trusted proxies, anonymised) and device/OS from the User-Agent.
 //! - [`error`]: the request-level errors and how they map to HTTP.
 
+pub mod cors;
 pub mod enrich;
 pub mod error;
 pub mod handler;

@@ -1,5 +1,6 @@
 //! The Recoscope server: one binary, every role.
 //!
+//! - [`clock`]: wall-clock milliseconds.
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
 //! - [`kafka`]: client settings, topic creation, the Kafka `EventSink`.
@@ -14,6 +15,7 @@
 //!
 //! `main.rs` only parses the command line and calls into these.
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ingest;

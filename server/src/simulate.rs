@@ -9,6 +9,7 @@
 //! whose treatment ranks better. With `--backfill-hours` sessions are spread over the past
 //! hours with a day/night rhythm before live traffic starts.
 
+use crate::clock::now_ms;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recoscope_core::{ActionType, Event, EventContext};
@@ -176,13 +177,6 @@ impl TrafficModel {
         let hour = (at_ms / 3_600_000).rem_euclid(24) as f64;
         0.6 + 0.4 * ((hour - 8.0) / 24.0 * std::f64::consts::TAU).sin()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 struct Sender {

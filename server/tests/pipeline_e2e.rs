@@ -237,14 +237,8 @@ async fn events_flow_from_the_api_to_the_dashboard() {
 
     // The dashboard page renders the same numbers on the server.
     let html = app
-        .http
-        .get(app.url(&format!("/?tenant={}&hours=24", app.tenant)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("/?tenant={}&hours=24", app.tenant))
+        .await;
     assert!(html.contains("Impressions"), "{html}");
     assert!(html.contains(&format::count(all.impressions)), "{html}");
     assert!(html.contains(&format::percent(Some(
@@ -396,15 +390,8 @@ async fn the_server_stamps_client_ip_and_device() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_ingest_api() {
     let app = TestApp::start().await;
-    let doc: serde_json::Value = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&app.get_text("/api/v1/openapi.json").await).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let ingest = &doc["paths"]["/api/v1/behaviors"]["post"];
     for status in ["200", "400", "401", "413", "429", "503"] {

@@ -15,6 +15,7 @@ use recoscope_bench::broker::Broker;
 use recoscope_bench::stats::{peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::{BehaviorRecord, Event};
+use recoscope_server::clock::now_ms;
 use recoscope_server::config::Config;
 use recoscope_server::ingest::sink::EventSink;
 use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
@@ -28,13 +29,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Realistic events (the simulator's sessions), stamped now so validation accepts them.

@@ -5,6 +5,7 @@ use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_batch, Limits, Rejection};
+use crate::clock::now_ms;
 use crate::store::TenantStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -77,13 +78,6 @@ where
         .layer(DefaultBodyLimit::max(limit))
         .layer(cors)
         .with_state(state)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The write key from, in order: `X-Recoscope-Key`, `Authorization: Bearer`, `?key=`, or the

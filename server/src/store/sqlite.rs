@@ -4,6 +4,7 @@
 use super::{
     new_key, validate_origin, validate_tenant_id, StoreError, Tenant, TenantStore, WriteKey,
 };
+use crate::clock::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
@@ -15,13 +16,6 @@ pub struct SqliteStore {
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl SqliteStore {

@@ -209,17 +209,15 @@ impl TestApp {
         }
     }
 
+    /// The body of `GET path`.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// The value of one series from `/metrics`, e.g. `recoscope_ingest_requests_total{status="503"}`.
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.get_text("/metrics").await;
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
     }

@@ -56,6 +56,15 @@ pub struct Config {
         default = ".stack/recoscope/config.sqlite3"
     )]
     pub store_path: String,
+    /// The recent-behaviour store (7 days per user): a SQLite file.
+    #[envconfig(
+        from = "RECOSCOPE_RECENT_PATH",
+        default = ".stack/recoscope/recent.sqlite3"
+    )]
+    pub recent_path: String,
+    /// Bearer token for read endpoints (a user's recent behaviour); empty turns them off.
+    #[envconfig(from = "RECOSCOPE_ADMIN_TOKEN", default = "")]
+    pub admin_token: String,
     /// Write keys registered at boot, `key=tenant,key=tenant` (tenants are created as
     /// needed). For development and demos; in production issue keys with
     /// `recoscope keys issue` and set this empty.
@@ -146,6 +155,15 @@ impl Config {
         }
         if self.store_path.trim().is_empty() {
             return invalid("RECOSCOPE_STORE_PATH", "must name a file");
+        }
+        if self.recent_path.trim().is_empty() {
+            return invalid("RECOSCOPE_RECENT_PATH", "must name a file");
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return invalid(
+                "RECOSCOPE_ADMIN_TOKEN",
+                "use at least 16 characters, or leave empty",
+            );
         }
         if self.sink_group_id.is_empty() {
             return invalid("SINK_GROUP_ID", "must not be empty");

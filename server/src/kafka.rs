@@ -92,7 +92,10 @@ fn classify(error: KafkaError) -> SinkError {
 }
 
 impl EventSink for KafkaEventSink {
-    fn send_batch(&self, records: Vec<BehaviorRecord>) -> BoxFuture<'_, Result<(), SinkError>> {
+    fn send_batch<'a>(
+        &'a self,
+        records: &'a [BehaviorRecord],
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
         async move {
             let encoded = records
                 .iter()

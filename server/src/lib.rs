@@ -8,6 +8,7 @@
 //! - [`migrations`]: the `sql/` migrations, applied once each.
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
 //! - [`openapi`]: the ingest API's OpenAPI document.
+//! - [`recent_api`]: a user's recent behaviour (admin token).
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
 //! - [`store`]: tenants, write keys and origins (`TenantStore`, SQLite by default).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
@@ -23,6 +24,7 @@ pub mod kafka;
 pub mod migrations;
 pub mod openapi;
 pub mod pipeline;
+pub mod recent_api;
 pub mod roles;
 pub mod simulate;
 pub mod store;

@@ -9,6 +9,8 @@ use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use crate::recent_api::{recent_routes, RecentApi};
+use crate::store::recent::{RecentStore, RecentWriter, SqliteRecentStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
@@ -92,12 +94,22 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     }
 
     if roles.serve {
+        let recent_store: Arc<dyn RecentStore> = Arc::new(
+            SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
+                || format!("opening the recent-behaviour store {}", config.recent_path),
+            )?,
+        );
+        let recent_api = RecentApi {
+            store: recent_store.clone(),
+            admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
+        };
         let ingest = IngestState {
             sink: Arc::new(KafkaEventSink::new(&config)?),
             tenants: open_store(&config)?,
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             limits: config.limits(),
+            recent: Some(RecentWriter::start(recent_store.clone(), 1024)),
             trusted_proxies: Arc::new(
                 TrustedProxies::parse(&config.ingest_trusted_proxies)
                     .map_err(|e| anyhow::anyhow!("INGEST_TRUSTED_PROXIES: {e}"))?,
@@ -107,7 +119,8 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
             )),
         };
-        let app = http::router(ingest, clickhouse, http::leptos_options()?);
+        let app = http::router(ingest, clickhouse, http::leptos_options()?)
+            .merge(recent_routes(recent_api));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
         let token = shutdown.clone();

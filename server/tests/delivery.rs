@@ -95,3 +95,54 @@ async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(app.distinct_event_ids().await, 20);
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
+    const TOKEN: &str = "test-admin-token-0123456789";
+    let app = TestApp::start_with(|c| c.admin_token = TOKEN.into()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut batch = events("recent", 4);
+    for (i, e) in batch.iter_mut().enumerate() {
+        e.user_id = if i < 3 { "alice".into() } else { "bob".into() };
+        e.timestamp = Some(now - 60_000 + i as i64 * 1000);
+    }
+    assert_eq!(app.post_events(&batch).await.status(), 200);
+
+    let url = app.url(&format!(
+        "/api/v1/tenants/{}/users/alice/recent",
+        app.tenant
+    ));
+    let get = |token: Option<&'static str>| {
+        let mut request = app.http.get(url.clone());
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    assert_eq!(
+        get(Some("wrong-token-0123456789")).await.unwrap().status(),
+        401
+    );
+
+    // The store is fed off the request path: poll until the events are there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ids = loop {
+        let body: serde_json::Value = get(Some(TOKEN)).await.unwrap().json().await.unwrap();
+        let ids: Vec<String> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        if ids.len() >= 3 || Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ids, ["recent-2", "recent-1", "recent-0"]);
+    app.cleanup().await;
+}

@@ -55,14 +55,14 @@ async fn broker_baseline(config: &Config, events: &[Event]) -> anyhow::Result<f6
         .iter()
         .map(|e| BehaviorRecord::new("bench", e.clone(), now_ms(), || unreachable!()))
         .collect();
-    sink.send_batch(records[..500.min(records.len())].to_vec())
+    sink.send_batch(&records[..500.min(records.len())])
         .await
         .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let results: Vec<_> = futures::stream::iter(records.chunks(1000).map(|c| c.to_vec()))
         .map(|chunk| {
             let sink = sink.clone();
-            async move { sink.send_batch(chunk).await }
+            async move { sink.send_batch(&chunk).await }
         })
         .buffer_unordered(8)
         .collect()

@@ -6,6 +6,7 @@ use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use super::validate::{validate_batch, Limits, Rejection};
 use crate::clock::now_ms;
+use crate::store::recent::RecentWriter;
 use crate::store::TenantStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -30,6 +31,8 @@ pub struct IngestState {
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub limits: Limits,
+    /// Accepted events are offered to the recent-behaviour store (never waited on).
+    pub recent: Option<RecentWriter>,
 }
 
 /// The answer to an accepted request (some events may still be rejected).
@@ -232,12 +235,17 @@ async fn ingest_request(
         .collect();
     let accepted = records.len();
     if accepted > 0 {
-        state.sink.send_batch(records).await.map_err(|e| match e {
+        state.sink.send_batch(&records).await.map_err(|e| match e {
             SinkError::Retryable(m) => IngestError::Unavailable(m),
             SinkError::Permanent(m) => IngestError::Refused(m),
         })?;
     }
     metrics::counter!("recoscope_ingest_events_accepted_total").increment(accepted as u64);
+    if let Some(recent) = &state.recent {
+        if accepted > 0 {
+            recent.offer(records);
+        }
+    }
     for rejection in &rejected {
         metrics::counter!("recoscope_ingest_events_rejected_total", "code" => rejection.code.clone())
             .increment(1);

@@ -17,7 +17,10 @@ pub enum SinkError {
 
 pub trait EventSink: Send + Sync + 'static {
     /// Resolves once every record is durably acknowledged, or with the first failure.
-    fn send_batch(&self, records: Vec<BehaviorRecord>) -> BoxFuture<'_, Result<(), SinkError>>;
+    fn send_batch<'a>(
+        &'a self,
+        records: &'a [BehaviorRecord],
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
     /// Whether the sink can take events now (readiness).
     fn ready(&self) -> BoxFuture<'_, Result<(), SinkError>>;
 }

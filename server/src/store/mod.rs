@@ -4,11 +4,13 @@
 //! - [`sqlite`]: the embedded default (one SQLite file, safe for several processes, so the
 //!   CLI can issue a key while the server runs).
 //! - [`conformance`]: one test suite every backend must pass.
+//! - [`recent`]: recent behaviour per user, 7 days (`RecentStore`, fed without blocking ingest).
 //!
 //! The original design kept configuration in MongoDB; a MongoDB backend implements the same
 //! trait and runs the same conformance suite when `MONGODB_URI` is set (not written yet).
 
 pub mod conformance;
+pub mod recent;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

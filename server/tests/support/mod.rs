@@ -151,6 +151,11 @@ impl TestApp {
             .join("config.sqlite3")
             .to_string_lossy()
             .into_owned();
+        config.recent_path = broker
+            .dir
+            .join("recent.sqlite3")
+            .to_string_lossy()
+            .into_owned();
         adjust(&mut config);
         config.validate().expect("test config is valid");
 

@@ -1,0 +1,246 @@
+//! Recent behaviour per user, kept 7 days (the original design's MongoDB `interactions`
+//! collection with a TTL index).
+//!
+//! - [`RecentStore`]: the trait; [`SqliteRecentStore`]: the embedded default.
+//! - [`RecentWriter`]: how ingest feeds it without ever waiting on it. Kafka is the source of
+//!   truth; when this store is slow or down, writes are skipped, counted
+//!   (`recoscope_recent_skipped_total`) and logged, and ingest goes on.
+
+use super::StoreError;
+use crate::clock::now_ms;
+use recoscope_core::BehaviorRecord;
+use rusqlite::{params, Connection};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long behaviour is kept.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub trait RecentStore: Send + Sync + 'static {
+    fn record(&self, records: &[BehaviorRecord]) -> Result<(), StoreError>;
+    /// The user's events received after `since_ms`, newest first.
+    fn recent(
+        &self,
+        tenant: &str,
+        user: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BehaviorRecord>, StoreError>;
+    /// Removes what was received before `before_ms`; returns how many.
+    fn purge_before(&self, before_ms: i64) -> Result<usize, StoreError>;
+}
+
+pub struct SqliteRecentStore {
+    connection: Mutex<Connection>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteRecentStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let connection = Connection::open(path).map_err(backend)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(backend)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 CREATE TABLE IF NOT EXISTS recent (
+                     tenant_id TEXT NOT NULL,
+                     user_id TEXT NOT NULL,
+                     event_id TEXT NOT NULL,
+                     event_time INTEGER NOT NULL,
+                     received_at INTEGER NOT NULL,
+                     record TEXT NOT NULL,
+                     PRIMARY KEY (tenant_id, user_id, event_id)
+                 );
+                 CREATE INDEX IF NOT EXISTS recent_by_user
+                     ON recent(tenant_id, user_id, event_time);
+                 CREATE INDEX IF NOT EXISTS recent_by_age ON recent(received_at);",
+            )
+            .map_err(backend)?;
+        Ok(SqliteRecentStore {
+            connection: Mutex::new(connection),
+        })
+    }
+}
+
+impl RecentStore for SqliteRecentStore {
+    fn record(&self, records: &[BehaviorRecord]) -> Result<(), StoreError> {
+        let mut connection = self.connection.lock().map_err(backend)?;
+        let tx = connection.transaction().map_err(backend)?;
+        {
+            // A redelivered event replaces itself: the key is (tenant, user, event id).
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO recent \
+                     (tenant_id, user_id, event_id, event_time, received_at, record) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend)?;
+            for r in records {
+                let json = serde_json::to_string(r).map_err(backend)?;
+                insert
+                    .execute(params![
+                        r.tenant_id,
+                        r.event.user_id,
+                        r.event_id,
+                        r.event_time_ms(),
+                        r.received_at,
+                        json
+                    ])
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn recent(
+        &self,
+        tenant: &str,
+        user: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<BehaviorRecord>, StoreError> {
+        let connection = self.connection.lock().map_err(backend)?;
+        let mut query = connection
+            .prepare_cached(
+                "SELECT record FROM recent WHERE tenant_id = ?1 AND user_id = ?2 \
+                 AND received_at >= ?3 ORDER BY event_time DESC, event_id DESC LIMIT ?4",
+            )
+            .map_err(backend)?;
+        let rows = query
+            .query_map(params![tenant, user, since_ms, limit as i64], |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(backend)?;
+        rows.map(|json| serde_json::from_str(&json.map_err(backend)?).map_err(backend))
+            .collect()
+    }
+
+    fn purge_before(&self, before_ms: i64) -> Result<usize, StoreError> {
+        let connection = self.connection.lock().map_err(backend)?;
+        connection
+            .execute("DELETE FROM recent WHERE received_at < ?1", [before_ms])
+            .map_err(backend)
+    }
+}
+
+/// Feeds the store from ingest through a bounded queue; never blocks the caller.
+#[derive(Clone)]
+pub struct RecentWriter {
+    queue: mpsc::Sender<Vec<BehaviorRecord>>,
+}
+
+impl RecentWriter {
+    /// Starts the writer and the hourly purge on the current runtime.
+    pub fn start(store: Arc<dyn RecentStore>, capacity: usize) -> RecentWriter {
+        let (queue, mut incoming) = mpsc::channel::<Vec<BehaviorRecord>>(capacity);
+        let writer_store = store.clone();
+        tokio::spawn(async move {
+            while let Some(mut batch) = incoming.recv().await {
+                // Coalesce what is already waiting into one transaction.
+                while batch.len() < 5_000 {
+                    match incoming.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                let store = writer_store.clone();
+                let n = batch.len();
+                let result = tokio::task::spawn_blocking(move || store.record(&batch)).await;
+                if let Err(error) = result.map_err(backend).and_then(|r| r) {
+                    metrics::counter!("recoscope_recent_skipped_total").increment(n as u64);
+                    tracing::warn!(%error, events = n, "recent-behaviour store write skipped");
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let store = store.clone();
+                let cutoff = now_ms() - RETENTION.as_millis() as i64;
+                match tokio::task::spawn_blocking(move || store.purge_before(cutoff)).await {
+                    Ok(Ok(n)) => tracing::debug!(removed = n, "recent behaviour purged"),
+                    Ok(Err(error)) => tracing::warn!(%error, "recent-behaviour purge failed"),
+                    Err(error) => tracing::warn!(%error, "recent-behaviour purge task failed"),
+                }
+            }
+        });
+        RecentWriter { queue }
+    }
+
+    /// Queues accepted events; when the queue is full they are skipped and counted.
+    pub fn offer(&self, records: Vec<BehaviorRecord>) {
+        let n = records.len() as u64;
+        if self.queue.try_send(records).is_err() {
+            metrics::counter!("recoscope_recent_skipped_total").increment(n);
+            tracing::debug!(events = n, "recent-behaviour queue full; skipped");
+        }
+    }
+}
+
+/// The behaviour every `RecentStore` backend must have, on an empty store.
+pub fn conformance(store: &dyn RecentStore) {
+    use recoscope_core::{ActionType, Event};
+    let record = |tenant: &str, user: &str, id: &str, t: i64, received: i64| {
+        let mut e = Event::new("home", user, format!("item-{id}"), ActionType::View);
+        e.timestamp = Some(t);
+        BehaviorRecord::new(tenant, e, received, || id.to_string())
+    };
+    let now = 1_800_000_000_000;
+    store
+        .record(&[
+            record("t1", "u1", "a", now - 3000, now - 3000),
+            record("t1", "u1", "b", now - 1000, now - 1000),
+            record("t1", "u2", "c", now - 2000, now - 2000),
+            record("t2", "u1", "d", now - 500, now - 500),
+            record("t1", "u1", "old", now - 10_000_000, now - 10_000_000),
+        ])
+        .unwrap();
+    // Redelivery of the same event does not duplicate it.
+    store
+        .record(&[record("t1", "u1", "b", now - 1000, now - 1000)])
+        .unwrap();
+
+    let ids = |v: Vec<BehaviorRecord>| v.into_iter().map(|r| r.event_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.recent("t1", "u1", now - 5000, 10).unwrap()),
+        ["b", "a"]
+    );
+    assert_eq!(ids(store.recent("t1", "u1", now - 5000, 1).unwrap()), ["b"]);
+    assert_eq!(
+        ids(store.recent("t1", "u1", 0, 10).unwrap()),
+        ["b", "a", "old"]
+    );
+    assert_eq!(ids(store.recent("t2", "u1", 0, 10).unwrap()), ["d"]);
+    assert!(store.recent("t1", "nobody", 0, 10).unwrap().is_empty());
+    let full = store.recent("t2", "u1", 0, 1).unwrap().remove(0);
+    assert_eq!(full, record("t2", "u1", "d", now - 500, now - 500));
+
+    assert_eq!(store.purge_before(now - 5000).unwrap(), 1);
+    assert_eq!(ids(store.recent("t1", "u1", 0, 10).unwrap()), ["b", "a"]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_passes_the_conformance_suite() {
+        let dir = std::env::temp_dir().join(format!("recoscope-recent-{}", uuid::Uuid::new_v4()));
+        let store = SqliteRecentStore::open(&dir.join("recent.sqlite3")).unwrap();
+        conformance(&store);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -149,6 +149,10 @@ async fn main() -> anyhow::Result<()> {
         .join("config.sqlite3")
         .to_string_lossy()
         .into_owned();
+    config.recent_path = scratch
+        .join("recent.sqlite3")
+        .to_string_lossy()
+        .into_owned();
     config.ingest_rate_events_per_sec = u32::MAX;
     config.ingest_rate_burst = u32::MAX;
     config.validate().map_err(anyhow::Error::msg)?;

@@ -62,6 +62,27 @@ pub trait TenantStore: Send + Sync + 'static {
     fn tenant_for_key(&self, key: &str) -> Result<Option<Tenant>, StoreError>;
 }
 
+/// Opens (creating the file and its directory if needed) a SQLite database shared with other
+/// processes: WAL journal, and a busy timeout instead of failing on a concurrent writer.
+pub(crate) fn open_sqlite(
+    path: &std::path::Path,
+    schema: &str,
+) -> Result<rusqlite::Connection, StoreError> {
+    let backend = |e: &dyn std::fmt::Display| StoreError::Backend(e.to_string());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| backend(&e))?;
+    }
+    let connection = rusqlite::Connection::open(path).map_err(|e| backend(&e))?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| backend(&e))?;
+    connection
+        .execute_batch("PRAGMA journal_mode = WAL;")
+        .map_err(|e| backend(&e))?;
+    connection.execute_batch(schema).map_err(|e| backend(&e))?;
+    Ok(connection)
+}
+
 /// A tenant id usable in ClickHouse and URLs.
 pub fn validate_tenant_id(id: &str) -> Result<(), StoreError> {
     if crate::config::is_identifier(id) {

@@ -42,17 +42,9 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 impl SqliteRecentStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(backend)?;
-        }
-        let connection = Connection::open(path).map_err(backend)?;
-        connection
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(backend)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+        let connection = super::open_sqlite(
+            path,
+            "PRAGMA synchronous = NORMAL;
                  CREATE TABLE IF NOT EXISTS recent (
                      tenant_id TEXT NOT NULL,
                      user_id TEXT NOT NULL,
@@ -65,8 +57,7 @@ impl SqliteRecentStore {
                  CREATE INDEX IF NOT EXISTS recent_by_user
                      ON recent(tenant_id, user_id, event_time);
                  CREATE INDEX IF NOT EXISTS recent_by_age ON recent(received_at);",
-            )
-            .map_err(backend)?;
+        )?;
         Ok(SqliteRecentStore {
             connection: Mutex::new(connection),
         })

@@ -8,7 +8,6 @@ use crate::clock::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
 
 pub struct SqliteStore {
     connection: Mutex<Connection>,
@@ -21,17 +20,9 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(e.to_string()))?;
-        }
-        let connection = Connection::open(path).map_err(backend)?;
-        connection
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(backend)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA foreign_keys = ON;
+        let connection = super::open_sqlite(
+            path,
+            "PRAGMA foreign_keys = ON;
                  CREATE TABLE IF NOT EXISTS tenants (
                      id TEXT PRIMARY KEY,
                      origins TEXT NOT NULL DEFAULT '[]'
@@ -43,8 +34,7 @@ impl SqliteStore {
                      revoked_at INTEGER
                  );
                  CREATE INDEX IF NOT EXISTS write_keys_tenant ON write_keys(tenant_id);",
-            )
-            .map_err(backend)?;
+        )?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
         })

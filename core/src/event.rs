@@ -1,5 +1,6 @@
 //! The event as a client sends it (JSON).
 
+use crate::bounded::{ExtraData, FieldError, Fraction, Label, Seconds, UnixMillis};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -40,6 +41,11 @@ impl ActionType {
             ActionType::Order => "order",
         }
     }
+
+    /// The action with this wire name, if there is one.
+    pub fn from_wire(name: &str) -> Option<ActionType> {
+        ActionType::ALL.into_iter().find(|a| a.as_str() == name)
+    }
 }
 
 impl fmt::Display for ActionType {
@@ -53,69 +59,74 @@ impl fmt::Display for ActionType {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_type: Option<String>,
+    pub device_type: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
+    pub os: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    pub location: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
+    pub ip: Option<Label>,
 }
 
 /// One behaviour event as sent by a client. `tenant_id` is deliberately absent: the tenant
 /// comes from the write key, never from the body.
+///
+/// Every field is a bounded type, so an `Event` is valid by construction; raw client JSON
+/// becomes one through [`crate::validate::parse_event`], which also applies the configured
+/// limits and says exactly what is wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Client-generated id used for de-duplication; the server assigns one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
-    pub scenario_id: String,
-    pub user_id: String,
-    pub item_id: String,
+    pub event_id: Option<Label>,
+    pub scenario_id: Label,
+    pub user_id: Label,
+    pub item_id: Label,
     pub action_type: ActionType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<EventContext>,
     /// Free-form JSON the operator wants to keep with the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub extra_data: Option<serde_json::Value>,
+    pub extra_data: Option<ExtraData>,
     /// Seconds the user watched or dwelt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watch_duration: Option<f64>,
+    pub watch_duration: Option<Seconds>,
     /// Share of the item consumed, 0..=1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_rate: Option<f64>,
+    pub completion_rate: Option<Fraction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment_id: Option<String>,
+    pub experiment_id: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment_group: Option<String>,
+    pub experiment_group: Option<Label>,
     /// Client time in milliseconds since the Unix epoch; the receive time when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
+    pub timestamp: Option<UnixMillis>,
     /// The recommendation response that produced the impression, so clicks join to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<Label>,
     /// Rank of the item in the recommended list (0-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<Label>,
 }
 
 impl Event {
-    /// A minimal event, handy for producers and tests.
+    /// A minimal event, handy for producers and tests; fails on a blank or too long id.
     pub fn new(
         scenario_id: impl Into<String>,
         user_id: impl Into<String>,
         item_id: impl Into<String>,
         action_type: ActionType,
-    ) -> Self {
-        Event {
+    ) -> Result<Self, FieldError> {
+        let label = |value: String, field: &str| Label::new(value).map_err(|e| e.in_field(field));
+        Ok(Event {
             event_id: None,
-            scenario_id: scenario_id.into(),
-            user_id: user_id.into(),
-            item_id: item_id.into(),
+            scenario_id: label(scenario_id.into(), "scenario_id")?,
+            user_id: label(user_id.into(), "user_id")?,
+            item_id: label(item_id.into(), "item_id")?,
             action_type,
             context: None,
             extra_data: None,
@@ -127,7 +138,7 @@ impl Event {
             request_id: None,
             position: None,
             session_id: None,
-        }
+        })
     }
 }
 
@@ -179,6 +190,8 @@ mod tests {
             assert_eq!(back, action);
         }
         assert!(serde_json::from_str::<ActionType>("\"purchase\"").is_err());
+        assert_eq!(ActionType::from_wire("add_cart"), Some(ActionType::AddCart));
+        assert_eq!(ActionType::from_wire("purchase"), None);
     }
 
     #[test]

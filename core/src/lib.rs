@@ -1,5 +1,9 @@
 //! The behaviour event model shared by every part of Recoscope.
 //!
+//! - [`bounded`]: the bounded value types an event is made of (`Label`, `Fraction`,
+//!   `Seconds`, `UnixMillis`, `ExtraData`), each checked when built or deserialized.
+//! - [`validate`]: raw JSON → `Event` or a `Rejection` (code, field, index, message) under
+//!   configurable `Limits`; used by the ingest API and by the tracker before it sends.
 //! - [`event`]: the wire format a tracker or a server-side producer sends
 //!   (`Event`, `ActionType`, `EventContext`) and the batch envelope.
 //! - [`record`]: what the ingest API writes to Kafka (`BehaviorRecord`): the event plus what
@@ -7,9 +11,12 @@
 //!
 //! Kept free of I/O so the WASM tracker can depend on it.
 
+pub mod bounded;
 pub mod event;
 pub mod record;
+pub mod validate;
 
+pub use bounded::{ExtraData, FieldError, Fraction, Label, Seconds, UnixMillis};
 pub use event::{ActionType, Event, EventContext, IngestBody};
 pub use record::BehaviorRecord;
 

@@ -1,5 +1,6 @@
 //! The record the ingest API writes to Kafka and the workers read back.
 
+use crate::bounded::Label;
 use crate::event::Event;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,11 @@ impl BehaviorRecord {
         received_at: i64,
         new_id: impl FnOnce() -> String,
     ) -> Self {
-        let event_id = event.event_id.take().unwrap_or_else(new_id);
+        let event_id = event
+            .event_id
+            .take()
+            .map(Label::into_string)
+            .unwrap_or_else(new_id);
         BehaviorRecord {
             tenant_id: tenant_id.into(),
             event_id,
@@ -36,7 +41,7 @@ impl BehaviorRecord {
 
     /// Event time in milliseconds: the client's timestamp, or the receive time.
     pub fn event_time_ms(&self) -> i64 {
-        self.event.timestamp.unwrap_or(self.received_at)
+        self.event.timestamp.map_or(self.received_at, |t| t.get())
     }
 
     /// The Kafka message key: all events of one user land in one partition, in order.
@@ -52,8 +57,8 @@ mod tests {
 
     #[test]
     fn the_record_serializes_the_event_id_once_and_reads_back() {
-        let mut event = Event::new("home", "u1", "i1", ActionType::Click);
-        event.event_id = Some("client-id".into());
+        let mut event = Event::new("home", "u1", "i1", ActionType::Click).unwrap();
+        event.event_id = Some(Label::new("client-id").unwrap());
         let record = BehaviorRecord::new("acme", event, 1_700_000_000_000, || unreachable!());
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(json.matches("event_id").count(), 1);
@@ -65,7 +70,7 @@ mod tests {
 
     #[test]
     fn a_missing_event_id_is_generated() {
-        let event = Event::new("home", "u1", "i1", ActionType::View);
+        let event = Event::new("home", "u1", "i1", ActionType::View).unwrap();
         let record = BehaviorRecord::new("acme", event, 5, || "generated".into());
         assert_eq!(record.event_id, "generated");
         assert_eq!(record.partition_key(), "acme/u1");

@@ -177,8 +177,11 @@ impl Config {
         if self.ingest_max_batch == 0 {
             return invalid("INGEST_MAX_BATCH", "must be positive");
         }
-        if self.ingest_max_string_bytes == 0 {
-            return invalid("INGEST_MAX_STRING_BYTES", "must be positive");
+        if !(1..=recoscope_core::Label::MAX_LEN).contains(&self.ingest_max_string_bytes) {
+            return invalid(
+                "INGEST_MAX_STRING_BYTES",
+                "must be between 1 and 1024 (the longest label an event can hold)",
+            );
         }
         if self.ingest_max_future_skew_secs < 0 {
             return invalid("INGEST_MAX_FUTURE_SKEW_SECS", "must not be negative");
@@ -200,6 +203,10 @@ impl Config {
                 "must be at least INGEST_MAX_BATCH, or a full batch could never pass",
             );
         }
+        // Whatever the variables above leave unchecked is checked against the event types.
+        if let Err(reason) = self.limits().check() {
+            return invalid("INGEST_*", &reason);
+        }
         if self.ingest_max_body_bytes < 1024 {
             return invalid("INGEST_MAX_BODY_BYTES", "must be at least 1024");
         }
@@ -220,8 +227,8 @@ impl Config {
     }
 
     /// Per-event validation bounds.
-    pub fn limits(&self) -> crate::ingest::validate::Limits {
-        crate::ingest::validate::Limits {
+    pub fn limits(&self) -> recoscope_core::validate::Limits {
+        recoscope_core::validate::Limits {
             max_string_len: self.ingest_max_string_bytes,
             max_extra_bytes: self.ingest_max_extra_bytes,
             max_future_skew_ms: self.ingest_max_future_skew_secs * 1000,

@@ -12,7 +12,9 @@
 use crate::clock::now_ms;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use recoscope_core::{ActionType, Event, EventContext};
+use recoscope_core::{
+    ActionType, Event, EventContext, ExtraData, Fraction, Label, Seconds, UnixMillis,
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -106,11 +108,14 @@ impl TrafficModel {
         let request_id = format!("req-{:x}-{}", at_ms, self.next_request);
         let session_id = format!("s-{user}-{}", at_ms / 1_800_000);
         let context = EventContext {
-            device_type: Some(device.0.into()),
-            os: Some(device.1.into()),
-            location: Some(location.into()),
+            device_type: Some(label(device.0)),
+            os: Some(label(device.1)),
+            location: Some(label(location)),
             ip: None,
         };
+        let request_id = label(request_id);
+        let session_id = label(session_id);
+        let group = label(if treatment { "treatment" } else { "control" });
 
         let mut events = Vec::new();
         let mut t = at_ms;
@@ -122,14 +127,15 @@ impl TrafficModel {
             }
         }
         let base = |action, item: u32, position: u32, t: i64| {
-            let mut e = Event::new(scenario, format!("u{user}"), format!("item-{item}"), action);
+            let mut e = Event::new(scenario, format!("u{user}"), format!("item-{item}"), action)
+                .expect("generated ids are never blank");
             e.context = Some(context.clone());
             e.request_id = Some(request_id.clone());
             e.session_id = Some(session_id.clone());
             e.position = Some(position);
-            e.experiment_id = Some("ranker-v2".into());
-            e.experiment_group = Some(if treatment { "treatment" } else { "control" }.into());
-            e.timestamp = Some(t);
+            e.experiment_id = Some(label("ranker-v2"));
+            e.experiment_group = Some(group.clone());
+            e.timestamp = UnixMillis::new(t).ok();
             e
         };
         for (position, item) in shown.iter().enumerate() {
@@ -149,8 +155,8 @@ impl TrafficModel {
             t += self.rng.gen_range(500..3_000);
             let mut view = base(ActionType::View, *item, pos, t);
             let completion: f64 = self.rng.gen_range(0.05..1.0);
-            view.completion_rate = Some((completion * 100.0).round() / 100.0);
-            view.watch_duration = Some((completion * 120.0 * 10.0).round() / 10.0);
+            view.completion_rate = Fraction::new((completion * 100.0).round() / 100.0).ok();
+            view.watch_duration = Seconds::new((completion * 120.0 * 10.0).round() / 10.0).ok();
             events.push(view);
             if self.rng.gen_bool(0.10) {
                 events.push(base(ActionType::Like, *item, pos, t + 1_000));
@@ -161,7 +167,8 @@ impl TrafficModel {
             if self.rng.gen_bool(0.15) {
                 t += self.rng.gen_range(5_000..60_000);
                 let mut cart = base(ActionType::AddCart, *item, pos, t);
-                cart.extra_data = Some(json!({"price_cents": 500 + item * 37 % 20_000}));
+                cart.extra_data =
+                    ExtraData::new(json!({"price_cents": 500 + item * 37 % 20_000})).ok();
                 events.push(cart);
                 if self.rng.gen_bool(0.35) {
                     t += self.rng.gen_range(10_000..120_000);
@@ -278,6 +285,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     tracing::info!(events = sender.sent, "simulation finished");
     Ok(())
+}
+
+/// A label from the model's own names and counters, which are never blank or long.
+fn label(text: impl Into<String>) -> Label {
+    Label::new(text).expect("the model's labels are short and never blank")
 }
 
 #[cfg(test)]

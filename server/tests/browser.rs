@@ -7,7 +7,7 @@
 mod support;
 
 use recoscope_app::components::format;
-use recoscope_core::{ActionType, Event};
+use recoscope_core::{ActionType, Event, UnixMillis};
 use std::process::Command;
 use support::TestApp;
 
@@ -34,8 +34,9 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
             } else {
                 ActionType::Impression
             };
-            let mut e = Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action);
-            e.timestamp = Some(now_ms - 60_000 - i * 1000);
+            let mut e =
+                Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 60_000 - i * 1000).ok();
             e
         })
         .collect();

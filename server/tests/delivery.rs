@@ -4,7 +4,7 @@
 
 mod support;
 
-use recoscope_core::{ActionType, Event};
+use recoscope_core::{ActionType, Event, Label, UnixMillis};
 use std::time::{Duration, Instant};
 use support::TestApp;
 
@@ -16,8 +16,9 @@ fn events(tag: &str, n: usize) -> Vec<Event> {
                 format!("u{i}"),
                 "item-1",
                 ActionType::Impression,
-            );
-            e.event_id = Some(format!("{tag}-{i}"));
+            )
+            .unwrap();
+            e.event_id = Label::new(format!("{tag}-{i}")).ok();
             e
         })
         .collect()
@@ -106,8 +107,8 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
         .as_millis() as i64;
     let mut batch = events("recent", 4);
     for (i, e) in batch.iter_mut().enumerate() {
-        e.user_id = if i < 3 { "alice".into() } else { "bob".into() };
-        e.timestamp = Some(now - 60_000 + i as i64 * 1000);
+        e.user_id = Label::new(if i < 3 { "alice" } else { "bob" }).unwrap();
+        e.timestamp = UnixMillis::new(now - 60_000 + i as i64 * 1000).ok();
     }
     assert_eq!(app.post_events(&batch).await.status(), 200);
 

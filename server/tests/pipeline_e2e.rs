@@ -8,7 +8,7 @@ mod support;
 
 use recoscope_app::analytics::overview::{Overview, TrendPoint};
 use recoscope_app::components::format;
-use recoscope_core::{ActionType, Event};
+use recoscope_core::{ActionType, Event, Label, UnixMillis};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use support::TestApp;
@@ -52,9 +52,10 @@ fn generate(hour0_ms: i64) -> Vec<Event> {
                 format!("user-{}", next(37)),
                 format!("item-{}", next(50)),
                 action,
-            );
-            e.event_id = Some(format!("e-{i}"));
-            e.timestamp = Some(hour0_ms + next(3 * 3_600_000) as i64);
+            )
+            .unwrap();
+            e.event_id = Label::new(format!("e-{i}")).ok();
+            e.timestamp = UnixMillis::new(hour0_ms + next(3 * 3_600_000) as i64).ok();
             e.position = Some(next(10) as u32);
             e
         })
@@ -192,7 +193,7 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     let mut by_hour: BTreeMap<i64, Vec<&Event>> = BTreeMap::new();
     for e in &events {
         by_hour
-            .entry(e.timestamp.unwrap() / 1000 / 3600 * 3600)
+            .entry(e.timestamp.unwrap().get() / 1000 / 3600 * 3600)
             .or_default()
             .push(e);
     }

@@ -53,7 +53,7 @@ async fn keys_issued_and_revoked_by_the_cli_take_effect_at_once() {
         async move {
             http.post(url)
                 .header("X-Recoscope-Key", key)
-                .json(&Event::new("home", "u", "i", ActionType::Click))
+                .json(&Event::new("home", "u", "i", ActionType::Click).unwrap())
                 .send()
                 .await
                 .unwrap()
@@ -88,7 +88,7 @@ async fn keys_issued_and_revoked_by_the_cli_take_effect_at_once() {
             .post(app.url("/api/v1/behaviors"))
             .header("Origin", origin)
             .header("X-Recoscope-Key", &key)
-            .json(&Event::new("home", "u", "i", ActionType::View))
+            .json(&Event::new("home", "u", "i", ActionType::View).unwrap())
             .send()
     };
     let allowed = from("https://shop.example").await.unwrap();

@@ -1,14 +1,17 @@
 //! The embeddable tracker. Product pages create a `Tracker` with the ingest endpoint and a
 //! public write key, `track()` events and `flush()` them in batches.
 //!
-//! - `Tracker`: the queue and the batch encoder (shared event model from `recoscope-core`).
+//! - `Tracker`: the queue and the batch encoder. Events are parsed with
+//!   `recoscope_core::validate`, the same code the ingest API runs, so a page learns about a
+//!   bad event (code, field, message) when it tracks it, not after it was sent.
 //! - Delivery uses `navigator.sendBeacon` (text/plain, key in the query string), which the
 //!   browser completes even while the page closes.
 //!
 //! Still to come (see the issues): impression visibility, dwell time, retry with a
 //! persistent queue when the network is down.
 
-use recoscope_core::{Event, IngestBody};
+use recoscope_core::validate::{parse_event, Limits, Rejection};
+use recoscope_core::{Event, IngestBody, UnixMillis};
 use wasm_bindgen::prelude::*;
 
 /// Events kept at most before the oldest are dropped (a page that never flushes must not
@@ -35,13 +38,11 @@ impl Tracker {
         }
     }
 
-    /// Queues one event given as a JSON string; returns an error naming what is wrong.
+    /// Queues one event given as a JSON string; returns an error naming what is wrong
+    /// (`<code> <field>: <message>`, as the API would).
     pub fn track(&mut self, event_json: &str) -> Result<(), JsError> {
-        let mut event: Event = serde_json::from_str(event_json)
-            .map_err(|e| JsError::new(&format!("invalid event: {e}")))?;
-        if event.timestamp.is_none() {
-            event.timestamp = Some(js_sys::Date::now() as i64);
-        }
+        let now = js_sys::Date::now() as i64;
+        let event = parse_tracked(event_json, now).map_err(|r| JsError::new(&describe(&r)))?;
         if self.queue.len() >= MAX_QUEUE {
             self.queue.remove(0);
         }
@@ -80,6 +81,29 @@ impl Tracker {
     }
 }
 
+/// Parses one tracked event with the API's default limits and stamps it with the page's
+/// clock when it has no time of its own.
+pub fn parse_tracked(event_json: &str, now_ms: i64) -> Result<Event, Rejection> {
+    let raw: serde_json::Value = serde_json::from_str(event_json).map_err(|e| Rejection {
+        index: 0,
+        code: "not_an_object",
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let mut event = parse_event(0, raw, &Limits::default(), now_ms)?;
+    if event.timestamp.is_none() {
+        event.timestamp = UnixMillis::new(now_ms).ok();
+    }
+    Ok(event)
+}
+
+fn describe(rejection: &Rejection) -> String {
+    match rejection.field {
+        Some(field) => format!("{} {field}: {}", rejection.code, rejection.message),
+        None => format!("{}: {}", rejection.code, rejection.message),
+    }
+}
+
 /// The request body for a batch: `{"events": [...]}`.
 pub fn encode_batch(events: &[Event]) -> String {
     let body = IngestBody {
@@ -100,8 +124,8 @@ mod tests {
     #[test]
     fn a_batch_decodes_back_into_the_same_events() {
         let events = vec![
-            Event::new("home", "u1", "i1", ActionType::Impression),
-            Event::new("home", "u1", "i1", ActionType::Click),
+            Event::new("home", "u1", "i1", ActionType::Impression).unwrap(),
+            Event::new("home", "u1", "i1", ActionType::Click).unwrap(),
         ];
         let body: serde_json::Value = serde_json::from_str(&encode_batch(&events)).unwrap();
         let parsed = IngestBody::from_value(body).unwrap();
@@ -111,5 +135,29 @@ mod tests {
             .map(|v| serde_json::from_value(v).unwrap())
             .collect();
         assert_eq!(back, events);
+    }
+
+    #[test]
+    fn tracked_events_are_checked_like_the_api_checks_them() {
+        let now = 1_800_000_000_000;
+        let event = parse_tracked(
+            r#"{"scenario_id":"home","user_id":"u1","item_id":"i1","action_type":"view"}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(event.timestamp.map(UnixMillis::get), Some(now));
+
+        let bad = parse_tracked(
+            r#"{"scenario_id":"home","user_id":"u1","item_id":"i1","action_type":"view",
+                "completion_rate":2}"#,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (bad.code, bad.field),
+            ("out_of_range", Some("completion_rate"))
+        );
+        assert!(describe(&bad).starts_with("out_of_range completion_rate: "));
+        assert_eq!(parse_tracked("{", now).unwrap_err().code, "not_an_object");
     }
 }

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use recoscope_bench::broker::Broker;
 use recoscope_bench::stats::{peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
-use recoscope_core::{BehaviorRecord, Event};
+use recoscope_core::{BehaviorRecord, Event, Label, UnixMillis};
 use recoscope_server::clock::now_ms;
 use recoscope_server::config::Config;
 use recoscope_server::ingest::sink::EventSink;
@@ -38,13 +38,13 @@ fn generate(n: usize) -> Vec<Event> {
     let now = now_ms();
     while events.len() < n {
         events.extend(model.session(now - 60_000).into_iter().map(|mut e| {
-            e.timestamp = Some(now - 60_000);
+            e.timestamp = UnixMillis::new(now - 60_000).ok();
             e
         }));
     }
     events.truncate(n);
     for (i, e) in events.iter_mut().enumerate() {
-        e.event_id = Some(format!("bench-{i}"));
+        e.event_id = Label::new(format!("bench-{i}")).ok();
     }
     events
 }

@@ -6,7 +6,7 @@
 //! - Device type and OS from the `User-Agent` (woothee), used where the event did not say.
 
 use ipnet::IpNet;
-use recoscope_core::{Event, EventContext};
+use recoscope_core::{Event, EventContext, Label};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -124,13 +124,14 @@ impl RequestInfo {
     /// only what the event left out.
     pub fn apply(&self, event: &mut Event) {
         let context = event.context.get_or_insert_with(EventContext::default);
-        context.ip = Some(anonymize(self.client_ip).to_string());
+        // An address and the parser's names are never blank; `ok()` only guards the type.
+        context.ip = Label::new(anonymize(self.client_ip).to_string()).ok();
         if let Some(device) = &self.device {
             if context.device_type.is_none() {
-                context.device_type = Some(device.device_type.to_string());
+                context.device_type = Label::new(device.device_type).ok();
             }
             if context.os.is_none() {
-                context.os = Some(device.os.clone());
+                context.os = Label::new(device.os.as_str()).ok();
             }
         }
     }
@@ -205,10 +206,10 @@ mod tests {
                 os: "Android".into(),
             }),
         };
-        let mut event = Event::new("s", "u", "i", ActionType::View);
+        let mut event = Event::new("s", "u", "i", ActionType::View).unwrap();
         event.context = Some(EventContext {
-            device_type: Some("tv".into()),
-            ip: Some("1.1.1.1".into()),
+            device_type: Label::new("tv").ok(),
+            ip: Label::new("1.1.1.1").ok(),
             ..Default::default()
         });
         info.apply(&mut event);

@@ -4,7 +4,6 @@ use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
 use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
-use super::validate::{validate_batch, Limits, Rejection};
 use crate::clock::now_ms;
 use crate::store::recent::RecentWriter;
 use crate::store::TenantStore;
@@ -15,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use recoscope_core::validate::{parse_batch, Limits, Rejection};
 use recoscope_core::{BehaviorRecord, IngestBody};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -222,7 +222,7 @@ async fn ingest_request(
         device: header("user-agent").and_then(parse_user_agent),
     };
     let received_at = now_ms();
-    let (events, rejected) = validate_batch(batch.events, &state.limits, received_at);
+    let (events, rejected) = parse_batch(batch.events, &state.limits, received_at);
     let rejected: Vec<RejectionView> = rejected.into_iter().map(RejectionView::from).collect();
     let records: Vec<BehaviorRecord> = events
         .into_iter()

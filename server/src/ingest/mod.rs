@@ -1,7 +1,7 @@
 //! The ingest API: `POST /api/v1/behaviors`.
 //!
 //! - [`handler`]: request → key → events → sink → answer.
-//! - [`validate`]: one raw JSON event → an `Event` or a rejection with index, code and message.
+//! - Validation itself lives in `recoscope_core::validate`, shared with the tracker.
 //! - [`rate_limit`]: events per second per write key (429 with Retry-After).
 //! - [`sink`]: the `EventSink` trait the handler writes to (Kafka in production).
 //! - [`cors`]: CORS from each tenant's allowed origins.
@@ -14,6 +14,5 @@ pub mod error;
 pub mod handler;
 pub mod rate_limit;
 pub mod sink;
-pub mod validate;
 
 pub use handler::{ingest_routes, IngestResponse, IngestState};

@@ -1,6 +1,6 @@
 //! A behaviour record as a `user_behaviors` row (`JSONEachRow`).
 
-use recoscope_core::BehaviorRecord;
+use recoscope_core::{BehaviorRecord, Fraction, Label, Seconds};
 use serde::Serialize;
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -37,6 +37,11 @@ pub fn datetime_text(ms: i64) -> String {
         .to_string()
 }
 
+/// ClickHouse's columns are not Nullable: an absent label is the empty string.
+fn text(label: Option<Label>) -> String {
+    label.map(Label::into_string).unwrap_or_default()
+}
+
 impl From<BehaviorRecord> for BehaviorRow {
     fn from(r: BehaviorRecord) -> Self {
         let event_ms = r.event_time_ms().max(0);
@@ -48,22 +53,25 @@ impl From<BehaviorRecord> for BehaviorRow {
             received_at: datetime_text(r.received_at),
             tenant_id: r.tenant_id,
             event_id: r.event_id,
-            scenario_id: e.scenario_id,
-            user_id: e.user_id,
-            item_id: e.item_id,
+            scenario_id: e.scenario_id.into(),
+            user_id: e.user_id.into(),
+            item_id: e.item_id.into(),
             action_type: e.action_type.as_str(),
-            device_type: context.device_type.unwrap_or_default(),
-            os: context.os.unwrap_or_default(),
-            location: context.location.unwrap_or_default(),
-            ip: context.ip.unwrap_or_default(),
-            request_id: e.request_id.unwrap_or_default(),
+            device_type: text(context.device_type),
+            os: text(context.os),
+            location: text(context.location),
+            ip: text(context.ip),
+            request_id: text(e.request_id),
             position: e.position,
-            session_id: e.session_id.unwrap_or_default(),
-            experiment_id: e.experiment_id.unwrap_or_default(),
-            experiment_group: e.experiment_group.unwrap_or_default(),
-            watch_duration: e.watch_duration,
-            completion_rate: e.completion_rate,
-            extra_data: e.extra_data.map(|v| v.to_string()).unwrap_or_default(),
+            session_id: text(e.session_id),
+            experiment_id: text(e.experiment_id),
+            experiment_group: text(e.experiment_group),
+            watch_duration: e.watch_duration.map(Seconds::get),
+            completion_rate: e.completion_rate.map(Fraction::get),
+            extra_data: e
+                .extra_data
+                .map(|extra| extra.to_json())
+                .unwrap_or_default(),
         }
     }
 }
@@ -71,12 +79,12 @@ impl From<BehaviorRecord> for BehaviorRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recoscope_core::{ActionType, Event};
+    use recoscope_core::{ActionType, Event, UnixMillis};
 
     #[test]
     fn times_are_utc_text_and_missing_fields_are_empty() {
-        let mut event = Event::new("home", "u", "i", ActionType::AddCart);
-        event.timestamp = Some(1_700_000_000_123);
+        let mut event = Event::new("home", "u", "i", ActionType::AddCart).unwrap();
+        event.timestamp = UnixMillis::new(1_700_000_000_123).ok();
         let row = BehaviorRow::from(BehaviorRecord::new("t", event, 1_700_000_001_000, || {
             "id".into()
         }));

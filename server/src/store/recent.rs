@@ -82,7 +82,7 @@ impl RecentStore for SqliteRecentStore {
                 insert
                     .execute(params![
                         r.tenant_id,
-                        r.event.user_id,
+                        r.event.user_id.as_str(),
                         r.event_id,
                         r.event_time_ms(),
                         r.received_at,
@@ -182,10 +182,10 @@ impl RecentWriter {
 
 /// The behaviour every `RecentStore` backend must have, on an empty store.
 pub fn conformance(store: &dyn RecentStore) {
-    use recoscope_core::{ActionType, Event};
+    use recoscope_core::{ActionType, Event, UnixMillis};
     let record = |tenant: &str, user: &str, id: &str, t: i64, received: i64| {
-        let mut e = Event::new("home", user, format!("item-{id}"), ActionType::View);
-        e.timestamp = Some(t);
+        let mut e = Event::new("home", user, format!("item-{id}"), ActionType::View).unwrap();
+        e.timestamp = UnixMillis::new(t).ok();
         BehaviorRecord::new(tenant, e, received, || id.to_string())
     };
     let now = 1_800_000_000_000;

@@ -1,11 +1,14 @@
-//! Per-event validation. A bad event is rejected on its own, with its index in the batch, a
-//! machine-readable code, the field and a message; its valid siblings go on.
+//! Raw client JSON → an [`Event`], or a rejection that says exactly what is wrong. The server
+//! and the tracker both parse through here, so a page learns about a bad event before it
+//! is sent, with the same code and message the API would give.
 //!
-//! Checks run on the raw JSON first (required fields, JSON types, known action types), so the
-//! client learns *which* field is wrong rather than a deserializer's message; then the typed
-//! event is checked against the configured limits (lengths, sizes, ranges, clock skew).
+//! Each field is parsed into its bounded type ([`crate::bounded`]) straight from the JSON
+//! object, so the client learns *which* field is wrong rather than a deserializer's message,
+//! and the configured limits (lengths, sizes, clock skew) are applied on the way. A bad event
+//! is rejected on its own, with its index in the batch; its valid siblings go on.
 
-use recoscope_core::{ActionType, Event};
+use crate::bounded::{ExtraData, FieldError, Fraction, Label, Seconds, UnixMillis};
+use crate::event::{ActionType, Event, EventContext};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -13,8 +16,11 @@ use std::collections::HashSet;
 /// Why one event was not accepted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rejection {
+    /// Position of the event in the batch (0-based).
     pub index: usize,
+    /// Machine-readable reason, one of [`REJECTION_CODES`].
     pub code: &'static str,
+    /// The offending field (`context.os` for a context field), when one is to blame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
     pub message: String,
@@ -35,10 +41,11 @@ pub const REJECTION_CODES: &[&str] = &[
     "duplicate_event_id",
 ];
 
-/// Configurable bounds (`INGEST_*` variables).
+/// Configurable bounds (the server's `INGEST_*` variables). Each may only be tighter than
+/// the ceiling its type promises ([`Limits::check`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Longest id or label (bytes).
+    /// Longest id or label (bytes), at most [`Label::MAX_LEN`].
     pub max_string_len: usize,
     /// Largest `extra_data`, serialized (bytes).
     pub max_extra_bytes: usize,
@@ -46,7 +53,7 @@ pub struct Limits {
     pub max_future_skew_ms: i64,
     /// How far back a timestamp may be (older events belong to a backfill, not to ingest).
     pub max_age_ms: i64,
-    /// Longest watch/dwell time (seconds).
+    /// Longest watch/dwell time (seconds), at most [`Seconds::MAX`].
     pub max_watch_seconds: f64,
 }
 
@@ -62,20 +69,31 @@ impl Default for Limits {
     }
 }
 
-const REQUIRED_STRINGS: [&str; 3] = ["scenario_id", "user_id", "item_id"];
-const OPTIONAL_STRINGS: [&str; 6] = [
-    "event_id",
-    "experiment_id",
-    "experiment_group",
-    "request_id",
-    "session_id",
-    "action_type",
-];
-const CONTEXT_STRINGS: [&str; 4] = ["device_type", "os", "location", "ip"];
+impl Limits {
+    /// Limits looser than the types' own ceilings would be silently capped; refuse them.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_string_len == 0 || self.max_string_len > Label::MAX_LEN {
+            return Err(format!(
+                "the longest string must be 1..={} bytes",
+                Label::MAX_LEN
+            ));
+        }
+        if !(self.max_watch_seconds > 0.0 && self.max_watch_seconds <= Seconds::MAX) {
+            return Err(format!(
+                "the longest watch time must be in (0, {}] seconds",
+                Seconds::MAX
+            ));
+        }
+        if self.max_future_skew_ms < 0 || self.max_age_ms <= 0 {
+            return Err("clock skew and maximum age must be positive".into());
+        }
+        Ok(())
+    }
+}
 
 /// Validates one batch: each event on its own, plus duplicate `event_id`s within the batch
 /// (the second and later copies are rejected).
-pub fn validate_batch(
+pub fn parse_batch(
     raw_events: Vec<Value>,
     limits: &Limits,
     now_ms: i64,
@@ -84,7 +102,7 @@ pub fn validate_batch(
     let mut rejected = Vec::new();
     let mut seen_ids = HashSet::new();
     for (index, raw) in raw_events.into_iter().enumerate() {
-        match validate_event(index, raw, limits, now_ms) {
+        match parse_event(index, raw, limits, now_ms) {
             Ok(event) => {
                 if let Some(id) = &event.event_id {
                     if !seen_ids.insert(id.clone()) {
@@ -105,202 +123,255 @@ pub fn validate_batch(
     (accepted, rejected)
 }
 
-pub fn validate_event(
+/// A field that failed to parse, before the event's index is known.
+struct Bad {
+    field: &'static str,
+    error: FieldError,
+}
+
+type Parsed<T> = Result<T, Bad>;
+
+/// Parses one raw event (the `index`th of its batch) with the given limits and clock.
+pub fn parse_event(
     index: usize,
     raw: Value,
     limits: &Limits,
     now_ms: i64,
 ) -> Result<Event, Rejection> {
-    let reject = |code, field: Option<&'static str>, message: String| Rejection {
+    let Value::Object(mut map) = raw else {
+        return Err(Rejection {
+            index,
+            code: "not_an_object",
+            field: None,
+            message: "an event must be a JSON object".into(),
+        });
+    };
+    event_from_map(&mut map, limits, now_ms).map_err(|bad| Rejection {
         index,
-        code,
-        field,
-        message,
-    };
-    let Value::Object(map) = &raw else {
-        return Err(reject(
-            "not_an_object",
-            None,
-            "an event must be a JSON object".into(),
-        ));
-    };
-    check_shape(map).map_err(|(code, field, message)| reject(code, Some(field), message))?;
-    let event: Event = serde_json::from_value(raw)
-        .map_err(|e| reject("wrong_type", None, format!("event {index}: {e}")))?;
+        code: bad.error.code,
+        field: Some(bad.field),
+        message: bad.error.message,
+    })
+}
 
-    let strings = REQUIRED_STRINGS
-        .iter()
-        .zip([&event.scenario_id, &event.user_id, &event.item_id])
-        .map(|(f, v)| (*f, Some(v)))
-        .chain([
-            ("event_id", event.event_id.as_ref()),
-            ("experiment_id", event.experiment_id.as_ref()),
-            ("experiment_group", event.experiment_group.as_ref()),
-            ("request_id", event.request_id.as_ref()),
-            ("session_id", event.session_id.as_ref()),
-        ]);
-    for (field, value) in strings {
-        let Some(value) = value else { continue };
-        if value.trim().is_empty() {
-            return Err(reject(
-                "empty_field",
-                Some(field),
-                format!("{field} must not be empty"),
-            ));
-        }
-        if value.len() > limits.max_string_len {
-            return Err(reject(
-                "too_long",
-                Some(field),
-                format!("{field} is longer than {} bytes", limits.max_string_len),
-            ));
-        }
+fn event_from_map(map: &mut Map<String, Value>, limits: &Limits, now_ms: i64) -> Parsed<Event> {
+    // Required fields first, so a client missing several learns about them in a fixed order.
+    let scenario_id = required(map, "scenario_id", |v, f| label(v, f, limits))?;
+    let user_id = required(map, "user_id", |v, f| label(v, f, limits))?;
+    let item_id = required(map, "item_id", |v, f| label(v, f, limits))?;
+    let action_type = required(map, "action_type", action)?;
+    let context = match optional(map, "context") {
+        None => None,
+        Some(Value::Object(mut context)) => Some(EventContext {
+            device_type: opt_label(&mut context, "device_type", "context.device_type", limits)?,
+            os: opt_label(&mut context, "os", "context.os", limits)?,
+            location: opt_label(&mut context, "location", "context.location", limits)?,
+            ip: opt_label(&mut context, "ip", "context.ip", limits)?,
+        }),
+        Some(other) => return Err(wrong_type("context", "a JSON object", &other)),
+    };
+    Ok(Event {
+        event_id: opt_label(map, "event_id", "event_id", limits)?,
+        scenario_id,
+        user_id,
+        item_id,
+        action_type,
+        context,
+        extra_data: optional(map, "extra_data")
+            .map(|v| extra_data(v, limits))
+            .transpose()?,
+        watch_duration: optional(map, "watch_duration")
+            .map(|v| watch_duration(v, limits))
+            .transpose()?,
+        completion_rate: optional(map, "completion_rate")
+            .map(completion_rate)
+            .transpose()?,
+        experiment_id: opt_label(map, "experiment_id", "experiment_id", limits)?,
+        experiment_group: opt_label(map, "experiment_group", "experiment_group", limits)?,
+        timestamp: optional(map, "timestamp")
+            .map(|v| timestamp(v, limits, now_ms))
+            .transpose()?,
+        request_id: opt_label(map, "request_id", "request_id", limits)?,
+        position: optional(map, "position").map(position).transpose()?,
+        session_id: opt_label(map, "session_id", "session_id", limits)?,
+    })
+}
+
+/// Takes a field out of the object; `null` counts as absent.
+fn optional(map: &mut Map<String, Value>, field: &str) -> Option<Value> {
+    map.remove(field).filter(|v| !v.is_null())
+}
+
+fn required<T>(
+    map: &mut Map<String, Value>,
+    field: &'static str,
+    parse: impl FnOnce(Value, &'static str) -> Parsed<T>,
+) -> Parsed<T> {
+    match optional(map, field) {
+        Some(value) => parse(value, field),
+        None => Err(Bad {
+            field,
+            error: FieldError {
+                code: "missing_field",
+                message: format!("{field} is required"),
+            },
+        }),
     }
-    if let Some(context) = &event.context {
-        for (field, value) in CONTEXT_STRINGS.iter().zip([
-            &context.device_type,
-            &context.os,
-            &context.location,
-            &context.ip,
-        ]) {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.len() > limits.max_string_len)
-            {
-                return Err(reject(
-                    "too_long",
-                    Some(field),
-                    format!(
-                        "context.{field} is longer than {} bytes",
-                        limits.max_string_len
-                    ),
-                ));
-            }
-        }
+}
+
+fn fail(field: &'static str, error: FieldError) -> Bad {
+    Bad {
+        field,
+        error: error.in_field(field),
     }
-    if let Some(extra) = &event.extra_data {
-        let size = extra.to_string().len();
-        if size > limits.max_extra_bytes {
-            return Err(reject(
-                "too_large",
-                Some("extra_data"),
-                format!(
+}
+
+fn wrong_type(field: &'static str, what: &str, got: &Value) -> Bad {
+    Bad {
+        field,
+        error: FieldError {
+            code: "wrong_type",
+            message: format!("{field} must be {what}, got {got}"),
+        },
+    }
+}
+
+fn label(value: Value, field: &'static str, limits: &Limits) -> Parsed<Label> {
+    let Value::String(text) = value else {
+        return Err(wrong_type(field, "a string", &value));
+    };
+    if text.len() > limits.max_string_len {
+        return Err(fail(
+            field,
+            FieldError {
+                code: "too_long",
+                message: format!("is longer than {} bytes", limits.max_string_len),
+            },
+        ));
+    }
+    Label::new(text).map_err(|e| fail(field, e))
+}
+
+fn opt_label(
+    map: &mut Map<String, Value>,
+    key: &str,
+    field: &'static str,
+    limits: &Limits,
+) -> Parsed<Option<Label>> {
+    optional(map, key)
+        .map(|v| label(v, field, limits))
+        .transpose()
+}
+
+fn action(value: Value, field: &'static str) -> Parsed<ActionType> {
+    let Value::String(name) = &value else {
+        return Err(wrong_type(field, "a string", &value));
+    };
+    ActionType::from_wire(name).ok_or_else(|| {
+        let known: Vec<&str> = ActionType::ALL.iter().map(|a| a.as_str()).collect();
+        Bad {
+            field,
+            error: FieldError {
+                code: "unknown_action_type",
+                message: format!(
+                    "unknown action_type {name:?}; expected one of {}",
+                    known.join(", ")
+                ),
+            },
+        }
+    })
+}
+
+fn number(value: &Value, field: &'static str) -> Parsed<f64> {
+    value
+        .as_f64()
+        .ok_or_else(|| wrong_type(field, "a number", value))
+}
+
+fn completion_rate(value: Value) -> Parsed<Fraction> {
+    let field = "completion_rate";
+    Fraction::new(number(&value, field)?).map_err(|e| fail(field, e))
+}
+
+fn watch_duration(value: Value, limits: &Limits) -> Parsed<Seconds> {
+    let field = "watch_duration";
+    let seconds = number(&value, field)?;
+    if seconds > limits.max_watch_seconds {
+        return Err(fail(
+            field,
+            FieldError {
+                code: "out_of_range",
+                message: format!(
+                    "must be between 0 and {} seconds, got {seconds}",
+                    limits.max_watch_seconds
+                ),
+            },
+        ));
+    }
+    Seconds::new(seconds).map_err(|e| fail(field, e))
+}
+
+fn position(value: Value) -> Parsed<u32> {
+    value
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+        .ok_or_else(|| wrong_type("position", "a non-negative integer below 2^32", &value))
+}
+
+fn extra_data(value: Value, limits: &Limits) -> Parsed<ExtraData> {
+    let field = "extra_data";
+    let extra = ExtraData::new(value).map_err(|e| fail(field, e))?;
+    let size = extra.to_json().len();
+    if size > limits.max_extra_bytes {
+        return Err(Bad {
+            field,
+            error: FieldError {
+                code: "too_large",
+                message: format!(
                     "extra_data is {size} bytes, at most {} allowed",
                     limits.max_extra_bytes
                 ),
-            ));
-        }
+            },
+        });
     }
-    if let Some(rate) = event.completion_rate {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(reject(
-                "out_of_range",
-                Some("completion_rate"),
-                format!("completion_rate must be between 0 and 1, got {rate}"),
-            ));
-        }
-    }
-    if let Some(d) = event.watch_duration {
-        if !(d.is_finite() && (0.0..=limits.max_watch_seconds).contains(&d)) {
-            return Err(reject(
-                "out_of_range",
-                Some("watch_duration"),
-                format!(
-                    "watch_duration must be between 0 and {} seconds, got {d}",
-                    limits.max_watch_seconds
-                ),
-            ));
-        }
-    }
-    if let Some(ts) = event.timestamp {
-        if ts > now_ms + limits.max_future_skew_ms {
-            return Err(reject(
-                "timestamp_in_future",
-                Some("timestamp"),
-                format!(
-                    "timestamp is {} s ahead of the server clock (at most {} s allowed); \
-                     timestamps are milliseconds since the Unix epoch",
-                    (ts - now_ms) / 1000,
-                    limits.max_future_skew_ms / 1000
-                ),
-            ));
-        }
-        if ts < now_ms - limits.max_age_ms {
-            return Err(reject(
-                "timestamp_too_old",
-                Some("timestamp"),
-                format!(
-                    "timestamp is older than {} hours; timestamps are milliseconds since the \
-                     Unix epoch",
-                    limits.max_age_ms / 3_600_000
-                ),
-            ));
-        }
-    }
-    Ok(event)
+    Ok(extra)
 }
 
-type ShapeError = (&'static str, &'static str, String);
-
-/// Required fields, JSON types and the action type, on the raw object.
-fn check_shape(map: &Map<String, Value>) -> Result<(), ShapeError> {
-    for field in REQUIRED_STRINGS.iter().chain(["action_type"].iter()) {
-        if map.get(*field).is_none_or(Value::is_null) {
-            return Err(("missing_field", field, format!("{field} is required")));
-        }
-    }
-    for field in REQUIRED_STRINGS.iter().chain(OPTIONAL_STRINGS.iter()) {
-        expect(map, field, "a string", Value::is_string)?;
-    }
-    let action = map["action_type"].as_str().unwrap_or_default();
-    if !ActionType::ALL.iter().any(|a| a.as_str() == action) {
-        let known: Vec<&str> = ActionType::ALL.iter().map(|a| a.as_str()).collect();
-        return Err((
-            "unknown_action_type",
-            "action_type",
+fn timestamp(value: Value, limits: &Limits, now_ms: i64) -> Parsed<UnixMillis> {
+    let field = "timestamp";
+    let Some(ts) = value.as_i64() else {
+        return Err(wrong_type(
+            field,
+            "an integer (milliseconds since the Unix epoch)",
+            &value,
+        ));
+    };
+    let problem = |code, message| Bad {
+        field,
+        error: FieldError { code, message },
+    };
+    if ts > now_ms.saturating_add(limits.max_future_skew_ms) {
+        return Err(problem(
+            "timestamp_in_future",
             format!(
-                "unknown action_type {action:?}; expected one of {}",
-                known.join(", ")
+                "timestamp is {} s ahead of the server clock (at most {} s allowed); \
+                 timestamps are milliseconds since the Unix epoch",
+                (ts - now_ms) / 1000,
+                limits.max_future_skew_ms / 1000
             ),
         ));
     }
-    for field in ["watch_duration", "completion_rate"] {
-        expect(map, field, "a number", Value::is_number)?;
+    if ts < now_ms.saturating_sub(limits.max_age_ms) {
+        return Err(problem(
+            "timestamp_too_old",
+            format!(
+                "timestamp is older than {} hours; timestamps are milliseconds since the \
+                 Unix epoch",
+                limits.max_age_ms / 3_600_000
+            ),
+        ));
     }
-    expect(
-        map,
-        "timestamp",
-        "an integer (milliseconds since the Unix epoch)",
-        |v| v.as_i64().is_some(),
-    )?;
-    expect(map, "position", "a non-negative integer below 2^32", |v| {
-        v.as_u64().is_some_and(|p| p <= u64::from(u32::MAX))
-    })?;
-    expect(map, "extra_data", "a JSON object", Value::is_object)?;
-    expect(map, "context", "a JSON object", Value::is_object)?;
-    if let Some(Value::Object(context)) = map.get("context") {
-        for field in CONTEXT_STRINGS {
-            expect(context, field, "a string", Value::is_string)?;
-        }
-    }
-    Ok(())
-}
-
-/// A present, non-null field must satisfy `ok`.
-fn expect(
-    map: &Map<String, Value>,
-    field: &'static str,
-    what: &str,
-    ok: impl Fn(&Value) -> bool,
-) -> Result<(), ShapeError> {
-    match map.get(field) {
-        Some(v) if !v.is_null() && !ok(v) => Err((
-            "wrong_type",
-            field,
-            format!("{field} must be {what}, got {v}"),
-        )),
-        _ => Ok(()),
-    }
+    UnixMillis::new(ts).map_err(|e| fail(field, e))
 }
 
 #[cfg(test)]
@@ -369,14 +440,18 @@ mod tests {
             (
                 with("context", json!({"os": "y".repeat(300)})),
                 "too_long",
-                Some("os"),
+                Some("context.os"),
             ),
             (
                 with("context", json!("mobile")),
                 "wrong_type",
                 Some("context"),
             ),
-            (with("context", json!({"ip": 1})), "wrong_type", Some("ip")),
+            (
+                with("context", json!({"ip": 1})),
+                "wrong_type",
+                Some("context.ip"),
+            ),
             (
                 with("extra_data", json!([1, 2])),
                 "wrong_type",
@@ -440,7 +515,7 @@ mod tests {
             ),
         ];
         for (i, (raw, code, field)) in cases.into_iter().enumerate() {
-            let r = validate_event(i, raw.clone(), &limits, NOW).unwrap_err();
+            let r = parse_event(i, raw.clone(), &limits, NOW).unwrap_err();
             assert_eq!((r.index, r.code, r.field), (i, code, field), "{raw}");
             assert!(REJECTION_CODES.contains(&r.code));
             assert!(!r.message.is_empty());
@@ -457,10 +532,10 @@ mod tests {
             "experiment_group": "treatment", "timestamp": NOW - 1000, "request_id": "r",
             "position": 0, "session_id": "s", "unknown_future_field": true
         });
-        let event = validate_event(0, full, &Limits::default(), NOW).unwrap();
+        let event = parse_event(0, full, &Limits::default(), NOW).unwrap();
         assert_eq!(event.position, Some(0));
-        assert!(validate_event(0, valid(), &Limits::default(), NOW).is_ok());
-        assert!(validate_event(
+        assert!(parse_event(0, valid(), &Limits::default(), NOW).is_ok());
+        assert!(parse_event(
             0,
             with("timestamp", json!(NOW + 60_000)),
             &Limits::default(),
@@ -478,7 +553,7 @@ mod tests {
             valid(),
             valid(),
         ];
-        let (accepted, rejected) = validate_batch(batch, &Limits::default(), NOW);
+        let (accepted, rejected) = parse_batch(batch, &Limits::default(), NOW);
         assert_eq!(accepted.len(), 4);
         assert_eq!(rejected.len(), 1);
         assert_eq!(
@@ -550,7 +625,7 @@ mod properties {
         #[test]
         fn arbitrary_json_never_panics(values in prop::collection::vec(json_value(), 0..8)) {
             let n = values.len();
-            let (accepted, rejected) = validate_batch(values, &Limits::default(), 1_800_000_000_000);
+            let (accepted, rejected) = parse_batch(values, &Limits::default(), 1_800_000_000_000);
             prop_assert_eq!(accepted.len() + rejected.len(), n);
             for r in rejected {
                 prop_assert!(REJECTION_CODES.contains(&r.code), "unknown code {}", r.code);
@@ -564,7 +639,7 @@ mod properties {
             events in prop::collection::vec(mutated_event(), 1..8)
         ) {
             let n = events.len();
-            let (accepted, rejected) = validate_batch(events, &Limits::default(), 1_800_000_000_000);
+            let (accepted, rejected) = parse_batch(events, &Limits::default(), 1_800_000_000_000);
             prop_assert_eq!(accepted.len() + rejected.len(), n);
             for r in &rejected {
                 prop_assert!(REJECTION_CODES.contains(&r.code), "unknown code {}", r.code);

@@ -29,6 +29,10 @@ pub struct Config {
     /// How long the ingest API waits for the broker's acknowledgement before answering 503.
     #[envconfig(from = "KAFKA_PRODUCE_TIMEOUT_MS", default = "5000")]
     pub kafka_produce_timeout_ms: u64,
+    /// Events the ingest API's producer holds at most while waiting for the broker. A batch
+    /// that does not fit is refused whole with 503 (back-pressure), never half enqueued.
+    #[envconfig(from = "KAFKA_QUEUE_MAX_MESSAGES", default = "100000")]
+    pub kafka_queue_max_messages: usize,
 
     /// ClickHouse HTTP interface.
     #[envconfig(from = "CLICKHOUSE_URL", default = "http://127.0.0.1:8123")]
@@ -144,6 +148,13 @@ impl Config {
         }
         if self.kafka_produce_timeout_ms == 0 {
             return invalid("KAFKA_PRODUCE_TIMEOUT_MS", "must be positive");
+        }
+        // librdkafka's own ceiling for queue.buffering.max.messages.
+        if !(self.ingest_max_batch..=10_000_000).contains(&self.kafka_queue_max_messages) {
+            return invalid(
+                "KAFKA_QUEUE_MAX_MESSAGES",
+                "must be between INGEST_MAX_BATCH and 10000000, or a full batch could never fit",
+            );
         }
         if !(self.clickhouse_url.starts_with("http://")
             || self.clickhouse_url.starts_with("https://"))

@@ -42,7 +42,7 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow
 pub struct KafkaEventSink {
     producer: FutureProducer,
     topic: String,
-    timeout: Duration,
+    queue_max: usize,
 }
 
 impl KafkaEventSink {
@@ -57,11 +57,15 @@ impl KafkaEventSink {
             // API's throughput over 5 ms in bench/ingest (8 connections, batches of 50).
             .set("linger.ms", "1")
             .set("compression.type", "lz4")
+            .set(
+                "queue.buffering.max.messages",
+                config.kafka_queue_max_messages.to_string(),
+            )
             .create()?;
         Ok(KafkaEventSink {
             producer,
             topic: config.kafka_topic.clone(),
-            timeout: Duration::from_millis(config.kafka_produce_timeout_ms),
+            queue_max: config.kafka_queue_max_messages,
         })
     }
 
@@ -105,11 +109,24 @@ impl EventSink for KafkaEventSink {
                         .map_err(|e| SinkError::Permanent(format!("cannot encode event: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            // Refuse the whole batch up front when it does not fit in the producer's queue, so
+            // a full queue (broker slow or away) answers 503 at once and nothing of the batch
+            // is half enqueued. Concurrent requests can still race past this check; then the
+            // enqueue below fails fast (no queue wait) and the client's retry is de-duplicated
+            // downstream by event id.
+            let in_flight = usize::try_from(self.producer.in_flight_count()).unwrap_or(0);
+            if in_flight + records.len() > self.queue_max {
+                metrics::counter!("recoscope_producer_queue_full_total").increment(1);
+                return Err(SinkError::Retryable(format!(
+                    "producer queue full: {in_flight} events waiting for the broker, room for {}",
+                    self.queue_max
+                )));
+            }
             // All sends are in flight at once; the batch is acknowledged when the last is.
             let deliveries = encoded.iter().map(|(key, payload)| {
                 self.producer.send(
                     FutureRecord::to(&self.topic).key(key).payload(payload),
-                    self.timeout,
+                    Duration::ZERO,
                 )
             });
             for result in futures::future::join_all(deliveries).await {

@@ -147,3 +147,113 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
     assert_eq!(ids, ["recent-2", "recent-1", "recent-0"]);
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_refuses_whole_batches_with_503() {
+    let app = TestApp::start_with(|c| {
+        c.ingest_max_batch = 50;
+        c.kafka_queue_max_messages = 100;
+        c.kafka_produce_timeout_ms = 60_000;
+    })
+    .await;
+    assert_eq!(app.post_events(&events("warm", 10)).await.status(), 200);
+
+    // A frozen broker: 80 of the queue's 100 places fill with two batches waiting for acks.
+    app.broker.signal("STOP");
+    let waiting: Vec<_> = [("a", 50), ("b", 30)]
+        .into_iter()
+        .map(|(tag, n)| {
+            let request = app
+                .http
+                .post(app.url("/api/v1/behaviors"))
+                .header("X-Recoscope-Key", &app.key)
+                .json(&serde_json::json!({ "events": events(tag, n) }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    // Ordering only: the two requests above are enqueued long before this.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let refused = app.post_events(&events("c", 50)).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue full"),
+        "{body}"
+    );
+    assert!(app.metric("recoscope_producer_queue_full_total").await >= Some(1.0));
+
+    app.broker.signal("CONT");
+    for request in waiting {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert_eq!(app.post_events(&events("c", 50)).await.status(), 200);
+
+    // The refused batch of 50 did not fit in the 20 free places, and none of it was enqueued
+    // (its retry would otherwise add duplicates): 140 events, each once.
+    assert_eq!(app.wait_for_rows(140).await, 140);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.wait_for_rows(140).await, 140);
+    assert_eq!(app.distinct_event_ids().await, 140);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_store_outage_never_blocks_ingest() {
+    const TOKEN: &str = "test-admin-token-0123456789";
+    let app = TestApp::start_with(|c| c.admin_token = TOKEN.into()).await;
+
+    // Another process holds the store's write lock: every write the server tries fails
+    // after its busy timeout.
+    let lock = rusqlite::Connection::open(&app.config.recent_path).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for batch in 0..10 {
+        let response = app
+            .post_events(&events(&format!("locked{batch}"), 50))
+            .await;
+        assert_eq!(response.status(), 200, "ingest must not wait on the store");
+    }
+    // Kafka is the source of truth: everything reaches ClickHouse.
+    assert_eq!(app.wait_for_rows(500).await, 500);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.metric("recoscope_recent_skipped_total").await < Some(1.0) {
+        assert!(Instant::now() < deadline, "skipped writes are counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The store comes back: new behaviour is recorded again.
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    let mut after = events("after", 1);
+    after[0].user_id = Label::new("carol").unwrap();
+    assert_eq!(app.post_events(&after).await.status(), 200);
+    let url = app.url(&format!(
+        "/api/v1/tenants/{}/users/carol/recent",
+        app.tenant
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: serde_json::Value = app
+            .http
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            assert_eq!(body["events"][0]["event_id"], "after-0");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.cleanup().await;
+}

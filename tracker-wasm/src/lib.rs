@@ -11,7 +11,7 @@
 //! persistent queue when the network is down.
 
 use recoscope_core::validate::{parse_event, Limits, Rejection};
-use recoscope_core::{Event, IngestBody, UnixMillis};
+use recoscope_core::{Event, IngestBody, Label, UnixMillis};
 use wasm_bindgen::prelude::*;
 
 /// Events kept at most before the oldest are dropped (a page that never flushes must not
@@ -42,7 +42,12 @@ impl Tracker {
     /// (`<code> <field>: <message>`, as the API would).
     pub fn track(&mut self, event_json: &str) -> Result<(), JsError> {
         let now = js_sys::Date::now() as i64;
-        let event = parse_tracked(event_json, now).map_err(|r| JsError::new(&describe(&r)))?;
+        let mut event = parse_tracked(event_json, now).map_err(|r| JsError::new(&describe(&r)))?;
+        // An id of its own makes a resend after a 503 or a lost answer idempotent: the
+        // pipeline de-duplicates by event id.
+        if event.event_id.is_none() {
+            event.event_id = new_event_id();
+        }
         if self.queue.len() >= MAX_QUEUE {
             self.queue.remove(0);
         }
@@ -95,6 +100,12 @@ pub fn parse_tracked(event_json: &str, now_ms: i64) -> Result<Event, Rejection> 
         event.timestamp = UnixMillis::new(now_ms).ok();
     }
     Ok(event)
+}
+
+/// A random UUID from the browser's `crypto.randomUUID()`.
+fn new_event_id() -> Option<Label> {
+    let uuid = web_sys::window()?.crypto().ok()?.random_uuid();
+    Label::new(uuid).ok()
 }
 
 fn describe(rejection: &Rejection) -> String {

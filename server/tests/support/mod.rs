@@ -75,6 +75,17 @@ impl Broker {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the broker: connections stay open but nothing
+    /// is answered, as with a broker stuck in a long pause.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the broker is running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Starts the broker again on the same port with the same data.
     pub async fn resume(&mut self) {
         assert!(self.child.is_none(), "the broker is running");

@@ -8,6 +8,8 @@ CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
 CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
+# A MongoDB wire-protocol server for the MongoDB store adapters' conformance tests.
+MONGO_PORT="${MONGO_PORT:-27017}"
 # Tools built from crates.io are cached here and reused across clones and CI runs.
 TOOLS_DIR="${RECOSCOPE_TOOLS_DIR:-$HOME/.cache/recoscope/tools}"
 export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"

@@ -66,6 +66,13 @@ pub struct Config {
         default = ".stack/recoscope/recent.sqlite3"
     )]
     pub recent_path: String,
+    /// MongoDB for both stores instead of the SQLite files (the original design's
+    /// deployment); empty keeps the embedded defaults.
+    #[envconfig(from = "MONGODB_URI", default = "")]
+    pub mongodb_uri: String,
+    /// The database the MongoDB stores use.
+    #[envconfig(from = "MONGODB_DATABASE", default = "recoscope")]
+    pub mongodb_database: String,
     /// Bearer token for read endpoints (a user's recent behaviour); empty turns them off.
     #[envconfig(from = "RECOSCOPE_ADMIN_TOKEN", default = "")]
     pub admin_token: String,
@@ -166,6 +173,22 @@ impl Config {
         }
         if self.store_path.trim().is_empty() {
             return invalid("RECOSCOPE_STORE_PATH", "must name a file");
+        }
+        let mongodb_scheme = ["mongodb://", "mongodb+srv://"]
+            .iter()
+            .any(|scheme| self.mongodb_uri.starts_with(scheme));
+        if !self.mongodb_uri.is_empty() && !mongodb_scheme {
+            return invalid(
+                "MONGODB_URI",
+                "must start with mongodb:// or mongodb+srv://",
+            );
+        }
+        if self.mongodb_database.is_empty() || self.mongodb_database.contains(['/', '.', ' ', '$'])
+        {
+            return invalid(
+                "MONGODB_DATABASE",
+                "must be a non-empty name without / . $ or spaces",
+            );
         }
         if self.recent_path.trim().is_empty() {
             return invalid("RECOSCOPE_RECENT_PATH", "must name a file");

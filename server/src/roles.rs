@@ -10,6 +10,7 @@ use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
 use crate::recent_api::{recent_routes, RecentApi};
+use crate::store::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
 use crate::store::recent::{RecentStore, RecentWriter, SqliteRecentStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
@@ -57,10 +58,33 @@ impl Running {
     }
 }
 
+/// The MongoDB connection when `MONGODB_URI` is set (both stores then live there).
+fn connect_mongo(config: &Config) -> anyhow::Result<Option<Arc<Mongo>>> {
+    if config.mongodb_uri.is_empty() {
+        return Ok(None);
+    }
+    let mongo = Mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+        .context("connecting to MONGODB_URI")?;
+    Ok(Some(mongo))
+}
+
 /// Opens the configuration store and registers the bootstrap keys from the configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
-    let store = SqliteStore::open(std::path::Path::new(&config.store_path))
-        .with_context(|| format!("opening the configuration store {}", config.store_path))?;
+    open_tenant_store(config, connect_mongo(config)?)
+}
+
+fn open_tenant_store(
+    config: &Config,
+    mongo: Option<Arc<Mongo>>,
+) -> anyhow::Result<Arc<dyn TenantStore>> {
+    let store: Arc<dyn TenantStore> = match mongo {
+        Some(mongo) => Arc::new(MongoTenantStore::new(mongo)),
+        None => Arc::new(
+            SqliteStore::open(std::path::Path::new(&config.store_path)).with_context(|| {
+                format!("opening the configuration store {}", config.store_path)
+            })?,
+        ),
+    };
     for (key, tenant) in config.write_key_map() {
         // Another process may be bootstrapping the same tenant at the same moment.
         match store.create_tenant(&tenant) {
@@ -69,7 +93,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
         }
         store.add_key(&tenant, &key)?;
     }
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Prepares the shared resources (database schema, topic) and starts the roles.
@@ -94,18 +118,22 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     }
 
     if roles.serve {
-        let recent_store: Arc<dyn RecentStore> = Arc::new(
-            SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
-                || format!("opening the recent-behaviour store {}", config.recent_path),
-            )?,
-        );
+        let mongo = connect_mongo(&config)?;
+        let recent_store: Arc<dyn RecentStore> = match &mongo {
+            Some(mongo) => Arc::new(MongoRecentStore::new(mongo.clone())),
+            None => Arc::new(
+                SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
+                    || format!("opening the recent-behaviour store {}", config.recent_path),
+                )?,
+            ),
+        };
         let recent_api = RecentApi {
             store: recent_store.clone(),
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
         let ingest = IngestState {
             sink: Arc::new(KafkaEventSink::new(&config)?),
-            tenants: open_store(&config)?,
+            tenants: open_tenant_store(&config, mongo)?,
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             limits: config.limits(),

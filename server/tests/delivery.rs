@@ -257,3 +257,62 @@ async fn a_recent_store_outage_never_blocks_ingest() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_runs_on_the_mongodb_stores() {
+    const TOKEN: &str = "test-admin-token-0123456789";
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into());
+    let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let app = TestApp::start_with(|c| {
+        c.mongodb_uri = uri.clone();
+        c.mongodb_database = database.clone();
+        c.admin_token = TOKEN.into();
+    })
+    .await;
+
+    // The bootstrap key was registered in MongoDB and authorises requests.
+    let mut batch = events("mongo", 3);
+    for e in &mut batch {
+        e.user_id = Label::new("dora").unwrap();
+    }
+    assert_eq!(app.post_events(&batch).await.status(), 200);
+    let response = app
+        .http
+        .post(app.url("/api/v1/behaviors"))
+        .header("X-Recoscope-Key", "not-a-key-in-mongodb")
+        .json(&serde_json::json!({ "events": events("x", 1) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // Recent behaviour is written to and served from MongoDB.
+    let url = app.url(&format!("/api/v1/tenants/{}/users/dora/recent", app.tenant));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: serde_json::Value = app
+            .http
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["events"].as_array().is_some_and(|e| e.len() == 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recent behaviour in MongoDB: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.cleanup().await;
+    let mongo = recoscope_server::store::mongo::Mongo::connect(&uri, &database).unwrap();
+    mongo.drop_database().unwrap();
+}

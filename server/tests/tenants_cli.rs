@@ -10,6 +10,7 @@ use support::TestApp;
 fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
         .args(args)
+        .env_remove("MONGODB_URI")
         .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
         .env("RECOSCOPE_WRITE_KEYS", "")
         .env("RUST_LOG", "warn")

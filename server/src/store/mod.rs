@@ -6,10 +6,11 @@
 //! - [`conformance`]: one test suite every backend must pass.
 //! - [`recent`]: recent behaviour per user, 7 days (`RecentStore`, fed without blocking ingest).
 //!
-//! The original design kept configuration in MongoDB; a MongoDB backend implements the same
-//! trait and runs the same conformance suite when `MONGODB_URI` is set (not written yet).
+//! - [`mongo`]: the MongoDB backends of both traits (the original design's stores), chosen
+//!   with `MONGODB_URI`; they pass the same conformance suites.
 
 pub mod conformance;
+pub mod mongo;
 pub mod recent;
 pub mod sqlite;
 
@@ -100,6 +101,16 @@ pub fn validate_origin(origin: &str) -> Result<(), StoreError> {
     let url = url::Url::parse(origin).map_err(|_| bad())?;
     if !matches!(url.scheme(), "http" | "https") || url.origin().ascii_serialization() != origin {
         return Err(bad());
+    }
+    Ok(())
+}
+
+/// A write key someone chose (bootstrap keys): 6 to 128 printable ASCII characters.
+pub fn validate_write_key(key: &str) -> Result<(), StoreError> {
+    if key.len() < 6 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "write key: 6 to 128 printable ASCII characters".into(),
+        ));
     }
     Ok(())
 }

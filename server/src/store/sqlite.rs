@@ -2,7 +2,8 @@
 //! server and the CLI.
 
 use super::{
-    new_key, validate_origin, validate_tenant_id, StoreError, Tenant, TenantStore, WriteKey,
+    new_key, validate_origin, validate_tenant_id, validate_write_key, StoreError, Tenant,
+    TenantStore, WriteKey,
 };
 use crate::clock::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -156,11 +157,7 @@ impl TenantStore for SqliteStore {
     }
 
     fn add_key(&self, tenant_id: &str, key: &str) -> Result<WriteKey, StoreError> {
-        if key.len() < 6 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(StoreError::Invalid(
-                "write key: 6 to 128 printable ASCII characters".into(),
-            ));
-        }
+        validate_write_key(key)?;
         self.with(|c| {
             require_tenant(c, tenant_id)?;
             if let Some(existing) = read_key(c, key)? {

@@ -2,7 +2,7 @@
 //! measured in the same run on the same private broker.
 //!
 //! - Baseline: the same events produced straight to the broker with rdkafka (the API's own
-//!   producer settings: acks=all, lz4, linger 5 ms), big batches, many in flight.
+//!   producer settings: acks=all, lz4, linger 1 ms), big batches, many in flight.
 //! - API: `POST /api/v1/behaviors` in batches of `BENCH_BATCH` (50) over `BENCH_CONNECTIONS`
 //!   (8) connections; latency per request.
 //!
@@ -23,6 +23,10 @@ use recoscope_server::roles::{self, Roles};
 use recoscope_server::simulate::TrafficModel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The same allocator as the `recoscope` binary, so the server measured here is the shipped one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -71,11 +71,13 @@ impl ClickHouse {
         sql: String,
         body_after_sql: Option<String>,
         use_database: bool,
+        settings: &[(&'static str, String)],
     ) -> Result<String, ClickHouseError> {
         let mut params: Vec<(&str, &str)> = vec![
             // Numbers as JSON numbers on every version (18.16 quotes 64-bit ints by default).
             ("output_format_json_quote_64bit_integers", "0"),
         ];
+        params.extend(settings.iter().map(|(k, v)| (*k, v.as_str())));
         if use_database {
             params.push(("database", &self.config.database));
         }
@@ -114,12 +116,16 @@ impl ClickHouse {
 
     /// Runs a statement that returns nothing worth reading (DDL, `ALTER`, ...).
     pub async fn execute(&self, query: Query) -> Result<(), ClickHouseError> {
-        self.send(query.render()?, None, true).await.map(drop)
+        self.send(query.render()?, None, true, query.settings())
+            .await
+            .map(drop)
     }
 
     /// Runs a statement outside any database (`CREATE DATABASE`, `DROP DATABASE`).
     pub async fn execute_on_server(&self, query: Query) -> Result<(), ClickHouseError> {
-        self.send(query.render()?, None, false).await.map(drop)
+        self.send(query.render()?, None, false, query.settings())
+            .await
+            .map(drop)
     }
 
     /// Runs a `SELECT` and decodes each row; `FORMAT JSONEachRow` is appended here.
@@ -128,7 +134,7 @@ impl ClickHouse {
         query: Query,
     ) -> Result<Vec<T>, ClickHouseError> {
         let sql = format!("{} FORMAT JSONEachRow", query.render()?);
-        let text = self.send(sql, None, true).await?;
+        let text = self.send(sql, None, true, query.settings()).await?;
         text.lines()
             .filter(|line| !line.trim().is_empty())
             .map(|line| serde_json::from_str(line).map_err(ClickHouseError::from))
@@ -166,17 +172,21 @@ impl ClickHouse {
             body.push('\n');
         }
         let sql = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.send(sql, Some(body), true).await.map(drop)
+        self.send(sql, Some(body), true, &[]).await.map(drop)
     }
 
     /// Whether the server answers at all.
     pub async fn ping(&self) -> Result<(), ClickHouseError> {
-        self.send("SELECT 1".into(), None, false).await.map(drop)
+        self.send("SELECT 1".into(), None, false, &[])
+            .await
+            .map(drop)
     }
 
     /// The server's version string, e.g. `18.16.1`.
     pub async fn server_version(&self) -> Result<String, ClickHouseError> {
-        let text = self.send("SELECT version()".into(), None, false).await?;
+        let text = self
+            .send("SELECT version()".into(), None, false, &[])
+            .await?;
         Ok(text.trim().to_string())
     }
 }

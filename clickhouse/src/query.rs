@@ -11,8 +11,11 @@ pub enum SqlValue {
     Float(f64),
     /// Seconds since the Unix epoch, rendered as `toDateTime(n, 'UTC')`.
     DateTime(i64),
-    /// A list, rendered as `[a, b, ...]` for `IN` / `has()`.
+    /// A list, rendered as `[a, b, ...]` for `has()` and `IN` on a scalar.
     Array(Vec<SqlValue>),
+    /// Rendered as `(a, b, ...)`: a row of a tuple `IN`, or the whole set of rows (a tuple of
+    /// tuples), since ClickHouse does not take arrays of tuples on the right of `IN`.
+    Tuple(Vec<SqlValue>),
 }
 
 impl SqlValue {
@@ -38,18 +41,21 @@ impl SqlValue {
             SqlValue::Float(v) if v.is_finite() => out.push_str(&format!("{v:?}")),
             SqlValue::Float(_) => out.push_str("nan"),
             SqlValue::DateTime(secs) => out.push_str(&format!("toDateTime({secs}, 'UTC')")),
-            SqlValue::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    item.render(out);
-                }
-                out.push(']');
-            }
+            SqlValue::Array(items) => render_list(out, '[', items, ']'),
+            SqlValue::Tuple(items) => render_list(out, '(', items, ')'),
         }
     }
+}
+
+fn render_list(out: &mut String, open: char, items: &[SqlValue], close: char) {
+    out.push(open);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        item.render(out);
+    }
+    out.push(close);
 }
 
 macro_rules! from_value {
@@ -90,6 +96,7 @@ impl<T: Into<SqlValue>> From<Vec<T>> for SqlValue {
 pub struct Query {
     sql: String,
     values: Vec<SqlValue>,
+    settings: Vec<(&'static str, String)>,
 }
 
 impl Query {
@@ -97,12 +104,23 @@ impl Query {
         Query {
             sql: sql.into(),
             values: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
     pub fn bind(mut self, value: impl Into<SqlValue>) -> Self {
         self.values.push(value.into());
         self
+    }
+
+    /// A ClickHouse setting for this statement only (sent as a URL parameter).
+    pub fn setting(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.settings.push((name, value.to_string()));
+        self
+    }
+
+    pub fn settings(&self) -> &[(&'static str, String)] {
+        &self.settings
     }
 
     /// The statement with every placeholder replaced by its escaped literal.
@@ -176,6 +194,20 @@ mod tests {
             q.render().unwrap(),
             "SELECT -3, 7, 0.25, toDateTime(1700000000, 'UTC'), ['a', 'b']"
         );
+    }
+
+    #[test]
+    fn tuples_render_as_sets_of_rows() {
+        let row = |id: &str| SqlValue::Tuple(vec!["t".into(), SqlValue::DateTime(60), id.into()]);
+        let q = Query::new("SELECT 1 WHERE (a, b, c) IN ?")
+            .bind(SqlValue::Tuple(vec![row("x"), row("it's")]))
+            .setting("max_query_size", 1 << 20);
+        assert_eq!(
+            q.render().unwrap(),
+            "SELECT 1 WHERE (a, b, c) IN (('t', toDateTime(60, 'UTC'), 'x'), \
+             ('t', toDateTime(60, 'UTC'), 'it\\'s'))"
+        );
+        assert_eq!(q.settings(), [("max_query_size", "1048576".to_string())]);
     }
 
     #[test]

@@ -50,9 +50,18 @@ pub struct Config {
     /// A batch is written when it holds this many rows...
     #[envconfig(from = "SINK_MAX_ROWS", default = "20000")]
     pub sink_max_rows: usize,
+    /// ...or this many bytes of messages (ClickHouse prefers few large inserts)...
+    #[envconfig(from = "SINK_MAX_BYTES", default = "16777216")]
+    pub sink_max_bytes: usize,
     /// ...or when its first row has waited this long.
     #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
     pub sink_max_wait_ms: u64,
+    /// Where messages the loader cannot load go, with the reason in a header.
+    #[envconfig(
+        from = "SINK_DEAD_LETTER_TOPIC",
+        default = "user-behaviors-dead-letter"
+    )]
+    pub sink_dead_letter_topic: String,
 
     /// The configuration store (tenants, write keys, origins): a SQLite file.
     #[envconfig(
@@ -142,12 +151,7 @@ impl Config {
         if self.kafka_brokers.trim().is_empty() {
             return invalid("KAFKA_BROKERS", "must name at least one host:port");
         }
-        if self.kafka_topic.is_empty()
-            || !self
-                .kafka_topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if !is_topic_name(&self.kafka_topic) {
             return invalid("KAFKA_TOPIC", "use letters, digits, '.', '_' and '-' only");
         }
         if !(1..=1024).contains(&self.kafka_topic_partitions) {
@@ -204,6 +208,17 @@ impl Config {
         }
         if self.sink_max_rows == 0 {
             return invalid("SINK_MAX_ROWS", "must be positive");
+        }
+        if self.sink_max_bytes < 1024 {
+            return invalid("SINK_MAX_BYTES", "must be at least 1024");
+        }
+        if !is_topic_name(&self.sink_dead_letter_topic)
+            || self.sink_dead_letter_topic == self.kafka_topic
+        {
+            return invalid(
+                "SINK_DEAD_LETTER_TOPIC",
+                "must be a topic name (letters, digits, '.', '_', '-') other than KAFKA_TOPIC",
+            );
         }
         if self.sink_max_wait_ms == 0 {
             return invalid("SINK_MAX_WAIT_MS", "must be positive");
@@ -275,6 +290,14 @@ impl Config {
     pub fn write_key_map(&self) -> HashMap<String, String> {
         parse_write_keys(&self.write_keys).unwrap_or_default()
     }
+}
+
+/// A Kafka topic name: letters, digits, '.', '_' and '-', at most 249.
+pub fn is_topic_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 249
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// A ClickHouse database, table or tenant name that is safe to use unquoted.

@@ -106,6 +106,12 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         config.kafka_topic_partitions,
     )
     .await?;
+    ensure_topic(
+        &config.kafka_brokers,
+        &config.sink_dead_letter_topic,
+        config.kafka_topic_partitions,
+    )
+    .await?;
 
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

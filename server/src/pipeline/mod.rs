@@ -1,10 +1,12 @@
 //! Kafka-fed workers.
 //!
 //! - [`row`]: a `BehaviorRecord` as a `user_behaviors` row.
-//! - [`batch`]: the size/time bounded batch and the offsets it covers.
-//! - [`clickhouse_sink`]: the consumer group that loads ClickHouse; offsets are committed only
-//!   after ClickHouse took the batch.
+//! - [`batch`]: the rows/bytes/time bounded batch and the offsets it covers.
+//! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
+//! - [`clickhouse_sink`]: the consumer group that loads ClickHouse: each event once, offsets
+//!   committed only after ClickHouse (or the dead-letter topic) took the batch.
 
 pub mod batch;
 pub mod clickhouse_sink;
+pub mod dead_letter;
 pub mod row;

@@ -118,9 +118,12 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let mut addr = None;
 
     if roles.worker {
-        let sink = ClickHouseSink::new(&config, clickhouse.clone())?;
         let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move { sink.run(token).await }));
+        tasks.push(tokio::spawn(ClickHouseSink::run(
+            config.clone(),
+            clickhouse.clone(),
+            token,
+        )));
     }
 
     if roles.serve {

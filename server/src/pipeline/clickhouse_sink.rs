@@ -1,6 +1,6 @@
 //! The ClickHouse loader: a member of consumer group `clickhouse-sink` (configurable).
 //!
-//! Loop: read messages into a [`Batch`] until it holds `SINK_MAX_ROWS` rows or
+//! Loop: read messages into a [`super::batch::Batch`] until it holds `SINK_MAX_ROWS` rows or
 //! `SINK_MAX_BYTES` bytes, or its first message is `SINK_MAX_WAIT_MS` old; then
 //! 1. produce what cannot be decoded to the dead-letter topic;
 //! 2. load the rows ([`ClickHouseLoader`]): without the events ClickHouse already holds, in
@@ -8,37 +8,27 @@
 //!    as bad data are isolated by splitting and go to the dead-letter topic too;
 //! 3. commit the offsets.
 //!
-//! Offsets never move before ClickHouse (or the dead-letter topic) took every message, so a
-//! crash or an outage delays data but never loses it. Why a redelivered batch is not counted
-//! twice is explained on [`ClickHouseLoader::load`].
-//!
-//! Rebalance: partitions taken away are dropped from the pending batch (their offsets were
-//! not committed, so their new owner reads them again); shutdown writes and commits what the
-//! batch holds.
+//! Offsets never move before ClickHouse (or the dead-letter topic) took every message (the
+//! shared loop in [`super::consumer`]), so a crash or an outage delays data but never loses
+//! it. Why a redelivered batch is not counted twice is explained on
+//! [`ClickHouseLoader::load`].
 
-use super::batch::{Batch, Limits, Offsets, Source};
+use super::batch::{Limits, Source};
+use super::consumer::{self, BatchHandler};
 use super::dead_letter::{DeadLetter, DeadLetters};
+use super::retry::{retry, Retry};
 use super::row::BehaviorRow;
 use crate::config::Config;
-use crate::kafka::client_config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use rand::Rng;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, Message};
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
 use recoscope_core::BehaviorRecord;
 use std::collections::HashSet;
-use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const TABLE: &str = "user_behaviors";
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A consumed message: a row to load (with the message, for the dead-letter topic should
 /// ClickHouse refuse it) or a letter that is already dead.
@@ -47,113 +37,36 @@ pub enum Consumed {
     Dead(DeadLetter),
 }
 
-/// Records the partitions a rebalance takes away, for the loop to drop from its batch.
-#[derive(Default)]
-struct SinkContext {
-    revoked: Mutex<Vec<(String, i32)>>,
-}
-
-impl ClientContext for SinkContext {}
-
-impl ConsumerContext for SinkContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
-            for element in list.elements() {
-                revoked.push((element.topic().to_string(), element.partition()));
-            }
-        }
-    }
-}
-
 pub struct ClickHouseSink {
-    consumer: StreamConsumer<SinkContext>,
     loader: ClickHouseLoader,
     dead_letters: DeadLetters,
-    limits: Limits,
 }
 
 impl ClickHouseSink {
-    pub fn new(config: &Config, clickhouse: ClickHouse) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer<SinkContext> = client_config(&config.kafka_brokers)
-            .set("group.id", &config.sink_group_id)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .create_with_context(SinkContext::default())?;
-        consumer.subscribe(&[&config.kafka_topic])?;
-        Ok(ClickHouseSink {
-            consumer,
+    /// Joins the loader's consumer group and runs until `shutdown`.
+    pub async fn run(
+        config: Config,
+        clickhouse: ClickHouse,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let consumer = consumer::subscribe(
+            &config.kafka_brokers,
+            &config.sink_group_id,
+            &config.kafka_topic,
+        )?;
+        let sink = ClickHouseSink {
             loader: ClickHouseLoader::new(clickhouse),
-            dead_letters: DeadLetters::new(config)?,
-            limits: Limits {
-                max_rows: config.sink_max_rows,
-                max_bytes: config.sink_max_bytes,
-                max_wait: Duration::from_millis(config.sink_max_wait_ms),
-            },
-        })
+            dead_letters: DeadLetters::new(&config)?,
+        };
+        let limits = Limits {
+            max_rows: config.sink_max_rows,
+            max_bytes: config.sink_max_bytes,
+            max_wait: Duration::from_millis(config.sink_max_wait_ms),
+        };
+        consumer::run(consumer, sink, limits, shutdown).await
     }
 
-    /// Runs until `shutdown` is cancelled, then writes and commits what it holds.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut batch: Batch<Consumed> = Batch::new(self.limits);
-        loop {
-            let deadline = batch.deadline();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = sleep => {}
-                message = self.consumer.recv() => match message {
-                    Ok(m) => {
-                        let source = Source {
-                            topic: m.topic().to_string(),
-                            partition: m.partition(),
-                            offset: m.offset(),
-                        };
-                        let payload = m.payload().unwrap_or_default().to_vec();
-                        let letter = DeadLetter {
-                            source: source.clone(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            payload,
-                            reason: String::new(),
-                        };
-                        batch.push(source, letter.payload.len(), decode(letter));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "kafka consume error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                },
-            }
-            let revoked = std::mem::take(
-                &mut *self
-                    .consumer
-                    .context()
-                    .revoked
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            batch.drop_partitions(&revoked);
-            if batch.is_due() && !self.flush(&mut batch, &shutdown).await {
-                break;
-            }
-        }
-        if !batch.is_empty() {
-            // Drain: one last write without waiting for shutdown to be lifted.
-            self.flush(&mut batch, &CancellationToken::new()).await;
-        }
-        Ok(())
-    }
-
-    /// Loads and commits the batch. Returns false when shutdown interrupted the retries (the
-    /// offsets stay uncommitted and the messages will be read again).
-    async fn flush(&self, batch: &mut Batch<Consumed>, shutdown: &CancellationToken) -> bool {
-        let (items, offsets) = batch.take();
+    async fn load(&self, items: Vec<(Source, Consumed)>, shutdown: &CancellationToken) -> bool {
         let mut dead = Vec::new();
         let mut rows = Vec::with_capacity(items.len());
         for (_, consumed) in items {
@@ -162,7 +75,6 @@ impl ClickHouseSink {
                 Consumed::Dead(letter) => dead.push(letter),
             }
         }
-        let count = rows.len();
         let Some(refused) = self.loader.load(rows, shutdown).await else {
             return false;
         };
@@ -186,27 +98,32 @@ impl ClickHouseSink {
             );
         }
         metrics::counter!("recoscope_sink_batches_total").increment(1);
-        match self.commit(&offsets) {
-            Ok(()) => {
-                tracing::debug!(rows = count, "batch loaded and committed");
-                true
-            }
-            Err(e) => {
-                // The rows are in ClickHouse but the offsets did not move: they will be
-                // delivered again after a restart or rebalance, and skipped then.
-                tracing::error!(error = %e, "offset commit failed");
-                metrics::counter!("recoscope_sink_commit_failures_total").increment(1);
-                true
-            }
-        }
+        true
+    }
+}
+
+impl BatchHandler for ClickHouseSink {
+    type Item = Consumed;
+
+    fn decode(&self, message: &BorrowedMessage<'_>) -> Consumed {
+        decode(DeadLetter {
+            source: Source {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            reason: String::new(),
+        })
     }
 
-    fn commit(&self, offsets: &Offsets) -> rdkafka::error::KafkaResult<()> {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in offsets {
-            list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
-        }
-        self.consumer.commit(&list, CommitMode::Sync)
+    fn deliver<'a>(
+        &'a self,
+        items: Vec<(Source, Consumed)>,
+        shutdown: &'a CancellationToken,
+    ) -> BoxFuture<'a, bool> {
+        self.load(items, shutdown).boxed()
     }
 }
 
@@ -218,34 +135,6 @@ pub fn decode(mut message: DeadLetter) -> Consumed {
             metrics::counter!("recoscope_sink_undecodable_messages_total").increment(1);
             message.reason = format!("undecodable: {e}");
             Consumed::Dead(message)
-        }
-    }
-}
-
-enum Retry {
-    Again(String),
-}
-
-/// Runs `attempt` until it succeeds, backing off with jitter; `Err(())` only on shutdown.
-async fn retry<T, F, Fut>(shutdown: &CancellationToken, what: &str, mut attempt: F) -> Result<T, ()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Retry>>,
-{
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(Retry::Again(error)) => {
-                let wait = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
-                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "{what} failed, retrying");
-                metrics::counter!("recoscope_sink_retries_total").increment(1);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Err(()),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
         }
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! - [`row`]: a `BehaviorRecord` as a `user_behaviors` row.
 //! - [`batch`]: the rows/bytes/time bounded batch and the offsets it covers.
+//! - [`consumer`]: the loop every worker shares (batch, deliver, then commit; rebalances).
+//! - [`retry`]: jittered exponential backoff for transient failures.
 //! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
 //! - [`clickhouse_sink`]: the consumer group that loads ClickHouse: each event once, offsets
 //!   committed only after ClickHouse (or the dead-letter topic) took the batch.
 
 pub mod batch;
 pub mod clickhouse_sink;
+pub mod consumer;
 pub mod dead_letter;
+pub mod retry;
 pub mod row;

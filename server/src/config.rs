@@ -56,6 +56,27 @@ pub struct Config {
     /// ...or when its first row has waited this long.
     #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
     pub sink_max_wait_ms: u64,
+    /// Redis for the real-time state (hot items, last-hour metrics).
+    #[envconfig(from = "REDIS_URL", default = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Put before every Redis key (several deployments or tests on one Redis).
+    #[envconfig(from = "REDIS_KEY_PREFIX", default = "")]
+    pub redis_key_prefix: String,
+    /// Consumer group of the real-time worker.
+    #[envconfig(from = "REALTIME_GROUP_ID", default = "redis-realtime")]
+    pub realtime_group_id: String,
+    /// The real-time worker applies what it read at least this often (freshness).
+    #[envconfig(from = "REALTIME_MAX_WAIT_MS", default = "200")]
+    pub realtime_max_wait_ms: u64,
+    /// Hot-item scores halve in this time.
+    #[envconfig(from = "REALTIME_HOT_HALF_LIFE_SECS", default = "3600")]
+    pub realtime_hot_half_life_secs: u64,
+    /// Items kept per hot-items set.
+    #[envconfig(from = "REALTIME_HOT_MAX_ITEMS", default = "1000")]
+    pub realtime_hot_max_items: usize,
+    /// A hot-items set disappears this long after its last event.
+    #[envconfig(from = "REALTIME_HOT_TTL_SECS", default = "172800")]
+    pub realtime_hot_ttl_secs: u64,
     /// Where messages the loader cannot load go, with the reason in a header.
     #[envconfig(
         from = "SINK_DEAD_LETTER_TOPIC",
@@ -208,6 +229,27 @@ impl Config {
         }
         if self.sink_max_rows == 0 {
             return invalid("SINK_MAX_ROWS", "must be positive");
+        }
+        if !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://")) {
+            return invalid("REDIS_URL", "must start with redis:// or rediss://");
+        }
+        if self.realtime_group_id.is_empty() || self.realtime_group_id == self.sink_group_id {
+            return invalid(
+                "REALTIME_GROUP_ID",
+                "must be set and differ from SINK_GROUP_ID",
+            );
+        }
+        if self.realtime_max_wait_ms == 0 {
+            return invalid("REALTIME_MAX_WAIT_MS", "must be positive");
+        }
+        if self.realtime_hot_half_life_secs == 0 {
+            return invalid("REALTIME_HOT_HALF_LIFE_SECS", "must be positive");
+        }
+        if self.realtime_hot_max_items == 0 {
+            return invalid("REALTIME_HOT_MAX_ITEMS", "must be positive");
+        }
+        if self.realtime_hot_ttl_secs < 60 {
+            return invalid("REALTIME_HOT_TTL_SECS", "must be at least 60");
         }
         if self.sink_max_bytes < 1024 {
             return invalid("SINK_MAX_BYTES", "must be at least 1024");

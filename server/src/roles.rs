@@ -9,6 +9,7 @@ use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use crate::pipeline::realtime::RealtimeWorker;
 use crate::recent_api::{recent_routes, RecentApi};
 use crate::store::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
 use crate::store::recent::{RecentStore, RecentWriter, SqliteRecentStore};
@@ -123,6 +124,10 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             config.clone(),
             clickhouse.clone(),
             token,
+        )));
+        tasks.push(tokio::spawn(RealtimeWorker::run(
+            config.clone(),
+            shutdown.clone(),
         )));
     }
 

@@ -7,10 +7,13 @@
 //! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
 //! - [`clickhouse_sink`]: the consumer group that loads ClickHouse: each event once, offsets
 //!   committed only after ClickHouse (or the dead-letter topic) took the batch.
+//! - [`realtime`]: the consumer group that keeps hot items and last-hour metrics in Redis,
+//!   each message once.
 
 pub mod batch;
 pub mod clickhouse_sink;
 pub mod consumer;
 pub mod dead_letter;
+pub mod realtime;
 pub mod retry;
 pub mod row;

@@ -156,6 +156,10 @@ impl TestApp {
         config.clickhouse_database = unique("test_");
         config.sink_group_id = unique("test-sink-");
         config.sink_max_wait_ms = 200;
+        config.redis_key_prefix = unique("test:") + ":";
+        if let Ok(from_env) = Config::from_env() {
+            config.redis_url = from_env.redis_url;
+        }
         config.write_keys = format!("{key}={tenant}");
         config.store_path = broker
             .dir
@@ -256,10 +260,32 @@ impl TestApp {
             .n
     }
 
-    /// Stops the app, removes the database; the broker stops when dropped.
+    /// A Redis connection (the app's Redis; keys under `config.redis_key_prefix`).
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.config.redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the stack's Redis answers")
+    }
+
+    /// Stops the app, removes the database and its Redis keys; the broker stops when dropped.
     pub async fn cleanup(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean stop");
+        }
+        let mut redis = self.redis().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.config.redis_key_prefix))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut redis)
+                .await
+                .unwrap();
         }
         self.clickhouse
             .execute_on_server(Query::new(format!(

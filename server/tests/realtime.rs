@@ -1,0 +1,225 @@
+//! Real-time state in Redis on the real stack: last-hour counters, active users and hot items
+//! agree with the events sent (expected values computed here), keys expire, and a batch
+//! applied twice counts once.
+
+mod support;
+
+use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
+use recoscope_server::pipeline::batch::Source;
+use recoscope_server::pipeline::realtime::{weight, Keys, RealtimeWriter};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use support::TestApp;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// (item, action, user) for one scenario, a few seconds apart.
+fn plan() -> Vec<(&'static str, ActionType, &'static str)> {
+    let mut plan = Vec::new();
+    for user in ["ann", "bob", "cat", "dan", "eve"] {
+        plan.push(("item-a", ActionType::Impression, user));
+    }
+    plan.push(("item-b", ActionType::Impression, "ann"));
+    plan.push(("item-b", ActionType::Impression, "bob"));
+    plan.push(("item-b", ActionType::Order, "bob"));
+    plan.push(("item-c", ActionType::Click, "cat"));
+    plan
+}
+
+fn events(plan: &[(&str, ActionType, &str)], at: i64) -> Vec<Event> {
+    plan.iter()
+        .enumerate()
+        .map(|(i, (item, action, user))| {
+            let mut e = Event::new("home", *user, *item, *action).unwrap();
+            e.event_id = Label::new(format!("rt-{i}")).ok();
+            e.timestamp = UnixMillis::new(at - i as i64 * 1000).ok();
+            e
+        })
+        .collect()
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Minute {
+    events: i64,
+    impressions: i64,
+    clicks: i64,
+    orders: i64,
+}
+
+async fn minutes(
+    app: &TestApp,
+    keys: &Keys,
+    tenant: &str,
+    minutes: &[i64],
+) -> BTreeMap<i64, Minute> {
+    let mut redis = app.redis().await;
+    let mut out = BTreeMap::new();
+    for minute in minutes {
+        let fields: BTreeMap<String, i64> = redis::cmd("HGETALL")
+            .arg(keys.minute(tenant, "home", *minute))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let get = |f: &str| fields.get(f).copied().unwrap_or(0);
+        out.insert(
+            *minute,
+            Minute {
+                events: get("events"),
+                impressions: get("impressions"),
+                clicks: get("clicks"),
+                orders: get("orders"),
+            },
+        );
+    }
+    out
+}
+
+fn expected_minutes(plan: &[(&str, ActionType, &str)], at: i64) -> BTreeMap<i64, Minute> {
+    let mut out: BTreeMap<i64, Minute> = BTreeMap::new();
+    for (i, (_, action, _)) in plan.iter().enumerate() {
+        let minute = (at - i as i64 * 1000) / 60_000 * 60;
+        let m = out.entry(minute).or_default();
+        m.events += 1;
+        match action {
+            ActionType::Impression => m.impressions += 1,
+            ActionType::Click => m.clicks += 1,
+            ActionType::Order => m.orders += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_hour_counters_users_and_hot_items_follow_the_events() {
+    let app = TestApp::start().await;
+    let keys = Keys {
+        prefix: app.config.redis_key_prefix.clone(),
+    };
+    let at = now_ms();
+    let plan = plan();
+    assert_eq!(app.post_events(&events(&plan, at)).await.status(), 200);
+
+    let expected = expected_minutes(&plan, at);
+    let wanted: Vec<i64> = expected.keys().copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = minutes(&app, &keys, &app.tenant, &wanted).await;
+        if got == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "got {got:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut redis = app.redis().await;
+    let user_keys: Vec<String> = wanted
+        .iter()
+        .map(|m| keys.minute_users(&app.tenant, "home", *m))
+        .collect();
+    let users: u64 = redis::cmd("PFCOUNT")
+        .arg(&user_keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let distinct: HashSet<&str> = plan.iter().map(|(_, _, u)| *u).collect();
+    assert_eq!(users as usize, distinct.len());
+
+    // Hot items: order by summed weights; today's scores within the decay of a minute.
+    let hot_key = keys.hot_items(&app.tenant, "home");
+    let ranked: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+        .arg(&hot_key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let epoch: i64 = redis::cmd("GET")
+        .arg(keys.hot_epoch(&app.tenant, "home"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut expected_scores: BTreeMap<&str, f64> = BTreeMap::new();
+    for (item, action, _) in &plan {
+        *expected_scores.entry(item).or_default() += weight(*action);
+    }
+    let decay_now = 2f64.powf(-((now_ms() - epoch) as f64) / 3_600_000.0);
+    let names: Vec<&str> = ranked.iter().map(|(i, _)| i.as_str()).collect();
+    assert_eq!(names, ["item-b", "item-a", "item-c"]);
+    for (item, score) in &ranked {
+        let want = expected_scores[item.as_str()];
+        let today = score * decay_now;
+        assert!(
+            today <= want * 1.001 && today >= want * 0.98,
+            "{item}: {today} vs {want}"
+        );
+    }
+
+    // Every key expires: hot items after the configured TTL, minutes after two hours.
+    let ttl = |key: String| {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    let hot_ttl = ttl(hot_key).await;
+    assert!(
+        hot_ttl > 0 && hot_ttl <= app.config.realtime_hot_ttl_secs as i64 * 1000,
+        "{hot_ttl}"
+    );
+    for minute in &wanted {
+        let t = ttl(keys.minute(&app.tenant, "home", *minute)).await;
+        assert!(t > 0 && t <= 2 * 3600 * 1000, "{t}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_applied_twice_counts_once() {
+    let app = TestApp::start().await;
+    let writer = RealtimeWriter::connect(&app.config).await.unwrap();
+    let keys = Keys {
+        prefix: app.config.redis_key_prefix.clone(),
+    };
+    let at = now_ms();
+    let plan = plan();
+    let tenant = "replayed";
+    let batch: Vec<(Source, Option<BehaviorRecord>)> = events(&plan, at)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let source = Source {
+                topic: "replay-topic".into(),
+                partition: 0,
+                offset: i as i64,
+            };
+            (
+                source,
+                Some(BehaviorRecord::new(tenant, e, at, || unreachable!())),
+            )
+        })
+        .collect();
+
+    // The first half, then everything (a redelivery after a crash), then everything again.
+    writer.apply(&batch[..4]).await.unwrap();
+    writer.apply(&batch).await.unwrap();
+    writer.apply(&batch).await.unwrap();
+
+    let expected = expected_minutes(&plan, at);
+    let wanted: Vec<i64> = expected.keys().copied().collect();
+    assert_eq!(minutes(&app, &keys, tenant, &wanted).await, expected);
+    app.cleanup().await;
+}

@@ -8,6 +8,41 @@ use recoscope_core::{ActionType, Event, Label, UnixMillis};
 use std::time::{Duration, Instant};
 use support::TestApp;
 
+const TOKEN: &str = "test-admin-token-0123456789";
+
+/// Ids of `user`'s recent events (newest first), polled until there are at least `n`: the
+/// store is fed off the request path.
+async fn recent_ids(app: &TestApp, user: &str, n: usize) -> Vec<String> {
+    let url = app.url(&format!(
+        "/api/v1/tenants/{}/users/{user}/recent",
+        app.tenant
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: serde_json::Value = app
+            .http
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<String> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "{user}: {ids:?}, expected {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn events(tag: &str, n: usize) -> Vec<Event> {
     (0..n)
         .map(|i| {
@@ -99,7 +134,6 @@ async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
-    const TOKEN: &str = "test-admin-token-0123456789";
     let app = TestApp::start_with(|c| c.admin_token = TOKEN.into()).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -129,22 +163,10 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
         401
     );
 
-    // The store is fed off the request path: poll until the events are there.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ids = loop {
-        let body: serde_json::Value = get(Some(TOKEN)).await.unwrap().json().await.unwrap();
-        let ids: Vec<String> = body["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event_id"].as_str().unwrap().to_string())
-            .collect();
-        if ids.len() >= 3 || Instant::now() > deadline {
-            break ids;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(ids, ["recent-2", "recent-1", "recent-0"]);
+    assert_eq!(
+        recent_ids(&app, "alice", 3).await,
+        ["recent-2", "recent-1", "recent-0"]
+    );
     app.cleanup().await;
 }
 
@@ -205,7 +227,6 @@ async fn a_full_producer_queue_refuses_whole_batches_with_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recent_store_outage_never_blocks_ingest() {
-    const TOKEN: &str = "test-admin-token-0123456789";
     let app = TestApp::start_with(|c| c.admin_token = TOKEN.into()).await;
 
     // Another process holds the store's write lock: every write the server tries fails
@@ -232,35 +253,12 @@ async fn a_recent_store_outage_never_blocks_ingest() {
     let mut after = events("after", 1);
     after[0].user_id = Label::new("carol").unwrap();
     assert_eq!(app.post_events(&after).await.status(), 200);
-    let url = app.url(&format!(
-        "/api/v1/tenants/{}/users/carol/recent",
-        app.tenant
-    ));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body: serde_json::Value = app
-            .http
-            .get(&url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["events"].as_array().is_some_and(|e| !e.is_empty()) {
-            assert_eq!(body["events"][0]["event_id"], "after-0");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the store recovered");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_eq!(recent_ids(&app, "carol", 1).await, ["after-0"]);
     app.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_runs_on_the_mongodb_stores() {
-    const TOKEN: &str = "test-admin-token-0123456789";
     let uri = std::env::var("MONGODB_URI")
         .ok()
         .filter(|u| !u.is_empty())
@@ -290,28 +288,7 @@ async fn the_api_runs_on_the_mongodb_stores() {
     assert_eq!(response.status(), 401);
 
     // Recent behaviour is written to and served from MongoDB.
-    let url = app.url(&format!("/api/v1/tenants/{}/users/dora/recent", app.tenant));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body: serde_json::Value = app
-            .http
-            .get(&url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["events"].as_array().is_some_and(|e| e.len() == 3) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "recent behaviour in MongoDB: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_eq!(recent_ids(&app, "dora", 3).await.len(), 3);
     app.cleanup().await;
     let mongo = recoscope_server::store::mongo::Mongo::connect(&uri, &database).unwrap();
     mongo.drop_database().unwrap();

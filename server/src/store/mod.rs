@@ -105,6 +105,17 @@ pub fn validate_origin(origin: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A tenant's origins as every backend stores them: each valid, sorted, without repeats.
+pub fn normalize_origins(origins: &[String]) -> Result<Vec<String>, StoreError> {
+    for origin in origins {
+        validate_origin(origin)?;
+    }
+    let mut origins = origins.to_vec();
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
+}
+
 /// A write key someone chose (bootstrap keys): 6 to 128 printable ASCII characters.
 pub fn validate_write_key(key: &str) -> Result<(), StoreError> {
     if key.len() < 6 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {

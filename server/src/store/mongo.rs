@@ -9,7 +9,7 @@
 
 use super::recent::{RecentStore, RETENTION};
 use super::{
-    new_key, validate_origin, validate_tenant_id, validate_write_key, StoreError, Tenant,
+    new_key, normalize_origins, validate_tenant_id, validate_write_key, StoreError, Tenant,
     TenantStore, WriteKey,
 };
 use crate::clock::now_ms;
@@ -236,12 +236,7 @@ impl TenantStore for MongoTenantStore {
     }
 
     fn set_origins(&self, id: &str, origins: &[String]) -> Result<Tenant, StoreError> {
-        for origin in origins {
-            validate_origin(origin)?;
-        }
-        let mut origins = origins.to_vec();
-        origins.sort();
-        origins.dedup();
+        let origins = normalize_origins(origins)?;
         let tenants = self.mongo.collection("tenants");
         let id = id.to_string();
         self.mongo.run(async move {

@@ -2,7 +2,7 @@
 //! server and the CLI.
 
 use super::{
-    new_key, validate_origin, validate_tenant_id, validate_write_key, StoreError, Tenant,
+    new_key, normalize_origins, validate_tenant_id, validate_write_key, StoreError, Tenant,
     TenantStore, WriteKey,
 };
 use crate::clock::now_ms;
@@ -131,12 +131,7 @@ impl TenantStore for SqliteStore {
     }
 
     fn set_origins(&self, id: &str, origins: &[String]) -> Result<Tenant, StoreError> {
-        for origin in origins {
-            validate_origin(origin)?;
-        }
-        let mut origins = origins.to_vec();
-        origins.sort();
-        origins.dedup();
+        let origins = normalize_origins(origins)?;
         let json = serde_json::to_string(&origins).expect("strings serialize");
         self.with(|c| {
             let updated = c

@@ -24,7 +24,7 @@ use futures::FutureExt;
 use rdkafka::message::{BorrowedMessage, Message};
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
 use recoscope_core::BehaviorRecord;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -169,14 +169,10 @@ impl ClickHouseLoader {
         rows: Vec<(BehaviorRow, T)>,
         shutdown: &CancellationToken,
     ) -> Option<Vec<(T, String)>> {
-        let mut seen = HashSet::new();
-        let rows: Vec<(BehaviorRow, T)> = rows
-            .into_iter()
-            .filter(|(row, _)| seen.insert((row.tenant_id.clone(), row.event_id.clone())))
-            .collect();
         if rows.is_empty() {
             return Some(Vec::new());
         }
+        // One lookup for the whole batch (repeats in it only repeat a tuple of the `IN` set).
         let present = retry(shutdown, "duplicate lookup", || async {
             self.present(&rows)
                 .await
@@ -184,13 +180,25 @@ impl ClickHouseLoader {
         })
         .await
         .ok()?;
+        // Then one pass, borrowing the keys: keep an event's first copy unless ClickHouse
+        // holds it already.
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
+        let keep: Vec<bool> = rows
+            .iter()
+            .map(|(row, _)| {
+                let key = (row.tenant_id.as_str(), row.event_id.as_str());
+                seen.insert(key) && !present.contains(&key)
+            })
+            .collect();
+        let total = rows.len();
         let fresh: Vec<(BehaviorRow, T)> = rows
             .into_iter()
-            .filter(|(row, _)| !present.contains(&(row.tenant_id.clone(), row.event_id.clone())))
+            .zip(keep)
+            .filter_map(|(row, keep)| keep.then_some(row))
             .collect();
-        let skipped = seen.len() - fresh.len();
-        if skipped > 0 {
-            metrics::counter!("recoscope_sink_duplicates_skipped_total").increment(skipped as u64);
+        if fresh.len() < total {
+            metrics::counter!("recoscope_sink_duplicates_skipped_total")
+                .increment((total - fresh.len()) as u64);
         }
         let mut refused = Vec::new();
         if insert_isolating_bad_rows(&self.clickhouse, fresh, &mut refused, shutdown).await {
@@ -204,7 +212,7 @@ impl ClickHouseLoader {
     async fn present<T>(
         &self,
         rows: &[(BehaviorRow, T)],
-    ) -> Result<HashSet<(String, String)>, ClickHouseError> {
+    ) -> Result<PresentEvents, ClickHouseError> {
         #[derive(serde::Deserialize)]
         struct Key {
             tenant_id: String,
@@ -230,10 +238,27 @@ impl ClickHouseLoader {
         // The key list is part of the statement: allow a full batch of it.
         .setting("max_query_size", 256 << 20);
         let found: Vec<Key> = self.clickhouse.fetch(query).await?;
-        Ok(found
-            .into_iter()
-            .map(|k| (k.tenant_id, k.event_id))
-            .collect())
+        let mut present = PresentEvents::default();
+        for key in found {
+            present
+                .0
+                .entry(key.tenant_id)
+                .or_default()
+                .insert(key.event_id);
+        }
+        Ok(present)
+    }
+}
+
+/// Event ids ClickHouse holds, per tenant (looked up with borrowed keys).
+#[derive(Default)]
+struct PresentEvents(HashMap<String, HashSet<String>>);
+
+impl PresentEvents {
+    fn contains(&self, (tenant, event_id): &(&str, &str)) -> bool {
+        self.0
+            .get(*tenant)
+            .is_some_and(|ids| ids.contains(*event_id))
     }
 }
 

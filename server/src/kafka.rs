@@ -101,14 +101,6 @@ impl EventSink for KafkaEventSink {
         records: &'a [BehaviorRecord],
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         async move {
-            let encoded = records
-                .iter()
-                .map(|record| {
-                    serde_json::to_vec(record)
-                        .map(|payload| (record.partition_key(), payload))
-                        .map_err(|e| SinkError::Permanent(format!("cannot encode event: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             // Refuse the whole batch up front when it does not fit in the producer's queue, so
             // a full queue (broker slow or away) answers 503 at once and nothing of the batch
             // is half enqueued. Concurrent requests can still race past this check; then the
@@ -122,6 +114,14 @@ impl EventSink for KafkaEventSink {
                     self.queue_max
                 )));
             }
+            let encoded = records
+                .iter()
+                .map(|record| {
+                    serde_json::to_vec(record)
+                        .map(|payload| (record.partition_key(), payload))
+                        .map_err(|e| SinkError::Permanent(format!("cannot encode event: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             // All sends are in flight at once; the batch is acknowledged when the last is.
             let deliveries = encoded.iter().map(|(key, payload)| {
                 self.producer.send(

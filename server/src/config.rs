@@ -96,6 +96,9 @@ pub struct Config {
         default = ".stack/recoscope/recent.sqlite3"
     )]
     pub recent_path: String,
+    /// Consumer group that feeds the recent-behaviour store from the topic.
+    #[envconfig(from = "RECENT_GROUP_ID", default = "recent-behaviour")]
+    pub recent_group_id: String,
     /// MongoDB for both stores instead of the SQLite files (the original design's
     /// deployment); empty keeps the embedded defaults.
     #[envconfig(from = "MONGODB_URI", default = "")]
@@ -237,6 +240,15 @@ impl Config {
             return invalid(
                 "REALTIME_GROUP_ID",
                 "must be set and differ from SINK_GROUP_ID",
+            );
+        }
+        if self.recent_group_id.is_empty()
+            || self.recent_group_id == self.sink_group_id
+            || self.recent_group_id == self.realtime_group_id
+        {
+            return invalid(
+                "RECENT_GROUP_ID",
+                "must be set and differ from SINK_GROUP_ID and REALTIME_GROUP_ID",
             );
         }
         if self.realtime_max_wait_ms == 0 {

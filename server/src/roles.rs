@@ -10,9 +10,10 @@ use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
 use crate::pipeline::realtime::RealtimeWorker;
+use crate::pipeline::recent_feed::RecentFeed;
 use crate::recent_api::{recent_routes, RecentApi};
 use crate::store::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
-use crate::store::recent::{RecentStore, RecentWriter, SqliteRecentStore};
+use crate::store::recent::{RecentStore, SqliteRecentStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
@@ -97,6 +98,21 @@ fn open_tenant_store(
     Ok(store)
 }
 
+/// The recent-behaviour store: MongoDB's `interactions` when connected, else the SQLite file.
+fn open_recent_store(
+    config: &Config,
+    mongo: Option<&Arc<Mongo>>,
+) -> anyhow::Result<Arc<dyn RecentStore>> {
+    Ok(match mongo {
+        Some(mongo) => Arc::new(MongoRecentStore::new(mongo.clone())),
+        None => Arc::new(
+            SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
+                || format!("opening the recent-behaviour store {}", config.recent_path),
+            )?,
+        ),
+    })
+}
+
 /// Prepares the shared resources (database schema, topic) and starts the roles.
 pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let clickhouse = ClickHouse::new(config.clickhouse())?;
@@ -117,6 +133,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut addr = None;
+    let mongo = connect_mongo(&config)?;
 
     if roles.worker {
         let token = shutdown.clone();
@@ -129,20 +146,16 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             config.clone(),
             shutdown.clone(),
         )));
+        tasks.push(tokio::spawn(RecentFeed::run(
+            config.clone(),
+            open_recent_store(&config, mongo.as_ref())?,
+            shutdown.clone(),
+        )));
     }
 
     if roles.serve {
-        let mongo = connect_mongo(&config)?;
-        let recent_store: Arc<dyn RecentStore> = match &mongo {
-            Some(mongo) => Arc::new(MongoRecentStore::new(mongo.clone())),
-            None => Arc::new(
-                SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
-                    || format!("opening the recent-behaviour store {}", config.recent_path),
-                )?,
-            ),
-        };
         let recent_api = RecentApi {
-            store: recent_store.clone(),
+            store: open_recent_store(&config, mongo.as_ref())?,
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
         let ingest = IngestState {
@@ -151,7 +164,6 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             limits: config.limits(),
-            recent: Some(RecentWriter::start(recent_store.clone(), 1024)),
             trusted_proxies: Arc::new(
                 TrustedProxies::parse(&config.ingest_trusted_proxies)
                     .map_err(|e| anyhow::anyhow!("INGEST_TRUSTED_PROXIES: {e}"))?,

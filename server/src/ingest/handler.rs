@@ -5,7 +5,6 @@ use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use crate::clock::now_ms;
-use crate::store::recent::RecentWriter;
 use crate::store::TenantStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -31,8 +30,6 @@ pub struct IngestState {
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub limits: Limits,
-    /// Accepted events are offered to the recent-behaviour store (never waited on).
-    pub recent: Option<RecentWriter>,
 }
 
 /// The answer to an accepted request (some events may still be rejected).
@@ -241,11 +238,6 @@ async fn ingest_request(
         })?;
     }
     metrics::counter!("recoscope_ingest_events_accepted_total").increment(accepted as u64);
-    if let Some(recent) = &state.recent {
-        if accepted > 0 {
-            recent.offer(records);
-        }
-    }
     for rejection in &rejected {
         metrics::counter!("recoscope_ingest_events_rejected_total", "code" => rejection.code.clone())
             .increment(1);

@@ -7,6 +7,8 @@
 //! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
 //! - [`clickhouse_sink`]: the consumer group that loads ClickHouse: each event once, offsets
 //!   committed only after ClickHouse (or the dead-letter topic) took the batch.
+//! - [`recent_feed`]: the consumer group that feeds the recent-behaviour store (7 days per
+//!   user) and purges it.
 //! - [`realtime`]: the consumer group that keeps hot items and last-hour metrics in Redis,
 //!   each message once.
 
@@ -15,5 +17,6 @@ pub mod clickhouse_sink;
 pub mod consumer;
 pub mod dead_letter;
 pub mod realtime;
+pub mod recent_feed;
 pub mod retry;
 pub mod row;

@@ -2,18 +2,17 @@
 //! collection with a TTL index).
 //!
 //! - [`RecentStore`]: the trait; [`SqliteRecentStore`]: the embedded default.
-//! - [`RecentWriter`]: how ingest feeds it without ever waiting on it. Kafka is the source of
-//!   truth; when this store is slow or down, writes are skipped, counted
-//!   (`recoscope_recent_skipped_total`) and logged, and ingest goes on.
+//!
+//! The ingest API never writes here: the `recent-behaviour` consumer group
+//! (`pipeline::recent_feed`) feeds it from the topic, so an outage of this store delays it
+//! but never blocks or loses ingest.
 
 use super::StoreError;
-use crate::clock::now_ms;
 use recoscope_core::BehaviorRecord;
 use rusqlite::{params, Connection};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How long behaviour is kept.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -122,61 +121,6 @@ impl RecentStore for SqliteRecentStore {
         connection
             .execute("DELETE FROM recent WHERE received_at < ?1", [before_ms])
             .map_err(backend)
-    }
-}
-
-/// Feeds the store from ingest through a bounded queue; never blocks the caller.
-#[derive(Clone)]
-pub struct RecentWriter {
-    queue: mpsc::Sender<Vec<BehaviorRecord>>,
-}
-
-impl RecentWriter {
-    /// Starts the writer and the hourly purge on the current runtime.
-    pub fn start(store: Arc<dyn RecentStore>, capacity: usize) -> RecentWriter {
-        let (queue, mut incoming) = mpsc::channel::<Vec<BehaviorRecord>>(capacity);
-        let writer_store = store.clone();
-        tokio::spawn(async move {
-            while let Some(mut batch) = incoming.recv().await {
-                // Coalesce what is already waiting into one transaction.
-                while batch.len() < 5_000 {
-                    match incoming.try_recv() {
-                        Ok(more) => batch.extend(more),
-                        Err(_) => break,
-                    }
-                }
-                let store = writer_store.clone();
-                let n = batch.len();
-                let result = tokio::task::spawn_blocking(move || store.record(&batch)).await;
-                if let Err(error) = result.map_err(backend).and_then(|r| r) {
-                    metrics::counter!("recoscope_recent_skipped_total").increment(n as u64);
-                    tracing::warn!(%error, events = n, "recent-behaviour store write skipped");
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                every.tick().await;
-                let store = store.clone();
-                let cutoff = now_ms() - RETENTION.as_millis() as i64;
-                match tokio::task::spawn_blocking(move || store.purge_before(cutoff)).await {
-                    Ok(Ok(n)) => tracing::debug!(removed = n, "recent behaviour purged"),
-                    Ok(Err(error)) => tracing::warn!(%error, "recent-behaviour purge failed"),
-                    Err(error) => tracing::warn!(%error, "recent-behaviour purge task failed"),
-                }
-            }
-        });
-        RecentWriter { queue }
-    }
-
-    /// Queues accepted events; when the queue is full they are skipped and counted.
-    pub fn offer(&self, records: Vec<BehaviorRecord>) {
-        let n = records.len() as u64;
-        if self.queue.try_send(records).is_err() {
-            metrics::counter!("recoscope_recent_skipped_total").increment(n);
-            tracing::debug!(events = n, "recent-behaviour queue full; skipped");
-        }
     }
 }
 

@@ -84,7 +84,11 @@ pub struct Event {
     pub user_id: Label,
     pub item_id: Label,
     pub action_type: ActionType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "context_object"
+    )]
     pub context: Option<EventContext>,
     /// Free-form JSON the operator wants to keep with the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +115,34 @@ pub struct Event {
     pub position: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Label>,
+}
+
+/// A context is a JSON object or `null`: serde's derive would also read one from an array,
+/// which the field-by-field parser refuses.
+fn context_object<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<EventContext>, D::Error> {
+    use serde::de::{MapAccess, Visitor};
+    struct ObjectOrNull;
+    impl<'de> Visitor<'de> for ObjectOrNull {
+        type Value = Option<EventContext>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            EventContext::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    deserializer.deserialize_option(ObjectOrNull)
 }
 
 impl Event {

@@ -6,10 +6,19 @@
 //! object, so the client learns *which* field is wrong rather than a deserializer's message,
 //! and the configured limits (lengths, sizes, clock skew) are applied on the way. A bad event
 //! is rejected on its own, with its index in the batch; its valid siblings go on.
+//!
+//! The API's hot path: [`split_body`] splits a request body into its events without building
+//! a JSON tree, and [`parse_batch`] first deserializes each raw event straight into an
+//! [`Event`] and checks the limits on it. Only an event that fails that (or a body of an
+//! unusual shape) goes through the field-by-field parser, which finds the exact reason. The
+//! fast path accepts nothing the field-by-field parser would not, with the same result (a
+//! property test below compares the two on arbitrary and mutated input).
 
 use crate::bounded::{ExtraData, FieldError, Fraction, Label, Seconds, UnixMillis};
+use crate::event::IngestBody;
 use crate::event::{ActionType, Event, EventContext};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -91,10 +100,87 @@ impl Limits {
     }
 }
 
+/// One event of a request body, not parsed yet: a slice of the body, or a JSON value when the
+/// body had to be parsed into a tree.
+#[derive(Debug)]
+pub enum RawEvent<'a> {
+    Text(&'a RawValue),
+    Value(Value),
+}
+
+impl From<Value> for RawEvent<'_> {
+    fn from(value: Value) -> Self {
+        RawEvent::Value(value)
+    }
+}
+
+/// A request body split into its events.
+#[derive(Debug)]
+pub struct RawBody<'a> {
+    pub events: Vec<RawEvent<'a>>,
+    /// The write key, for `navigator.sendBeacon` which cannot set headers.
+    pub write_key: Option<String>,
+}
+
+/// Why a request body could not be split into events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    /// Not JSON at all.
+    Malformed(String),
+    /// JSON, but not one event or `{"events": [...]}`.
+    Shape(&'static str),
+}
+
+/// A field that is there, even as `null` (so `"write_key": null` is not taken for absent).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Splits a request body (one event, or `{"events": [...], "write_key": ...}`) into its
+/// events, borrowing each from `text`. Bodies of any other shape are parsed into a tree and
+/// judged by [`IngestBody::from_value`], which says what is wrong.
+pub fn split_body(text: &str) -> Result<RawBody<'_>, BodyError> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        events: Option<Vec<&'a RawValue>>,
+        #[serde(default, deserialize_with = "present")]
+        write_key: Option<Value>,
+    }
+    // Only an object is a body (serde's derive would also read one from an array).
+    let envelope = match text.trim_start().starts_with('{') {
+        true => serde_json::from_str::<Envelope<'_>>(text).ok(),
+        false => None,
+    };
+    if let Some(envelope) = envelope {
+        let write_key = match envelope.write_key {
+            None => Some(None),
+            Some(Value::String(key)) => Some(Some(key)),
+            Some(_) => None,
+        };
+        if let Some(write_key) = write_key {
+            let events = match envelope.events {
+                Some(events) => events.into_iter().map(RawEvent::Text).collect(),
+                None => vec![RawEvent::Text(
+                    serde_json::from_str(text).map_err(|e| BodyError::Malformed(e.to_string()))?,
+                )],
+            };
+            return Ok(RawBody { events, write_key });
+        }
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    let body = IngestBody::from_value(value).map_err(BodyError::Shape)?;
+    Ok(RawBody {
+        events: body.events.into_iter().map(RawEvent::Value).collect(),
+        write_key: body.write_key,
+    })
+}
+
 /// Validates one batch: each event on its own, plus duplicate `event_id`s within the batch
 /// (the second and later copies are rejected).
 pub fn parse_batch(
-    raw_events: Vec<Value>,
+    raw_events: Vec<RawEvent<'_>>,
     limits: &Limits,
     now_ms: i64,
 ) -> (Vec<Event>, Vec<Rejection>) {
@@ -102,7 +188,23 @@ pub fn parse_batch(
     let mut rejected = Vec::new();
     let mut seen_ids = HashSet::new();
     for (index, raw) in raw_events.into_iter().enumerate() {
-        match parse_event(index, raw, limits, now_ms) {
+        let parsed = match raw {
+            RawEvent::Text(text) => match parse_fast(text, limits, now_ms) {
+                Some(event) => Ok(event),
+                // Valid JSON (it is a slice of a parsed body), so this cannot fail.
+                None => match serde_json::from_str(text.get()) {
+                    Ok(value) => parse_event(index, value, limits, now_ms),
+                    Err(e) => Err(Rejection {
+                        index,
+                        code: "not_an_object",
+                        field: None,
+                        message: e.to_string(),
+                    }),
+                },
+            },
+            RawEvent::Value(value) => parse_event(index, value, limits, now_ms),
+        };
+        match parsed {
             Ok(event) => {
                 if let Some(id) = &event.event_id {
                     if !seen_ids.insert(id.clone()) {
@@ -121,6 +223,48 @@ pub fn parse_batch(
         }
     }
     (accepted, rejected)
+}
+
+/// The common case: the event deserializes straight into its bounded types and is within the
+/// limits. `None` sends it to the field-by-field parser for the reason.
+fn parse_fast(raw: &RawValue, limits: &Limits, now_ms: i64) -> Option<Event> {
+    // serde's derive would also read a struct from an array; an event must be an object.
+    if !raw.get().trim_start().starts_with('{') {
+        return None;
+    }
+    let event: Event = serde_json::from_str(raw.get()).ok()?;
+    within_limits(&event, limits, now_ms).then_some(event)
+}
+
+/// The configured limits, on an event whose types already hold (the same checks the
+/// field-by-field parser makes).
+fn within_limits(event: &Event, limits: &Limits, now_ms: i64) -> bool {
+    let short = |label: &Label| label.as_str().len() <= limits.max_string_len;
+    let short_opt = |label: &Option<Label>| label.as_ref().is_none_or(short);
+    let context_ok = event.context.as_ref().is_none_or(|c| {
+        short_opt(&c.device_type) && short_opt(&c.os) && short_opt(&c.location) && short_opt(&c.ip)
+    });
+    short(&event.scenario_id)
+        && short(&event.user_id)
+        && short(&event.item_id)
+        && short_opt(&event.event_id)
+        && short_opt(&event.experiment_id)
+        && short_opt(&event.experiment_group)
+        && short_opt(&event.request_id)
+        && short_opt(&event.session_id)
+        && context_ok
+        && event
+            .extra_data
+            .as_ref()
+            .is_none_or(|x| x.to_json().len() <= limits.max_extra_bytes)
+        && event
+            .watch_duration
+            .is_none_or(|w| w.get() <= limits.max_watch_seconds)
+        && event.timestamp.is_none_or(|t| {
+            let t = t.get();
+            t <= now_ms.saturating_add(limits.max_future_skew_ms)
+                && t >= now_ms.saturating_sub(limits.max_age_ms)
+        })
 }
 
 /// A field that failed to parse, before the event's index is known.
@@ -514,12 +658,23 @@ mod tests {
                 Some("position"),
             ),
         ];
-        for (i, (raw, code, field)) in cases.into_iter().enumerate() {
+        for (i, (raw, code, field)) in cases.iter().enumerate() {
             let r = parse_event(i, raw.clone(), &limits, NOW).unwrap_err();
-            assert_eq!((r.index, r.code, r.field), (i, code, field), "{raw}");
+            assert_eq!((r.index, r.code, r.field), (i, *code, *field), "{raw}");
             assert!(REJECTION_CODES.contains(&r.code));
             assert!(!r.message.is_empty());
         }
+        // The same cases sent as one batch body, through the API's path.
+        let events: Vec<Value> = cases.iter().map(|(raw, _, _)| raw.clone()).collect();
+        let text = json!({ "events": events }).to_string();
+        let (accepted, rejected) = parse_batch(split_body(&text).unwrap().events, &limits, NOW);
+        assert!(accepted.is_empty());
+        let got: Vec<_> = rejected.iter().map(|r| (r.code, r.field)).collect();
+        let want: Vec<_> = cases
+            .iter()
+            .map(|(_, code, field)| (*code, *field))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -553,6 +708,7 @@ mod tests {
             valid(),
             valid(),
         ];
+        let batch = batch.into_iter().map(RawEvent::from).collect();
         let (accepted, rejected) = parse_batch(batch, &Limits::default(), NOW);
         assert_eq!(accepted.len(), 4);
         assert_eq!(rejected.len(), 1);
@@ -569,6 +725,28 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// What a body comes to: accepted events, rejections and the write key.
+    type Outcome = Result<(Vec<Event>, Vec<Rejection>, Option<String>), BodyError>;
+
+    /// A body through the API's path (split, then fast or field by field)...
+    fn via_text(text: &str) -> Outcome {
+        let body = split_body(text)?;
+        let (events, rejected) = parse_batch(body.events, &Limits::default(), NOW);
+        Ok((events, rejected, body.write_key))
+    }
+
+    /// ...and through a JSON tree and the field-by-field parser only.
+    fn via_tree(text: &str) -> Outcome {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| BodyError::Malformed(e.to_string()))?;
+        let body = IngestBody::from_value(value).map_err(BodyError::Shape)?;
+        let events = body.events.into_iter().map(RawEvent::Value).collect();
+        let (events, rejected) = parse_batch(events, &Limits::default(), NOW);
+        Ok((events, rejected, body.write_key))
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -578,6 +756,8 @@ mod properties {
             any::<f64>()
                 .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
             ".{0,300}".prop_map(Value::from),
+            // Timestamps around the accepted window.
+            (NOW - 8 * 24 * 3_600_000..NOW + 600_000).prop_map(Value::from),
             prop::sample::select(vec!["click", "order", "view", "add_cart", "nope", ""])
                 .prop_map(Value::from),
         ];
@@ -625,7 +805,8 @@ mod properties {
         #[test]
         fn arbitrary_json_never_panics(values in prop::collection::vec(json_value(), 0..8)) {
             let n = values.len();
-            let (accepted, rejected) = parse_batch(values, &Limits::default(), 1_800_000_000_000);
+            let values = values.into_iter().map(RawEvent::from).collect();
+            let (accepted, rejected) = parse_batch(values, &Limits::default(), NOW);
             prop_assert_eq!(accepted.len() + rejected.len(), n);
             for r in rejected {
                 prop_assert!(REJECTION_CODES.contains(&r.code), "unknown code {}", r.code);
@@ -639,7 +820,8 @@ mod properties {
             events in prop::collection::vec(mutated_event(), 1..8)
         ) {
             let n = events.len();
-            let (accepted, rejected) = parse_batch(events, &Limits::default(), 1_800_000_000_000);
+            let events = events.into_iter().map(RawEvent::from).collect();
+            let (accepted, rejected) = parse_batch(events, &Limits::default(), NOW);
             prop_assert_eq!(accepted.len() + rejected.len(), n);
             for r in &rejected {
                 prop_assert!(REJECTION_CODES.contains(&r.code), "unknown code {}", r.code);
@@ -651,6 +833,36 @@ mod properties {
                 let back: Event = serde_json::from_str(&json).unwrap();
                 prop_assert_eq!(back, event);
             }
+        }
+
+        #[test]
+        fn the_fast_path_decides_every_event_as_the_field_parser_does(
+            events in prop::collection::vec(prop_oneof![mutated_event(), json_value()], 1..8),
+            write_key in prop_oneof![
+                Just(None),
+                Just(Some(Value::Null)),
+                Just(Some(Value::from("key"))),
+                Just(Some(Value::from(3))),
+            ],
+        ) {
+            let mut batch = serde_json::json!({ "events": events.clone() });
+            if let Some(key) = write_key {
+                batch["write_key"] = key;
+            }
+            let batch = batch.to_string();
+            prop_assert_eq!(via_text(&batch), via_tree(&batch));
+            // A body that is one event, and a body of arbitrary JSON.
+            let single = events[0].to_string();
+            prop_assert_eq!(via_text(&single), via_tree(&single));
+            // Whitespace and a broken tail.
+            let spaced = format!(" {{ \"events\" : [ {} ] }} ", single);
+            prop_assert_eq!(via_text(&spaced), via_tree(&spaced));
+            let mut half = batch.len() / 2;
+            while !batch.is_char_boundary(half) {
+                half -= 1;
+            }
+            let cut = &batch[..half];
+            prop_assert!(via_text(cut).is_err() && via_tree(cut).is_err());
         }
     }
 }

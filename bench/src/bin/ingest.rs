@@ -6,13 +6,18 @@
 //! - API: `POST /api/v1/behaviors` in batches of `BENCH_BATCH` (50) over `BENCH_CONNECTIONS`
 //!   (8) connections; latency per request.
 //!
-//! Environment: `BENCH_EVENTS` (200000), `BENCH_BATCH`, `BENCH_CONNECTIONS`, `TANSU_BIN`,
-//! `CLICKHOUSE_URL` (the server migrates a throw-away database there at start).
+//! The two alternate for `BENCH_ROUNDS` (3) rounds and each side reports its median, so a
+//! burst of noise on this shared machine moves one round, not the ratio.
+//!
+//! Environment: `BENCH_EVENTS` (200000 per round), `BENCH_BATCH`, `BENCH_CONNECTIONS`,
+//! `BENCH_ROUNDS`, `TANSU_BIN`, `CLICKHOUSE_URL` (the server migrates a throw-away database
+//! there at start).
 //! Last line: `RESULT ingest_ratio=<ratio> api_eps=<n> broker_eps=<n> p99_ms=<n>`.
 
+use bytes::Bytes;
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
-use recoscope_bench::stats::{peak_rss_mib, percentile};
+use recoscope_bench::stats::{median, peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::{BehaviorRecord, Event, Label, UnixMillis};
 use recoscope_server::clock::now_ms;
@@ -21,7 +26,6 @@ use recoscope_server::ingest::sink::EventSink;
 use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
 use recoscope_server::roles::{self, Roles};
 use recoscope_server::simulate::TrafficModel;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // The same allocator as the `recoscope` binary, so the server measured here is the shipped one.
@@ -53,21 +57,12 @@ fn generate(n: usize) -> Vec<Event> {
     events
 }
 
-async fn broker_baseline(config: &Config, events: &[Event]) -> anyhow::Result<f64> {
-    let sink = Arc::new(KafkaEventSink::new(config)?);
-    let records: Vec<BehaviorRecord> = events
-        .iter()
-        .map(|e| BehaviorRecord::new("bench", e.clone(), now_ms(), || unreachable!()))
-        .collect();
-    sink.send_batch(&records[..500.min(records.len())])
-        .await
-        .map_err(anyhow::Error::msg)?;
+/// Events/s of the producer alone: the records go straight to the broker, 8 chunks of 1000 in
+/// flight.
+async fn broker_baseline(sink: &KafkaEventSink, records: &[BehaviorRecord]) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let results: Vec<_> = futures::stream::iter(records.chunks(1000).map(|c| c.to_vec()))
-        .map(|chunk| {
-            let sink = sink.clone();
-            async move { sink.send_batch(&chunk).await }
-        })
+    let results: Vec<_> = futures::stream::iter(records.chunks(1000))
+        .map(|chunk| sink.send_batch(chunk))
         .buffer_unordered(8)
         .collect()
         .await;
@@ -75,47 +70,34 @@ async fn broker_baseline(config: &Config, events: &[Event]) -> anyhow::Result<f6
     for r in results {
         r.map_err(anyhow::Error::msg)?;
     }
-    Ok(events.len() as f64 / elapsed.as_secs_f64())
+    Ok(records.len() as f64 / elapsed.as_secs_f64())
 }
 
+/// Events/s through the API, and each request's latency.
 async fn api_run(
-    url: String,
+    http: &reqwest::Client,
+    url: &str,
     key: &str,
-    events: &[Event],
-    batch: usize,
+    bodies: &[(usize, Bytes)],
     connections: usize,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .build()?;
-    let bodies: Vec<String> = events
-        .chunks(batch)
-        .map(|c| serde_json::json!({ "events": c }).to_string())
-        .collect();
-    // Warm-up: connections, the producer's metadata.
-    for body in bodies.iter().take(connections) {
-        post(&http, &url, key, body.clone()).await?;
-    }
+    let events: usize = bodies.iter().map(|(n, _)| n).sum();
     let started = Instant::now();
     let latencies: Vec<anyhow::Result<Duration>> = futures::stream::iter(bodies)
-        .map(|body| {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let t = Instant::now();
-                post(&http, &url, key, body).await?;
-                Ok(t.elapsed())
-            }
+        .map(|(_, body)| async move {
+            let t = Instant::now();
+            post(http, url, key, body.clone()).await?;
+            Ok(t.elapsed())
         })
         .buffer_unordered(connections)
         .collect()
         .await;
     let elapsed = started.elapsed();
     let latencies = latencies.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((events.len() as f64 / elapsed.as_secs_f64(), latencies))
+    Ok((events as f64 / elapsed.as_secs_f64(), latencies))
 }
 
-async fn post(http: &reqwest::Client, url: &str, key: &str, body: String) -> anyhow::Result<()> {
+async fn post(http: &reqwest::Client, url: &str, key: &str, body: Bytes) -> anyhow::Result<()> {
     let response = http
         .post(url)
         .header("X-Recoscope-Key", key)
@@ -137,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let n = env_or("BENCH_EVENTS", 200_000);
     let batch = env_or("BENCH_BATCH", 50);
     let connections = env_or("BENCH_CONNECTIONS", 8);
+    let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let broker = Broker::start().await?;
     let events = generate(n);
 
@@ -169,7 +152,11 @@ async fn main() -> anyhow::Result<()> {
         config.kafka_topic_partitions,
     )
     .await?;
-    let broker_eps = broker_baseline(&baseline_config, &events).await?;
+    let baseline_sink = KafkaEventSink::new(&baseline_config)?;
+    let records: Vec<BehaviorRecord> = events
+        .iter()
+        .map(|e| BehaviorRecord::new("bench", e.clone(), now_ms(), || unreachable!()))
+        .collect();
 
     let running = roles::start(
         config.clone(),
@@ -180,7 +167,42 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let url = format!("http://{}/api/v1/behaviors", running.addr.expect("serving"));
-    let (api_eps, mut latencies) = api_run(url, "bench-key", &events, batch, connections).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let bodies: Vec<(usize, Bytes)> = events
+        .chunks(batch)
+        .map(|c| {
+            let body = serde_json::json!({ "events": c }).to_string();
+            (c.len(), Bytes::from(body))
+        })
+        .collect();
+
+    // Warm-up: connections, both producers' metadata.
+    baseline_sink
+        .send_batch(&records[..500.min(records.len())])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    api_run(
+        &http,
+        &url,
+        "bench-key",
+        &bodies[..connections.min(bodies.len())],
+        connections,
+    )
+    .await?;
+
+    let (mut broker_rounds, mut api_rounds, mut latencies) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let broker_eps = broker_baseline(&baseline_sink, &records).await?;
+        let (api_eps, round_latencies) =
+            api_run(&http, &url, "bench-key", &bodies, connections).await?;
+        println!("round {round}: broker {broker_eps:.0} events/s, API {api_eps:.0} events/s");
+        broker_rounds.push(broker_eps);
+        api_rounds.push(api_eps);
+        latencies.extend(round_latencies);
+    }
+    let (broker_eps, api_eps) = (median(&broker_rounds), median(&api_rounds));
     running.stop().await?;
     ClickHouse::new(config.clickhouse())?
         .execute_on_server(Query::new(format!(
@@ -192,9 +214,14 @@ async fn main() -> anyhow::Result<()> {
 
     let p50 = percentile(&mut latencies, 50.0).as_secs_f64() * 1000.0;
     let p99 = percentile(&mut latencies, 99.0).as_secs_f64() * 1000.0;
-    println!("ingest bench: {n} events, batches of {batch}, {connections} connections");
-    println!("broker baseline (rdkafka, same producer settings): {broker_eps:.0} events/s");
-    println!("HTTP API: {api_eps:.0} events/s, request latency p50 {p50:.1} ms, p99 {p99:.1} ms");
+    println!(
+        "ingest bench: {n} events per round, {rounds} rounds, batches of {batch}, \
+         {connections} connections"
+    );
+    println!("broker baseline (rdkafka, same producer settings): median {broker_eps:.0} events/s");
+    println!(
+        "HTTP API: median {api_eps:.0} events/s, request latency p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
     println!(
         "peak RSS of the process (load generator + server): {:.0} MiB",
         peak_rss_mib()

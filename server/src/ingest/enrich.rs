@@ -115,18 +115,25 @@ pub fn parse_user_agent(user_agent: &str) -> Option<Device> {
 /// What the request tells about its sender, applied to each accepted event.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
-    pub client_ip: IpAddr,
-    pub device: Option<Device>,
+    /// The client's address, anonymised, as stored (computed once per request).
+    client_ip: Option<Label>,
+    device: Option<Device>,
 }
 
 impl RequestInfo {
+    pub fn new(client_ip: IpAddr, device: Option<Device>) -> RequestInfo {
+        // An address is never blank; `ok()` only guards the type.
+        let client_ip = Label::new(anonymize(client_ip).to_string()).ok();
+        RequestInfo { client_ip, device }
+    }
+
     /// The server's IP always replaces the client's (anonymised); device type and OS fill in
     /// only what the event left out.
     pub fn apply(&self, event: &mut Event) {
         let context = event.context.get_or_insert_with(EventContext::default);
-        // An address and the parser's names are never blank; `ok()` only guards the type.
-        context.ip = Label::new(anonymize(self.client_ip).to_string()).ok();
+        context.ip = self.client_ip.clone();
         if let Some(device) = &self.device {
+            // The parser's names are never blank; `ok()` only guards the type.
             if context.device_type.is_none() {
                 context.device_type = Label::new(device.device_type).ok();
             }
@@ -199,13 +206,13 @@ mod tests {
 
     #[test]
     fn the_server_ip_wins_and_the_event_context_is_kept() {
-        let info = RequestInfo {
-            client_ip: ip("198.51.100.23"),
-            device: Some(Device {
+        let info = RequestInfo::new(
+            ip("198.51.100.23"),
+            Some(Device {
                 device_type: "mobile",
                 os: "Android".into(),
             }),
-        };
+        );
         let mut event = Event::new("s", "u", "i", ActionType::View).unwrap();
         event.context = Some(EventContext {
             device_type: Label::new("tv").ok(),

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use recoscope_core::validate::{parse_batch, Limits, Rejection};
-use recoscope_core::{BehaviorRecord, IngestBody};
+use recoscope_core::validate::{parse_batch, split_body, BodyError, Limits, Rejection};
+use recoscope_core::BehaviorRecord;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ where
 
 /// The write key from, in order: `X-Recoscope-Key`, `Authorization: Bearer`, `?key=`, or the
 /// body's `write_key` (for `navigator.sendBeacon`, which cannot set headers).
-fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<String> {
+fn find_key(headers: &HeaderMap, query: &KeyQuery, body_key: Option<&str>) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     header("x-recoscope-key")
         .map(str::to_string)
@@ -92,12 +92,12 @@ fn find_key(headers: &HeaderMap, query: &KeyQuery, body: &IngestBody) -> Option<
                 .map(str::to_string)
         })
         .or_else(|| query.key.clone())
-        .or_else(|| body.write_key.clone())
+        .or_else(|| body_key.map(str::to_string))
         .filter(|k| !k.is_empty())
 }
 
 /// A request body as documented: one event, or a batch (the write key may ride along for
-/// `navigator.sendBeacon`). Parsing itself goes through `IngestBody` so that bad events can be
+/// `navigator.sendBeacon`). Parsing itself goes through `split_body` so that bad events can be
 /// rejected one by one.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -178,10 +178,12 @@ async fn ingest_request(
         _ => IngestError::BadBody(e.body_text()),
     })?;
     let text = std::str::from_utf8(&body).map_err(|e| IngestError::InvalidUtf8(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| IngestError::MalformedJson(e.to_string()))?;
-    let batch = IngestBody::from_value(value).map_err(|e| IngestError::BadBody(e.into()))?;
-    let key = find_key(&headers, &query, &batch).ok_or(IngestError::MissingKey)?;
+    let batch = split_body(text).map_err(|e| match e {
+        BodyError::Malformed(message) => IngestError::MalformedJson(message),
+        BodyError::Shape(message) => IngestError::BadBody(message.into()),
+    })?;
+    let key =
+        find_key(&headers, &query, batch.write_key.as_deref()).ok_or(IngestError::MissingKey)?;
     let tenant = state
         .tenants
         .tenant_for_key(&key)
@@ -212,12 +214,12 @@ async fn ingest_request(
         })?;
 
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let request_info = RequestInfo {
-        client_ip: state
+    let request_info = RequestInfo::new(
+        state
             .trusted_proxies
             .client_ip(peer.ip(), header("x-forwarded-for")),
-        device: header("user-agent").and_then(parse_user_agent),
-    };
+        header("user-agent").and_then(parse_user_agent),
+    );
     let received_at = now_ms();
     let (events, rejected) = parse_batch(batch.events, &state.limits, received_at);
     let rejected: Vec<RejectionView> = rejected.into_iter().map(RejectionView::from).collect();

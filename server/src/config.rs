@@ -16,6 +16,13 @@ pub struct Config {
     /// Address the HTTP server (ingest API + dashboard) listens on.
     #[envconfig(from = "RECOSCOPE_LISTEN", default = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// Where a worker-only process (`recoscope worker`) serves liveness, readiness and
+    /// metrics.
+    #[envconfig(from = "WORKER_LISTEN", default = "127.0.0.1:3001")]
+    pub worker_listen: SocketAddr,
+    /// A consumer partition further behind than this many messages makes readiness fail.
+    #[envconfig(from = "WORKER_READY_MAX_LAG", default = "100000")]
+    pub worker_ready_max_lag: i64,
 
     /// Kafka bootstrap servers, comma-separated.
     #[envconfig(from = "KAFKA_BROKERS", default = "127.0.0.1:9092")]
@@ -26,6 +33,13 @@ pub struct Config {
     /// Partitions of the topic when the server creates it (more partitions, more workers).
     #[envconfig(from = "KAFKA_TOPIC_PARTITIONS", default = "3")]
     pub kafka_topic_partitions: i32,
+    /// How long the topic keeps events when the server creates it (replay window for the
+    /// workers and for backfills).
+    #[envconfig(from = "KAFKA_TOPIC_RETENTION_HOURS", default = "168")]
+    pub kafka_topic_retention_hours: u64,
+    /// How long the dead-letter topic keeps messages when the server creates it.
+    #[envconfig(from = "SINK_DEAD_LETTER_RETENTION_HOURS", default = "720")]
+    pub sink_dead_letter_retention_hours: u64,
     /// How long the ingest API waits for the broker's acknowledgement before answering 503.
     #[envconfig(from = "KAFKA_PRODUCE_TIMEOUT_MS", default = "5000")]
     pub kafka_produce_timeout_ms: u64,
@@ -180,6 +194,15 @@ impl Config {
         }
         if !(1..=1024).contains(&self.kafka_topic_partitions) {
             return invalid("KAFKA_TOPIC_PARTITIONS", "must be between 1 and 1024");
+        }
+        if self.kafka_topic_retention_hours == 0 {
+            return invalid("KAFKA_TOPIC_RETENTION_HOURS", "must be positive");
+        }
+        if self.sink_dead_letter_retention_hours == 0 {
+            return invalid("SINK_DEAD_LETTER_RETENTION_HOURS", "must be positive");
+        }
+        if self.worker_ready_max_lag < 0 {
+            return invalid("WORKER_READY_MAX_LAG", "must not be negative");
         }
         if self.kafka_produce_timeout_ms == 0 {
             return invalid("KAFKA_PRODUCE_TIMEOUT_MS", "must be positive");

@@ -35,10 +35,13 @@ pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
         .build())
 }
 
+/// What readiness checks.
 #[derive(Clone)]
-struct HealthState {
-    sink: Arc<dyn EventSink>,
-    clickhouse: ClickHouse,
+pub struct HealthState {
+    pub sink: Arc<dyn EventSink>,
+    pub clickhouse: ClickHouse,
+    /// A partition further behind than this makes the process not ready.
+    pub max_lag: i64,
 }
 
 async fn liveness() -> &'static str {
@@ -56,11 +59,14 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
-/// Ready when the event log and ClickHouse both answer.
+/// Ready when the event log and ClickHouse both answer and no partition this process's
+/// workers own is more than `max_lag` messages behind.
 async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let broker = state.sink.ready().await;
     let clickhouse = state.clickhouse.ping().await;
-    let ok = broker.is_ok() && clickhouse.is_ok();
+    let lag = crate::pipeline::lag::board().snapshot();
+    let behind = lag.iter().filter(|l| l.lag > state.max_lag).count();
+    let ok = broker.is_ok() && clickhouse.is_ok() && behind == 0;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -76,26 +82,32 @@ async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
             "ready": ok,
             "broker": describe(broker.map_err(|e| e.to_string())),
             "clickhouse": describe(clickhouse.map_err(|e| e.to_string())),
+            "consumers": {
+                "ok": behind == 0,
+                "max_lag": state.max_lag,
+                "partitions_behind": behind,
+                "lag": lag,
+            },
         })),
     )
 }
 
-/// Everything the server role serves.
-pub fn router(
-    ingest: IngestState,
-    clickhouse: ClickHouse,
-    leptos_options: LeptosOptions,
-) -> Router {
+/// Liveness, readiness and metrics: what every process serves (a worker-only process serves
+/// only these, on `WORKER_LISTEN`).
+pub fn health_routes(health: HealthState) -> Router {
     crate::telemetry::metrics_handle();
-    let health = Router::new()
+    Router::new()
         .route("/_liveness", get(liveness))
         .route("/_readiness", get(readiness))
         .route("/metrics", get(metrics_text))
-        .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
-        .with_state(HealthState {
-            sink: ingest.sink.clone(),
-            clickhouse: clickhouse.clone(),
-        });
+        .with_state(health)
+}
+
+/// Everything the server role serves.
+pub fn router(ingest: IngestState, health: HealthState, leptos_options: LeptosOptions) -> Router {
+    let clickhouse = health.clickhouse.clone();
+    let health =
+        health_routes(health).route("/api/v1/openapi.json", get(crate::openapi::openapi_json));
 
     let db = AnalyticsDb { clickhouse };
     let routes = generate_route_list(App);

@@ -22,10 +22,19 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     c
 }
 
-/// Creates the topic if it does not exist yet. Existing topics are left as they are.
-pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+/// Creates the topic with `partitions` and a retention of `retention` if it does not exist
+/// yet. An existing topic is left as it is (its partitions can only grow, with the broker's
+/// tools; see docs/ARCHITECTURE.md "Scaling the workers").
+pub async fn ensure_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    retention: Duration,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let retention_ms = retention.as_millis().to_string();
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
+        .set("retention.ms", &retention_ms);
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics([&new_topic], &options).await?;
     for result in results {

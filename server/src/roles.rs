@@ -2,7 +2,7 @@
 //! `worker` (stream workers), or both. Tests start the same way the binary does.
 
 use crate::config::Config;
-use crate::http;
+use crate::http::{self, HealthState};
 use crate::ingest::enrich::TrustedProxies;
 use crate::ingest::rate_limit::KeyRateLimiter;
 use crate::ingest::IngestState;
@@ -21,6 +21,7 @@ use recoscope_clickhouse::ClickHouse;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -113,22 +114,49 @@ fn open_recent_store(
     })
 }
 
+/// Serves `app` until shutdown.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: &CancellationToken,
+) -> JoinHandle<anyhow::Result<()>> {
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        // Connect info gives the ingest API the peer address (client IP enrichment).
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await?;
+        Ok(())
+    })
+}
+
 /// Prepares the shared resources (database schema, topic) and starts the roles.
 pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let clickhouse = ClickHouse::new(config.clickhouse())?;
     migrate(&clickhouse).await?;
+    let hours = |h: u64| Duration::from_secs(h * 3600);
     ensure_topic(
         &config.kafka_brokers,
         &config.kafka_topic,
         config.kafka_topic_partitions,
+        hours(config.kafka_topic_retention_hours),
     )
     .await?;
     ensure_topic(
         &config.kafka_brokers,
         &config.sink_dead_letter_topic,
         config.kafka_topic_partitions,
+        hours(config.sink_dead_letter_retention_hours),
     )
     .await?;
+    let health = HealthState {
+        sink: Arc::new(KafkaEventSink::new(&config)?),
+        clickhouse: clickhouse.clone(),
+        max_lag: config.worker_ready_max_lag,
+    };
 
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -159,7 +187,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
         let ingest = IngestState {
-            sink: Arc::new(KafkaEventSink::new(&config)?),
+            sink: health.sink.clone(),
             tenants: open_tenant_store(&config, mongo)?,
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
@@ -173,21 +201,24 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
             )),
         };
-        let app = http::router(ingest, clickhouse, http::leptos_options()?)
+        let app = http::router(ingest, health.clone(), http::leptos_options()?)
             .merge(recent_routes(recent_api));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
-        let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            // Connect info gives the ingest API the peer address (client IP enrichment).
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await?;
-            Ok(())
-        }));
+        tasks.push(spawn_server(listener, app, &shutdown));
+    }
+
+    if roles.worker && !roles.serve {
+        // A worker-only process still answers liveness, readiness (with its lag) and metrics.
+        let listener = tokio::net::TcpListener::bind(config.worker_listen)
+            .await
+            .with_context(|| format!("WORKER_LISTEN {}", config.worker_listen))?;
+        addr = Some(listener.local_addr()?);
+        tasks.push(spawn_server(
+            listener,
+            http::health_routes(health),
+            &shutdown,
+        ));
     }
 
     Ok(Running {

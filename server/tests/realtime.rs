@@ -190,7 +190,10 @@ async fn last_hour_counters_users_and_hot_items_follow_the_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_applied_twice_counts_once() {
     let app = TestApp::start().await;
-    let writer = RealtimeWriter::connect(&app.config).await.unwrap();
+    let writer = RealtimeWriter::connect(&app.config, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap()
+        .expect("connected");
     let keys = Keys {
         prefix: app.config.redis_key_prefix.clone(),
     };

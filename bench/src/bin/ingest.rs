@@ -150,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
         &broker.address,
         "bench-baseline",
         config.kafka_topic_partitions,
+        Duration::from_secs(3600),
     )
     .await?;
     let baseline_sink = KafkaEventSink::new(&baseline_config)?;

@@ -12,6 +12,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::BorrowedMessage;
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,15 +34,20 @@ pub trait BatchHandler: Send + Sync {
     ) -> BoxFuture<'a, bool>;
 }
 
-/// Records the partitions a rebalance takes away, for the loop to drop from its batch.
-#[derive(Default)]
-pub struct RevokeTracker {
+/// A group member's context: records the partitions a rebalance takes away (for the loop to
+/// drop from its batch) and reports the lag of the partitions it owns ([`super::lag`]).
+pub struct GroupContext {
+    group: String,
     revoked: Mutex<Vec<(String, i32)>>,
 }
 
-impl ClientContext for RevokeTracker {}
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        super::lag::board().report(&self.group, &statistics);
+    }
+}
 
-impl ConsumerContext for RevokeTracker {
+impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,7 +58,7 @@ impl ConsumerContext for RevokeTracker {
     }
 }
 
-impl RevokeTracker {
+impl GroupContext {
     fn take(&self) -> Vec<(String, i32)> {
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -63,20 +69,28 @@ pub fn subscribe(
     brokers: &str,
     group: &str,
     topic: &str,
-) -> anyhow::Result<StreamConsumer<RevokeTracker>> {
-    let consumer: StreamConsumer<RevokeTracker> = client_config(brokers)
+) -> anyhow::Result<StreamConsumer<GroupContext>> {
+    let context = GroupContext {
+        group: group.to_string(),
+        revoked: Mutex::default(),
+    };
+    let consumer: StreamConsumer<GroupContext> = client_config(brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        .create_with_context(RevokeTracker::default())?;
+        .set(
+            "statistics.interval.ms",
+            super::lag::STATS_INTERVAL_MS.to_string(),
+        )
+        .create_with_context(context)?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }
 
 /// Runs until `shutdown` is cancelled, then delivers and commits what it holds.
 pub async fn run<H: BatchHandler>(
-    consumer: StreamConsumer<RevokeTracker>,
+    consumer: StreamConsumer<GroupContext>,
     handler: H,
     limits: Limits,
     shutdown: CancellationToken,
@@ -119,11 +133,12 @@ pub async fn run<H: BatchHandler>(
         // Drain: one last delivery without waiting for shutdown to be lifted.
         flush(&consumer, &handler, &mut batch, &CancellationToken::new()).await;
     }
+    super::lag::board().remove(&consumer.context().group);
     Ok(())
 }
 
 async fn flush<H: BatchHandler>(
-    consumer: &StreamConsumer<RevokeTracker>,
+    consumer: &StreamConsumer<GroupContext>,
     handler: &H,
     batch: &mut Batch<H::Item>,
     shutdown: &CancellationToken,
@@ -142,7 +157,7 @@ async fn flush<H: BatchHandler>(
 }
 
 fn commit(
-    consumer: &StreamConsumer<RevokeTracker>,
+    consumer: &StreamConsumer<GroupContext>,
     offsets: &Offsets,
 ) -> rdkafka::error::KafkaResult<()> {
     let mut list = TopicPartitionList::new();

@@ -3,6 +3,7 @@
 //! - [`row`]: a `BehaviorRecord` as a `user_behaviors` row.
 //! - [`batch`]: the rows/bytes/time bounded batch and the offsets it covers.
 //! - [`consumer`]: the loop every worker shares (batch, deliver, then commit; rebalances).
+//! - [`lag`]: consumer lag per partition, for `/metrics` and readiness.
 //! - [`retry`]: jittered exponential backoff for transient failures.
 //! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
 //! - [`clickhouse_sink`]: the consumer group that loads ClickHouse: each event once, offsets
@@ -16,6 +17,7 @@ pub mod batch;
 pub mod clickhouse_sink;
 pub mod consumer;
 pub mod dead_letter;
+pub mod lag;
 pub mod realtime;
 pub mod recent_feed;
 pub mod retry;

@@ -130,10 +130,27 @@ pub struct RealtimeWriter {
 }
 
 impl RealtimeWriter {
-    pub async fn connect(config: &Config) -> anyhow::Result<RealtimeWriter> {
+    /// Connects, retrying while Redis is unreachable (a worker may start before Redis);
+    /// `None` when shutdown came first. A malformed `REDIS_URL` fails at once.
+    pub async fn connect(
+        config: &Config,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<RealtimeWriter>> {
         let client = redis::Client::open(config.redis_url.as_str())?;
-        Ok(RealtimeWriter {
-            redis: ConnectionManager::new(client).await?,
+        let connected = retry(shutdown, "redis connect", || {
+            let client = client.clone();
+            async move {
+                ConnectionManager::new(client)
+                    .await
+                    .map_err(|e| Retry::Again(e.to_string()))
+            }
+        })
+        .await;
+        let Ok(redis) = connected else {
+            return Ok(None);
+        };
+        Ok(Some(RealtimeWriter {
+            redis,
             keys: Keys {
                 prefix: config.redis_key_prefix.clone(),
             },
@@ -143,7 +160,7 @@ impl RealtimeWriter {
                 max_items: config.realtime_hot_max_items,
                 ttl: Duration::from_secs(config.realtime_hot_ttl_secs),
             },
-        })
+        }))
     }
 
     /// Applies the records not applied before, with the new offsets, in one transaction.
@@ -296,9 +313,10 @@ impl RealtimeWorker {
             &config.realtime_group_id,
             &config.kafka_topic,
         )?;
-        let worker = RealtimeWorker {
-            writer: RealtimeWriter::connect(&config).await?,
+        let Some(writer) = RealtimeWriter::connect(&config, &shutdown).await? else {
+            return Ok(());
         };
+        let worker = RealtimeWorker { writer };
         let limits = Limits {
             max_rows: 5_000,
             max_bytes: 4 << 20,

@@ -20,6 +20,11 @@ pub struct Config {
     /// metrics.
     #[envconfig(from = "WORKER_LISTEN", default = "127.0.0.1:3001")]
     pub worker_listen: SocketAddr,
+    /// Static membership of this worker in its consumer groups (`group.instance.id`), e.g.
+    /// the pod name of a StatefulSet. A worker restarted with the same id takes its place
+    /// again without waiting for a rebalance. Empty: dynamic membership.
+    #[envconfig(from = "WORKER_INSTANCE_ID", default = "")]
+    pub worker_instance_id: String,
     /// A consumer partition further behind than this many messages makes readiness fail.
     #[envconfig(from = "WORKER_READY_MAX_LAG", default = "100000")]
     pub worker_ready_max_lag: i64,

@@ -127,8 +127,10 @@ async fn main() -> anyhow::Result<()> {
         Command::All | Command::Simulate(_) | Command::Tenants(_) | Command::Keys(_) => Roles::ALL,
     };
     let running = roles::start(config, roles).await?;
-    if let Some(addr) = running.addr {
-        tracing::info!("dashboard and API on http://{addr}");
+    match (running.addr, roles.serve) {
+        (Some(addr), true) => tracing::info!("dashboard and API on http://{addr}"),
+        (Some(addr), false) => tracing::info!("worker health and metrics on http://{addr}"),
+        (None, _) => {}
     }
     let shutdown = running.shutdown.clone();
     tokio::spawn(async move {

@@ -9,6 +9,7 @@ use crate::ingest::IngestState;
 use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
 use crate::pipeline::clickhouse_sink::ClickHouseSink;
+use crate::pipeline::lag;
 use crate::pipeline::realtime::RealtimeWorker;
 use crate::pipeline::recent_feed::RecentFeed;
 use crate::recent_api::{recent_routes, RecentApi};
@@ -179,6 +180,18 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             open_recent_store(&config, mongo.as_ref())?,
             shutdown.clone(),
         )));
+        for group in [
+            &config.sink_group_id,
+            &config.realtime_group_id,
+            &config.recent_group_id,
+        ] {
+            tokio::spawn(lag::watch(
+                config.clone(),
+                group.clone(),
+                config.kafka_topic.clone(),
+                shutdown.clone(),
+            ));
+        }
     }
 
     if roles.serve {

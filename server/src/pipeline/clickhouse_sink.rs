@@ -49,11 +49,7 @@ impl ClickHouseSink {
         clickhouse: ClickHouse,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let consumer = consumer::subscribe(
-            &config.kafka_brokers,
-            &config.sink_group_id,
-            &config.kafka_topic,
-        )?;
+        let consumer = consumer::subscribe(&config, &config.sink_group_id, &config.kafka_topic)?;
         let sink = ClickHouseSink {
             loader: ClickHouseLoader::new(clickhouse),
             dead_letters: DeadLetters::new(&config)?,

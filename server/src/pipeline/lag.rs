@@ -1,17 +1,23 @@
 //! Consumer lag per partition: how many messages each consumer group has not committed yet.
 //!
-//! librdkafka reports statistics for the partitions a consumer owns every
-//! [`STATS_INTERVAL_MS`]; each report replaces that group's rows on the process-wide
-//! [`LagBoard`] (so revoked partitions disappear) and sets the `recoscope_consumer_lag`
-//! gauge. Readiness reads the board.
+//! Each worker's group is watched by [`watch`]: every [`INTERVAL`] it reads the group's
+//! committed offsets and the broker's watermarks for *every* partition of the topic (not only
+//! the ones this process owns, so a group stuck without owners shows as lagging), sets the
+//! `recoscope_consumer_lag{group,topic,partition}` gauge and puts the numbers on the
+//! process-wide [`LagBoard`] that readiness reads.
 
-use rdkafka::statistics::Statistics;
+use crate::config::Config;
+use crate::kafka::client_config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// How often librdkafka reports (and so how fresh the lag is).
-pub const STATS_INTERVAL_MS: u32 = 2_000;
+/// How often the lag is read.
+pub const INTERVAL: Duration = Duration::from_secs(2);
 
 /// One partition's lag as a consumer group sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,55 +43,24 @@ pub fn board() -> &'static LagBoard {
     BOARD.get_or_init(LagBoard::default)
 }
 
-/// Lag of one partition from its statistics: up to the high watermark from the committed
-/// offset, or from the low watermark while the group has committed nothing yet. `None` when
-/// the broker's offsets are not known yet.
-fn partition_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
-    if p.hi_offset < 0 {
-        return None;
-    }
-    let from = if p.committed_offset >= 0 {
-        p.committed_offset
-    } else if p.lo_offset >= 0 {
-        p.lo_offset
-    } else {
-        return None;
-    };
-    Some((p.hi_offset - from).max(0))
+/// Messages after the committed offset up to the high watermark; while the group has
+/// committed nothing, everything the broker still holds (from the low watermark).
+fn partition_lag(low: i64, high: i64, committed: Option<i64>) -> i64 {
+    (high - committed.unwrap_or(low).max(low)).max(0)
 }
 
 impl LagBoard {
-    /// Takes a statistics report of `group`'s consumer: the partitions it owns now.
-    pub fn report(&self, group: &str, statistics: &Statistics) {
-        let mut owned = BTreeMap::new();
-        for (topic_name, topic) in &statistics.topics {
-            for (id, p) in &topic.partitions {
-                // -1 is librdkafka's internal "unassigned" partition.
-                if *id < 0 || !p.desired {
-                    continue;
-                }
-                if let Some(lag) = partition_lag(p) {
-                    metrics::gauge!("recoscope_consumer_lag",
-                        "group" => group.to_string(),
-                        "topic" => topic_name.clone(),
-                        "partition" => id.to_string())
-                    .set(lag as f64);
-                    owned.insert((topic_name.clone(), *id), lag);
-                }
-            }
+    /// Replaces `group`'s numbers and gauges.
+    pub fn set(&self, group: &str, lags: GroupLags) {
+        for ((topic, partition), lag) in &lags {
+            metrics::gauge!("recoscope_consumer_lag",
+                "group" => group.to_string(),
+                "topic" => topic.clone(),
+                "partition" => partition.to_string())
+            .set(*lag as f64);
         }
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        // Partitions this consumer gave away stop being reported as lagging here.
-        if let Some(previous) = groups.get(group) {
-            for (topic, partition) in previous.keys().filter(|k| !owned.contains_key(*k)) {
-                metrics::gauge!("recoscope_consumer_lag",
-                    "group" => group.to_string(),
-                    "topic" => topic.clone(),
-                    "partition" => partition.to_string())
-                .set(0.0);
-            }
-        }
-        groups.insert(group.to_string(), owned);
+        groups.insert(group.to_string(), lags);
     }
 
     /// Every partition of every group, ordered by group, topic and partition.
@@ -113,58 +88,94 @@ impl LagBoard {
     }
 }
 
+/// Reads `group`'s lag on `topic` every [`INTERVAL`] until shutdown; the group disappears
+/// from the board when its worker stops.
+pub async fn watch(config: Config, group: String, topic: String, shutdown: CancellationToken) {
+    let consumer: Option<BaseConsumer> = client_config(&config.kafka_brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|error| tracing::warn!(%error, group, "cannot watch the consumer lag"))
+        .ok();
+    let Some(consumer) = consumer else { return };
+    let consumer = std::sync::Arc::new(consumer);
+    let mut every = tokio::time::interval(INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        let (reader, topic_name) = (consumer.clone(), topic.clone());
+        match tokio::task::spawn_blocking(move || read_lag(&reader, &topic_name)).await {
+            Ok(Ok(lags)) => board().set(&group, lags),
+            Ok(Err(error)) => tracing::debug!(%error, group, "consumer lag not read"),
+            Err(error) => tracing::debug!(%error, group, "consumer lag task failed"),
+        }
+    }
+    board().remove(&group);
+}
+
+/// The group's lag on every partition of `topic` (blocking: metadata, offsets, watermarks).
+fn read_lag(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult<GroupLags> {
+    let timeout = Duration::from_secs(2);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut partitions = TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            partitions.add_partition(topic, p.id());
+        }
+    }
+    let committed = consumer.committed_offsets(partitions, timeout)?;
+    let mut lags = GroupLags::new();
+    for element in committed.elements() {
+        let (low, high) = consumer.fetch_watermarks(topic, element.partition(), timeout)?;
+        let committed = match element.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        };
+        lags.insert(
+            (topic.to_string(), element.partition()),
+            partition_lag(low, high, committed),
+        );
+    }
+    Ok(lags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::statistics::{Partition, Topic};
 
-    fn stats(partitions: &[(i32, i64, i64, i64)]) -> Statistics {
-        let mut topic = Topic::default();
-        for &(id, lo, hi, committed) in partitions {
-            topic.partitions.insert(
-                id,
-                Partition {
-                    partition: id,
-                    desired: true,
-                    lo_offset: lo,
-                    hi_offset: hi,
-                    committed_offset: committed,
-                    ..Default::default()
-                },
-            );
-        }
-        let mut statistics = Statistics::default();
-        statistics.topics.insert("events".into(), topic);
-        statistics
+    #[test]
+    fn lag_counts_from_the_committed_offset_or_from_what_the_broker_holds() {
+        assert_eq!(partition_lag(0, 100, Some(40)), 60);
+        assert_eq!(partition_lag(10, 60, None), 50);
+        // Committed before what retention kept: only what is still there is behind.
+        assert_eq!(partition_lag(30, 60, Some(5)), 30);
+        assert_eq!(partition_lag(0, 60, Some(60)), 0);
     }
 
     #[test]
-    fn lag_counts_from_the_committed_offset_or_the_start() {
+    fn the_board_lists_every_group_and_forgets_stopped_ones() {
         let board = LagBoard::default();
-        // Partition 0 committed up to 40 of 100; 1 has committed nothing of 10..60; 2 has no
-        // broker offsets yet; -1 is librdkafka's internal partition.
-        board.report(
+        board.set(
             "sink",
-            &stats(&[
-                (0, 0, 100, 40),
-                (1, 10, 60, -1001),
-                (2, -1, -1, -1),
-                (-1, 0, 5, 0),
-            ]),
+            GroupLags::from([(("events".into(), 1), 7), (("events".into(), 0), 3)]),
         );
-        let lags: Vec<(i32, i64)> = board
+        board.set("realtime", GroupLags::from([(("events".into(), 0), 0)]));
+        let rows: Vec<(String, i32, i64)> = board
             .snapshot()
-            .iter()
-            .map(|l| (l.partition, l.lag))
+            .into_iter()
+            .map(|l| (l.group, l.partition, l.lag))
             .collect();
-        assert_eq!(lags, [(0, 60), (1, 50)]);
-
-        // After a rebalance the group owns only partition 1.
-        board.report("sink", &stats(&[(1, 10, 60, 60)]));
-        let after = board.snapshot();
-        assert_eq!(after.len(), 1);
-        assert_eq!((after[0].partition, after[0].lag), (1, 0));
+        assert_eq!(
+            rows,
+            [
+                ("realtime".into(), 0, 0),
+                ("sink".into(), 0, 3),
+                ("sink".into(), 1, 7)
+            ]
+        );
         board.remove("sink");
-        assert!(board.snapshot().is_empty());
+        assert_eq!(board.snapshot().len(), 1);
     }
 }

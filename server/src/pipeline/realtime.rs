@@ -308,11 +308,8 @@ pub struct RealtimeWorker {
 
 impl RealtimeWorker {
     pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = consumer::subscribe(
-            &config.kafka_brokers,
-            &config.realtime_group_id,
-            &config.kafka_topic,
-        )?;
+        let consumer =
+            consumer::subscribe(&config, &config.realtime_group_id, &config.kafka_topic)?;
         let Some(writer) = RealtimeWriter::connect(&config, &shutdown).await? else {
             return Ok(());
         };

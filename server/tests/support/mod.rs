@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod processes;
+
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_server::config::Config;
 use recoscope_server::roles::{self, Roles, Running};
@@ -130,7 +132,7 @@ pub struct TestApp {
     running: Option<Running>,
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -141,6 +143,11 @@ impl TestApp {
 
     /// Starts with test defaults, then `adjust` to change the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_roles(Roles::ALL, adjust).await
+    }
+
+    /// Starts the given roles (the API alone when the workers run as processes of their own).
+    pub async fn start_roles(roles: Roles, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let broker = Broker::start().await;
         let tenant = unique("t_");
         let key = unique("key-");
@@ -174,7 +181,7 @@ impl TestApp {
         adjust(&mut config);
         config.validate().expect("test config is valid");
 
-        let running = roles::start(config.clone(), Roles::ALL)
+        let running = roles::start(config.clone(), roles)
             .await
             .expect("the app starts on the local stack (is `scripts/stack up` running?)");
         let clickhouse = ClickHouse::new(config.clickhouse()).unwrap();

@@ -1,0 +1,381 @@
+//! Fault injection on real processes. Each test sends N events with known ids through the
+//! API (retrying what it is refused, as the tracker does) while one part of the pipeline
+//! fails, then checks that ClickHouse holds exactly N distinct events, that the hourly rollup
+//! agrees with the raw table, and that the Redis per-minute counters add up to N.
+//!
+//! - (a) `recoscope worker`, a process of its own, is SIGKILLed three times mid-stream (and
+//!   restarted with the same `WORKER_INSTANCE_ID`, see docs/ARCHITECTURE.md on tansu).
+//! - (b) a private ClickHouse server is stopped for `FAULT_CLICKHOUSE_DOWN_SECS` (60).
+//! - (c) the broker is SIGKILLed and restarted.
+//! - (d) a private Redis is SIGKILLed and restarted (append-only file, fsync always).
+
+mod support;
+
+use recoscope_clickhouse::Query;
+use recoscope_core::{ActionType, Event, Label};
+use recoscope_server::roles::Roles;
+use std::time::{Duration, Instant};
+use support::processes::{PrivateClickHouse, PrivateRedis, WorkerProcess};
+use support::TestApp;
+
+const N: usize = 3_000;
+const BATCH: usize = 50;
+
+/// N events with ids `fault-{i}`: several users, items, scenarios and every action type.
+fn events() -> Vec<Event> {
+    (0..N)
+        .map(|i| {
+            let scenario = if i % 3 == 0 {
+                "detail_page"
+            } else {
+                "home_feed"
+            };
+            let action = ActionType::ALL[i % ActionType::ALL.len()];
+            let mut e = Event::new(
+                scenario,
+                format!("u{}", i % 257),
+                format!("item-{}", i % 40),
+                action,
+            )
+            .unwrap();
+            e.event_id = Label::new(format!("fault-{i}")).ok();
+            e
+        })
+        .collect()
+}
+
+/// The API alone in this process (the workers run as `recoscope worker`), with a rate limit
+/// that never gets in the way.
+async fn api(adjust: impl FnOnce(&mut recoscope_server::config::Config)) -> TestApp {
+    TestApp::start_roles(
+        Roles {
+            serve: true,
+            worker: false,
+        },
+        |c| {
+            c.ingest_rate_events_per_sec = 1_000_000;
+            c.ingest_rate_burst = 1_000_000;
+            c.kafka_produce_timeout_ms = 2_000;
+            adjust(c);
+        },
+    )
+    .await
+}
+
+/// Where and as whom to post (owned, so a test can post while it restarts a part of `app`).
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Client {
+    fn of(app: &TestApp) -> Client {
+        Client {
+            http: app.http.clone(),
+            url: app.url("/api/v1/behaviors"),
+            key: app.key.clone(),
+        }
+    }
+}
+
+/// Posts each batch until it is accepted whole: 503 (broker away) is retried like a tracker
+/// does.
+async fn send(client: &Client, events: &[Event]) {
+    for batch in events.chunks(BATCH) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let response = client
+                .http
+                .post(&client.url)
+                .header("X-Recoscope-Key", &client.key)
+                .json(&serde_json::json!({ "events": batch }))
+                .send()
+                .await
+                .expect("the API answers");
+            let status = response.status();
+            if status == 200 {
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["accepted"], batch.len(), "{body}");
+                break;
+            }
+            assert_eq!(status, 503, "{}", response.text().await.unwrap());
+            assert!(Instant::now() < deadline, "the API kept answering 503");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Counts {
+    rows: u64,
+    distinct: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct Rollup {
+    events: u64,
+}
+
+async fn clickhouse_counts(app: &TestApp) -> Option<Counts> {
+    app.clickhouse
+        .fetch_one::<Counts>(
+            Query::new(
+                "SELECT count() AS rows, uniqExact(event_id) AS distinct \
+                 FROM user_behaviors WHERE tenant_id = ?",
+            )
+            .bind(&app.tenant),
+        )
+        .await
+        .ok()
+}
+
+/// The ids sent that ClickHouse does not hold (for a failure's message).
+async fn missing_ids(app: &TestApp) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        event_id: String,
+    }
+    let held: std::collections::HashSet<String> = app
+        .clickhouse
+        .fetch::<Id>(
+            Query::new("SELECT event_id FROM user_behaviors WHERE tenant_id = ?").bind(&app.tenant),
+        )
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    (0..N)
+        .map(|i| format!("fault-{i}"))
+        .filter(|id| !held.contains(id))
+        .collect()
+}
+
+/// Where `ids` sit in the topic, read from the start by a fresh consumer (for a failure's
+/// message): (id, partition, offset), plus how many messages the topic holds.
+async fn locate_in_topic(app: &TestApp, ids: &[String]) -> (Vec<(String, i32, i64)>, usize) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &app.config.kafka_brokers)
+        .set("group.id", support::unique("diagnose-"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&app.config.kafka_topic]).unwrap();
+    let (mut found, mut total) = (Vec::new(), 0);
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+        total += 1;
+        let text = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+        for id in ids {
+            if text.contains(&format!("\"event_id\":\"{id}\"")) {
+                found.push((id.clone(), m.partition(), m.offset()));
+            }
+        }
+    }
+    (found, total)
+}
+
+/// Sum of the `events` field over every per-minute counter of the tenant.
+async fn redis_events(app: &TestApp) -> Option<u64> {
+    let mut redis = redis::Client::open(app.config.redis_url.as_str())
+        .ok()?
+        .get_multiplexed_async_connection()
+        .await
+        .ok()?;
+    let pattern = format!("{}rt:m:{}:*", app.config.redis_key_prefix, app.tenant);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut redis)
+        .await
+        .ok()?;
+    let mut total = 0;
+    for key in keys {
+        let n: Option<u64> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("events")
+            .query_async(&mut redis)
+            .await
+            .ok()?;
+        total += n.unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Waits until ClickHouse and Redis have seen N events, lets late duplicates arrive, then
+/// checks every number is exactly N.
+async fn assert_converged(app: &TestApp, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let rows = clickhouse_counts(app).await.map_or(0, |c| c.rows);
+        let redis = redis_events(app).await.unwrap_or(0);
+        if rows >= N as u64 && redis >= N as u64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            let missing = missing_ids(app).await;
+            panic!(
+                "not converged: {rows} rows in ClickHouse, {redis} events in Redis, {N} sent; \
+                 missing from ClickHouse: {missing:?}; in the topic (id, partition, offset; \
+                 messages): {:?}",
+                locate_in_topic(app, &missing).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A redelivery after a crash would show up now as extra rows or counts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = clickhouse_counts(app).await.expect("ClickHouse answers");
+    assert_eq!(
+        (counts.rows, counts.distinct),
+        (N as u64, N as u64),
+        "raw rows, distinct ids"
+    );
+    let rollup = app
+        .clickhouse
+        .fetch_one::<Rollup>(
+            Query::new("SELECT sumMerge(events) AS events FROM metrics_hourly WHERE tenant_id = ?")
+                .bind(&app.tenant),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rollup.events, N as u64,
+        "the hourly rollup agrees with the raw table"
+    );
+    assert_eq!(redis_events(app).await, Some(N as u64), "Redis counters");
+}
+
+async fn readiness(worker: &WorkerProcess) -> (u16, serde_json::Value) {
+    let response = reqwest::get(worker.url("/_readiness")).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
+    let app = api(|_| {}).await;
+    let mut worker = WorkerProcess::start(&app.config).await;
+    let events = events();
+    let client = Client::of(&app);
+    let (first, rest) = events.split_at(N / 4);
+    send(&client, first).await;
+    // The worker has joined its groups and is loading.
+    assert!(app.wait_for_rows(1).await >= 1);
+    for part in rest.chunks(N / 4) {
+        // Killed while this part streams in: the sink holds a batch (it flushes every 200 ms
+        // here) and the real-time worker is between transactions.
+        tokio::join!(send(&client, part), async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            worker.kill();
+            worker.resume().await;
+        });
+    }
+    assert_converged(&app, Duration::from_secs(120)).await;
+
+    // The worker process reports its lag per partition.
+    let metrics = reqwest::get(worker.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("recoscope_consumer_lag{"),
+        "lag gauge missing:\n{metrics}"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_stopped_for_a_minute_loses_and_doubles_nothing() {
+    let down_for = Duration::from_secs(
+        std::env::var("FAULT_CLICKHOUSE_DOWN_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let mut clickhouse = PrivateClickHouse::start().await;
+    let app = api(|c| {
+        c.clickhouse_url = clickhouse.url();
+        c.worker_ready_max_lag = 100;
+    })
+    .await;
+    let mut worker = WorkerProcess::start(&app.config).await;
+    let events = events();
+    let client = Client::of(&app);
+    send(&client, &events[..N / 2]).await;
+
+    clickhouse.stop();
+    let stopped = Instant::now();
+    // Ingest does not depend on ClickHouse: the second half is accepted meanwhile.
+    send(&client, &events[N / 2..]).await;
+    // The sink cannot load, so its partitions fall behind and the worker says so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = readiness(&worker).await;
+        if status == 503 && body["consumers"]["partitions_behind"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness ignores the lag: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(down_for.saturating_sub(stopped.elapsed())).await;
+    clickhouse.resume().await;
+
+    // The sink's retries back off up to 30 s, so allow for one full wait.
+    assert_converged(&app, Duration::from_secs(120)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = readiness(&worker).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready after catching up: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    worker.kill();
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_loses_and_doubles_nothing() {
+    let mut app = api(|_| {}).await;
+    let _worker = WorkerProcess::start(&app.config).await;
+    let events = events();
+    let client = Client::of(&app);
+    send(&client, &events[..N / 2]).await;
+    app.broker.kill();
+    // The second half is posted while the broker is away: 503s, sent again until accepted.
+    let broker = &mut app.broker;
+    tokio::join!(send(&client, &events[N / 2..]), async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        broker.resume().await;
+    });
+    assert_converged(&app, Duration::from_secs(120)).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_converges() {
+    let mut redis = PrivateRedis::start().await;
+    let app = api(|c| c.redis_url = redis.url()).await;
+    let _worker = WorkerProcess::start(&app.config).await;
+    let events = events();
+    let client = Client::of(&app);
+    send(&client, &events[..N / 2]).await;
+    redis.kill();
+    send(&client, &events[N / 2..]).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis.resume().await;
+    assert_converged(&app, Duration::from_secs(120)).await;
+    app.cleanup().await;
+}

@@ -1,0 +1,284 @@
+//! Real processes a fault test can stop and start again: a private ClickHouse server, a
+//! private Redis (append-only file, fsync on every write, so a SIGKILL loses nothing it
+//! acknowledged), and `recoscope worker` itself. Each runs on free ports with its data in a
+//! temporary directory removed on drop, so fault tests never touch the shared stack.
+
+use super::unique;
+use recoscope_server::config::Config;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
+async fn wait_for_port(port: u16, what: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A ClickHouse server of our own (the stack's binary, a private data directory).
+pub struct PrivateClickHouse {
+    pub http_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateClickHouse {
+    pub async fn start() -> PrivateClickHouse {
+        let dir = std::env::temp_dir().join(unique("recoscope-clickhouse-"));
+        for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::copy("/etc/clickhouse-server/users.xml", dir.join("users.xml"))
+            .expect("clickhouse-server is installed (scripts/stack install)");
+        let (http_port, tcp_port) = (free_port(), free_port());
+        let d = dir.display();
+        let config = format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/error.log</errorlog></logger>
+    <http_port>{http_port}</http_port>
+    <tcp_port>{tcp_port}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{d}/data/</path>
+    <tmp_path>{d}/tmp/</tmp_path>
+    <user_files_path>{d}/user_files/</user_files_path>
+    <format_schema_path>{d}/format_schemas/</format_schema_path>
+    <users_config>{d}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>67108864</mark_cache_size>
+</yandex>
+"#
+        );
+        std::fs::write(dir.join("config.xml"), config).unwrap();
+        let mut server = PrivateClickHouse {
+            http_port,
+            dir,
+            child: None,
+        };
+        server.resume().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Stops the server the way an operator does (SIGTERM) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "TERM");
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same ports with the same data and waits until it answers.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "ClickHouse is running");
+        let child = Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clickhouse-server runs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ping = format!("{}/ping", self.url());
+        while !reqwest::get(&ping)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "ClickHouse did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis of our own that persists every write before acknowledging it.
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> PrivateRedis {
+        let dir = std::env::temp_dir().join(unique("recoscope-redis-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = PrivateRedis {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        redis.resume().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown save; what was acknowledged is in the append-only file.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "Redis is running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/stack install)");
+        self.child = Some(child);
+        wait_for_port(self.port, "Redis", Duration::from_secs(20)).await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `recoscope worker` as its own process, configured like the app under test.
+pub struct WorkerProcess {
+    /// Its health listener (`WORKER_LISTEN`).
+    pub port: u16,
+    env: Vec<(&'static str, String)>,
+    child: Option<Child>,
+}
+
+impl WorkerProcess {
+    pub async fn start(config: &Config) -> WorkerProcess {
+        let port = free_port();
+        let env = vec![
+            ("WORKER_LISTEN", format!("127.0.0.1:{port}")),
+            // A restarted worker takes its own place in the groups again (static membership).
+            ("WORKER_INSTANCE_ID", super::unique("worker-")),
+            (
+                "WORKER_READY_MAX_LAG",
+                config.worker_ready_max_lag.to_string(),
+            ),
+            ("KAFKA_BROKERS", config.kafka_brokers.clone()),
+            ("KAFKA_TOPIC", config.kafka_topic.clone()),
+            (
+                "KAFKA_TOPIC_PARTITIONS",
+                config.kafka_topic_partitions.to_string(),
+            ),
+            (
+                "SINK_DEAD_LETTER_TOPIC",
+                config.sink_dead_letter_topic.clone(),
+            ),
+            ("CLICKHOUSE_URL", config.clickhouse_url.clone()),
+            ("CLICKHOUSE_DATABASE", config.clickhouse_database.clone()),
+            ("SINK_GROUP_ID", config.sink_group_id.clone()),
+            ("SINK_MAX_ROWS", config.sink_max_rows.to_string()),
+            ("SINK_MAX_WAIT_MS", config.sink_max_wait_ms.to_string()),
+            ("REDIS_URL", config.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", config.redis_key_prefix.clone()),
+            ("REALTIME_GROUP_ID", config.realtime_group_id.clone()),
+            ("RECENT_GROUP_ID", config.recent_group_id.clone()),
+            ("RECOSCOPE_STORE_PATH", config.store_path.clone()),
+            ("RECOSCOPE_RECENT_PATH", config.recent_path.clone()),
+            ("RECOSCOPE_WRITE_KEYS", config.write_keys.clone()),
+            ("MONGODB_URI", String::new()),
+            (
+                "RUST_LOG",
+                std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
+        ];
+        let mut worker = WorkerProcess {
+            port,
+            env,
+            child: None,
+        };
+        worker.resume().await;
+        worker
+    }
+
+    /// SIGKILL: no drain, no commit; whatever batch it held is read again by its successor.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh worker process with the same configuration.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "the worker is running");
+        let child = Command::new(env!("CARGO_BIN_EXE_recoscope"))
+            .arg("worker")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            // Its log (stdout) shows in the test's output when WORKER_LOG asks for one.
+            .stdout(match std::env::var_os("WORKER_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the recoscope binary runs");
+        self.child = Some(child);
+        wait_for_port(self.port, "the worker", Duration::from_secs(30)).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

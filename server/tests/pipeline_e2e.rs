@@ -130,9 +130,17 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     let hour0 = until - 3 * 3600;
     let events = generate(hour0 * 1000);
 
-    // Ready once the broker and ClickHouse answer.
-    let ready = app.http.get(app.url("/_readiness")).send().await.unwrap();
-    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    // Ready once the broker (the new topic's metadata) and ClickHouse answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let ready = app.http.get(app.url("/_readiness")).send().await.unwrap();
+        if ready.status() == 200 {
+            break;
+        }
+        let body = ready.text().await.unwrap();
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // Send in batches; the last batch carries two bad events among good ones.
     let mut accepted = 0;

@@ -6,6 +6,8 @@
 //!   configurable `Limits`; used by the ingest API and by the tracker before it sends.
 //! - [`event`]: the wire format a tracker or a server-side producer sends
 //!   (`Event`, `ActionType`, `EventContext`) and the batch envelope.
+//! - [`realtime`]: the layout of the real-time state in Redis (keys, decay), shared by its
+//!   writer and the dashboard's live view.
 //! - [`record`]: what the ingest API writes to Kafka (`BehaviorRecord`): the event plus what
 //!   only the server may set (tenant, event id, receive time).
 //!
@@ -13,6 +15,7 @@
 
 pub mod bounded;
 pub mod event;
+pub mod realtime;
 pub mod record;
 pub mod validate;
 

@@ -1,14 +1,14 @@
 //! Real-time state in Redis, fed by consumer group `redis-realtime` (configurable): what the
 //! dashboard's live view reads within a second of an event.
 //!
-//! Keys (after `REDIS_KEY_PREFIX`):
-//! - `hot:items:{tenant}:{scenario}` (ZSET): engagement-weighted item scores that halve every
-//!   `REALTIME_HOT_HALF_LIFE_SECS`, kept to the `REALTIME_HOT_MAX_ITEMS` best, with
-//!   `hot:epoch:{tenant}:{scenario}` (see [`HOT_ITEMS_SCRIPT`] for the decay arithmetic);
-//! - `rt:m:{tenant}:{scenario}:{minute}` (HASH): events, impressions, clicks, orders of one
-//!   minute of event time; `rt:u:...:{minute}` (HyperLogLog): its active users;
-//! - `rt:scenarios:{tenant}` (SET): the scenarios seen lately, so "all scenarios" can be read;
-//! - `rt:offsets:{group}` (HASH): the last Kafka offset applied per partition.
+//! The keys (after `REDIS_KEY_PREFIX`) are laid out in [`recoscope_core::realtime`], which
+//! the dashboard's live view reads with:
+//! - hot items: engagement-weighted item scores that halve every
+//!   `REALTIME_HOT_HALF_LIFE_SECS`, kept to the `REALTIME_HOT_MAX_ITEMS` best (see
+//!   [`HOT_ITEMS_SCRIPT`] for the decay arithmetic);
+//! - per minute of event time: events, impressions, clicks, orders, and a HyperLogLog of users;
+//! - the scenarios seen lately, so "all scenarios" can be read;
+//! - the last Kafka offset applied per partition.
 //!
 //! Every key but the offsets has a TTL: minutes live two hours, hot items
 //! `REALTIME_HOT_TTL_SECS` after their last event.
@@ -27,6 +27,7 @@ use crate::config::Config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::{BorrowedMessage, Message};
+use recoscope_core::realtime::{minute_of, Keys};
 use recoscope_core::{ActionType, BehaviorRecord};
 use redis::aio::ConnectionManager;
 use std::collections::{BTreeMap, HashMap};
@@ -85,33 +86,6 @@ return size
 
 /// One item's weight at one event time.
 type HotAdd<'a> = (&'a str, f64, i64);
-
-/// Key names, after the configured prefix.
-#[derive(Debug, Clone)]
-pub struct Keys {
-    pub prefix: String,
-}
-
-impl Keys {
-    pub fn hot_items(&self, tenant: &str, scenario: &str) -> String {
-        format!("{}hot:items:{tenant}:{scenario}", self.prefix)
-    }
-    pub fn hot_epoch(&self, tenant: &str, scenario: &str) -> String {
-        format!("{}hot:epoch:{tenant}:{scenario}", self.prefix)
-    }
-    pub fn minute(&self, tenant: &str, scenario: &str, minute: i64) -> String {
-        format!("{}rt:m:{tenant}:{scenario}:{minute}", self.prefix)
-    }
-    pub fn minute_users(&self, tenant: &str, scenario: &str, minute: i64) -> String {
-        format!("{}rt:u:{tenant}:{scenario}:{minute}", self.prefix)
-    }
-    pub fn scenarios(&self, tenant: &str) -> String {
-        format!("{}rt:scenarios:{tenant}", self.prefix)
-    }
-    pub fn offsets(&self, group: &str) -> String {
-        format!("{}rt:offsets:{group}", self.prefix)
-    }
-}
 
 /// Tuning of the hot-items sets.
 #[derive(Debug, Clone, Copy)]
@@ -224,7 +198,7 @@ impl RealtimeWriter {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let minute_ttl = MINUTE_TTL.as_millis() as i64;
-        let oldest_minute = (now - minute_ttl) / 60_000 * 60;
+        let oldest_minute = minute_of(now - minute_ttl);
         let mut hot: BTreeMap<(&str, &str), Vec<HotAdd>> = BTreeMap::new();
         let mut minutes: BTreeMap<(&str, &str, i64), [i64; 4]> = BTreeMap::new();
         let mut users: BTreeMap<(&str, &str, i64), Vec<&str>> = BTreeMap::new();
@@ -236,7 +210,7 @@ impl RealtimeWriter {
                 weight(r.event.action_type),
                 at,
             ));
-            let minute = at / 60_000 * 60;
+            let minute = minute_of(at);
             if minute < oldest_minute {
                 continue; // too old for the live view; its key would expire at once
             }

@@ -4,7 +4,8 @@
 //! - [`shell`] / [`App`]: the HTML document and the routes.
 //! - [`analytics`]: the data the dashboard shows. Each view's `#[server]` function lives
 //!   beside its types; the ClickHouse queries behind them are compiled only with `ssr`.
-//! - [`pages`]: one module per page (the overview dashboard so far).
+//! - [`pages`]: one module per page: the overview dashboard (ClickHouse) and the live view
+//!   (Redis).
 //! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).
 //!
 //! Every number shown comes from a server function; an empty range shows an explicit empty
@@ -52,11 +53,16 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Recoscope"</a>
+                <nav class="nav">
+                    <a href="/">"Overview"</a>
+                    <a href="/live">"Live"</a>
+                </nav>
                 <span class="tagline">"Real-time analytics for recommendations"</span>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage />
+                    <Route path=path!("/live") view=pages::live::LivePage />
                 </Routes>
             </main>
         </Router>

@@ -104,12 +104,15 @@ pub fn health_routes(health: HealthState) -> Router {
 }
 
 /// Everything the server role serves.
-pub fn router(ingest: IngestState, health: HealthState, leptos_options: LeptosOptions) -> Router {
-    let clickhouse = health.clickhouse.clone();
+pub fn router(
+    ingest: IngestState,
+    health: HealthState,
+    db: AnalyticsDb,
+    leptos_options: LeptosOptions,
+) -> Router {
     let health =
         health_routes(health).route("/api/v1/openapi.json", get(crate::openapi::openapi_json));
 
-    let db = AnalyticsDb { clickhouse };
     let routes = generate_route_list(App);
     let dashboard = Router::new()
         .leptos_routes_with_context(

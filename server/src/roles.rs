@@ -18,6 +18,8 @@ use crate::store::recent::{RecentStore, SqliteRecentStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
+use recoscope_app::analytics::live_store::LiveStore;
+use recoscope_app::analytics::AnalyticsDb;
 use recoscope_clickhouse::ClickHouse;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -214,7 +216,16 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
             )),
         };
-        let app = http::router(ingest, health.clone(), http::leptos_options()?)
+        let db = AnalyticsDb {
+            clickhouse: clickhouse.clone(),
+            live: LiveStore::new(
+                &config.redis_url,
+                &config.redis_key_prefix,
+                Duration::from_secs(config.realtime_hot_half_life_secs),
+            )
+            .context("REDIS_URL")?,
+        };
+        let app = http::router(ingest, health.clone(), db, http::leptos_options()?)
             .merge(recent_routes(recent_api));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);

@@ -4,9 +4,9 @@
 
 mod support;
 
+use recoscope_core::realtime::Keys;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
 use recoscope_server::pipeline::batch::Source;
-use recoscope_core::realtime::Keys;
 use recoscope_server::pipeline::realtime::{weight, RealtimeWriter};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

@@ -3,19 +3,25 @@
 //!
 //! - [`overview`]: KPIs and the hourly trend for a tenant, scenario and time range.
 //! - [`catalog`]: which tenants and scenarios have data (for the filters).
+//! - [`live`]: the last 60 minutes and the hot items now, from the real-time state in Redis.
 //! - `queries` (ssr only): the ClickHouse SQL behind them, on the hourly rollup.
+//! - `live_store` (ssr only): the Redis reads behind the live view.
 
 pub mod catalog;
+pub mod live;
 pub mod overview;
 
 #[cfg(feature = "ssr")]
+pub mod live_store;
+#[cfg(feature = "ssr")]
 pub mod queries;
 
-/// Server-side handle the server functions read from the Leptos context.
+/// Server-side handles the server functions read from the Leptos context.
 #[cfg(feature = "ssr")]
 #[derive(Clone, Debug)]
 pub struct AnalyticsDb {
     pub clickhouse: recoscope_clickhouse::ClickHouse,
+    pub live: live_store::LiveStore,
 }
 
 #[cfg(feature = "ssr")]

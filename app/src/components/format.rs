@@ -28,6 +28,20 @@ pub fn hour_label(epoch_secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Start of a minute (epoch seconds) as `HH:MM`, UTC.
+pub fn minute_label(epoch_secs: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch_secs, 0)
+        .map(|t| t.format("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// An instant (epoch milliseconds) as `HH:MM:SS UTC`.
+pub fn clock(epoch_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(epoch_ms)
+        .map(|t| t.format("%H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// A range end as `YYYY-MM-DD HH:00 UTC`.
 pub fn datetime(epoch_secs: i64) -> String {
     chrono::DateTime::from_timestamp(epoch_secs, 0)
@@ -48,5 +62,7 @@ mod tests {
         assert_eq!(percent(Some(0.0512)), "5.12%");
         assert_eq!(percent(None), "—");
         assert_eq!(hour_label(3600), "01-01 01:00");
+        assert_eq!(minute_label(3660), "01:01");
+        assert_eq!(clock(3_661_000), "01:01:01 UTC");
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! - [`kpi`]: the KPI cards.
 //! - [`trend_chart`]: the hourly trend as a charming (ECharts) line chart.
+//! - [`live_chart`]: the last 60 minutes, minute by minute.
+//! - [`hot_items`]: the hot items table.
 //! - [`format`]: number, ratio and time formatting shared by the views.
 
 pub mod format;
+pub mod hot_items;
 pub mod kpi;
+pub mod live_chart;
 pub mod trend_chart;

@@ -1,0 +1,83 @@
+//! The live view: the last 60 minutes, minute by minute, and the hot items now. Read from the
+//! real-time state in Redis (fed by the `redis-realtime` worker within a second of ingest),
+//! not from ClickHouse.
+
+use super::overview::Kpis;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Minutes shown, ending with the current one.
+pub const LIVE_MINUTES: i64 = 60;
+/// Most hot items one request may ask for.
+pub const MAX_HOT_ITEMS: u32 = 100;
+
+/// One minute of event time. Minutes without events are present with zeros, so the chart's
+/// axis is continuous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveMinute {
+    /// Start of the minute, epoch seconds (UTC).
+    pub minute: i64,
+    pub events: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    /// Orders.
+    pub conversions: u64,
+    /// Distinct users in the minute (HyperLogLog estimate, about 1% error).
+    pub active_users: u64,
+}
+
+/// An item and its engagement score now (decayed to the time of the request).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HotItem {
+    pub item_id: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    pub tenant: String,
+    /// `None`: all scenarios.
+    pub scenario: Option<String>,
+    /// When it was read, epoch milliseconds.
+    pub as_of: i64,
+    /// The last [`LIVE_MINUTES`] minutes, oldest first.
+    pub minutes: Vec<LiveMinute>,
+    /// Totals of those minutes (users: distinct over the hour); `None` when nothing happened.
+    pub totals: Option<Kpis>,
+    /// Best first.
+    pub hot_items: Vec<HotItem>,
+    /// Scenarios with real-time state for this tenant (for the filter).
+    pub scenarios: Vec<String>,
+}
+
+/// The last 60 minutes and the `top` hot items of `tenant` (and `scenario`, or all).
+#[server(endpoint = "live")]
+pub async fn get_live(
+    tenant: String,
+    scenario: Option<String>,
+    top: u32,
+) -> Result<Live, ServerFnError> {
+    if tenant.trim().is_empty() {
+        return Err(ServerFnError::new("tenant is required"));
+    }
+    if top == 0 || top > MAX_HOT_ITEMS {
+        return Err(ServerFnError::new(format!(
+            "top must be between 1 and {MAX_HOT_ITEMS}"
+        )));
+    }
+    let scenario = scenario.filter(|s| !s.is_empty());
+    let db = super::analytics_db()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    db.live
+        .read(&tenant, scenario.as_deref(), top as usize, now_ms)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "live query failed");
+            ServerFnError::new(
+                "live view: the real-time store is unreachable or busy; try again shortly",
+            )
+        })
+}

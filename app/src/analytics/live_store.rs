@@ -1,0 +1,229 @@
+//! Reading the live view from Redis (the layout of `recoscope_core::realtime`), in three
+//! pipelined round trips: the minute counters, the HyperLogLog counts, the hot items.
+
+use super::live::{HotItem, Live, LiveMinute, LIVE_MINUTES};
+use super::overview::Kpis;
+use recoscope_core::realtime::{decay_factor, minute_of, Keys, MINUTE_FIELDS};
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Where the real-time state lives and how to read its scores.
+#[derive(Clone, Debug)]
+pub struct LiveStore {
+    client: redis::Client,
+    keys: Keys,
+    half_life_ms: i64,
+}
+
+impl LiveStore {
+    /// `url` must be a valid Redis URL (checked at boot); nothing connects until a read.
+    pub fn new(url: &str, key_prefix: &str, half_life: Duration) -> redis::RedisResult<Self> {
+        Ok(LiveStore {
+            client: redis::Client::open(url)?,
+            keys: Keys::new(key_prefix),
+            half_life_ms: half_life.as_millis() as i64,
+        })
+    }
+
+    pub async fn read(
+        &self,
+        tenant: &str,
+        scenario: Option<&str>,
+        top: usize,
+        now_ms: i64,
+    ) -> redis::RedisResult<Live> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let mut redis = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut known: Vec<String> = redis.smembers(self.keys.scenarios(tenant)).await?;
+        known.sort();
+        let scenarios: Vec<String> = match scenario {
+            Some(s) => vec![s.to_string()],
+            None => known.clone(),
+        };
+        let last = minute_of(now_ms);
+        let minutes: Vec<i64> = (0..LIVE_MINUTES).rev().map(|i| last - i * 60).collect();
+
+        // Counters: one HMGET per minute and scenario.
+        let mut pipe = redis::pipe();
+        for &m in &minutes {
+            for s in &scenarios {
+                pipe.cmd("HMGET")
+                    .arg(self.keys.minute(tenant, s, m))
+                    .arg(&MINUTE_FIELDS[..]);
+            }
+        }
+        let counters: Vec<Vec<Option<u64>>> = if scenarios.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut redis).await?
+        };
+
+        // Users: one PFCOUNT per minute (the union over scenarios), then one for the hour.
+        let user_keys = |m: i64| -> Vec<String> {
+            scenarios
+                .iter()
+                .map(|s| self.keys.minute_users(tenant, s, m))
+                .collect()
+        };
+        let mut pipe = redis::pipe();
+        for &m in &minutes {
+            pipe.cmd("PFCOUNT").arg(user_keys(m));
+        }
+        pipe.cmd("PFCOUNT").arg(
+            minutes
+                .iter()
+                .flat_map(|&m| user_keys(m))
+                .collect::<Vec<_>>(),
+        );
+        let users: Vec<u64> = if scenarios.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut redis).await?
+        };
+
+        // Hot items: each scenario's best with its epoch, decayed to now and merged.
+        let mut pipe = redis::pipe();
+        for s in &scenarios {
+            pipe.cmd("GET").arg(self.keys.hot_epoch(tenant, s));
+            pipe.cmd("ZREVRANGE")
+                .arg(self.keys.hot_items(tenant, s))
+                .arg(0)
+                .arg(top as i64 - 1)
+                .arg("WITHSCORES");
+        }
+        let hot: Vec<redis::Value> = if scenarios.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut redis).await?
+        };
+
+        let mut series = Vec::with_capacity(minutes.len());
+        let per_minute = scenarios.len();
+        for (i, &minute) in minutes.iter().enumerate() {
+            let mut sums = [0u64; 4];
+            for fields in counters.iter().skip(i * per_minute).take(per_minute) {
+                for (sum, value) in sums.iter_mut().zip(fields) {
+                    *sum += value.unwrap_or(0);
+                }
+            }
+            series.push(LiveMinute {
+                minute,
+                events: sums[0],
+                impressions: sums[1],
+                clicks: sums[2],
+                conversions: sums[3],
+                active_users: users.get(i).copied().unwrap_or(0),
+            });
+        }
+        let total = |pick: fn(&LiveMinute) -> u64| series.iter().map(pick).sum::<u64>();
+        let events = total(|m| m.events);
+        let totals = (events > 0).then(|| {
+            Kpis::from_counts(
+                events,
+                total(|m| m.impressions),
+                total(|m| m.clicks),
+                total(|m| m.conversions),
+                users.last().copied().unwrap_or(0),
+            )
+        });
+
+        Ok(Live {
+            tenant: tenant.to_string(),
+            scenario: scenario.map(str::to_string),
+            as_of: now_ms,
+            minutes: series,
+            totals,
+            hot_items: merge_hot_items(&hot, top, now_ms, self.half_life_ms)?,
+            scenarios: known,
+        })
+    }
+}
+
+/// Decays each scenario's scores from its own epoch to `now_ms`, adds up an item's scores
+/// across scenarios, and keeps the best `top`. `replies` alternate GET epoch and
+/// ZREVRANGE ... WITHSCORES, one pair per scenario.
+fn merge_hot_items(
+    replies: &[redis::Value],
+    top: usize,
+    now_ms: i64,
+    half_life_ms: i64,
+) -> redis::RedisResult<Vec<HotItem>> {
+    let mut scores: HashMap<String, f64> = HashMap::new();
+    for pair in replies.chunks(2) {
+        let [epoch, items] = pair else { continue };
+        let epoch: Option<i64> = redis::from_redis_value(epoch.clone())?;
+        let items: Vec<(String, f64)> = redis::from_redis_value(items.clone())?;
+        let Some(epoch) = epoch else { continue };
+        let factor = decay_factor(now_ms, epoch, half_life_ms);
+        for (item, stored) in items {
+            *scores.entry(item).or_default() += stored * factor;
+        }
+    }
+    let mut hot: Vec<HotItem> = scores
+        .into_iter()
+        .map(|(item_id, score)| HotItem { item_id, score })
+        .collect();
+    hot.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.item_id.cmp(&b.item_id))
+    });
+    hot.truncate(top);
+    Ok(hot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    fn zrange(items: &[(&str, f64)]) -> Value {
+        Value::Array(
+            items
+                .iter()
+                .flat_map(|(i, s)| {
+                    [
+                        Value::BulkString(i.as_bytes().to_vec()),
+                        Value::BulkString(s.to_string().into_bytes()),
+                    ]
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn scores_decay_from_each_scenarios_epoch_and_add_up() {
+        let half_life = 1_000;
+        let replies = vec![
+            // Scenario 1, epoch one half-life ago: scores halve.
+            Value::BulkString(b"9000".to_vec()),
+            zrange(&[("a", 8.0), ("b", 4.0)]),
+            // Scenario 2, epoch now: scores as stored.
+            Value::BulkString(b"10000".to_vec()),
+            zrange(&[("b", 3.0), ("c", 1.0)]),
+            // Scenario 3 expired: no epoch.
+            Value::Nil,
+            zrange(&[]),
+        ];
+        let hot = merge_hot_items(&replies, 2, 10_000, half_life).unwrap();
+        assert_eq!(
+            hot,
+            vec![
+                HotItem {
+                    item_id: "b".into(),
+                    score: 5.0
+                },
+                HotItem {
+                    item_id: "a".into(),
+                    score: 4.0
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! The hot items now: rank, item and decayed score, with a bar relative to the best.
+
+use crate::analytics::live::HotItem;
+use leptos::prelude::*;
+
+#[component]
+pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
+    if items.is_empty() {
+        return view! {
+            <section class="hot-items">
+                <h2>"Hot items now"</h2>
+                <p class="empty">"No engagement recorded lately for this scope."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let best = items
+        .first()
+        .map_or(1.0, |i| i.score)
+        .max(f64::MIN_POSITIVE);
+    let rows = items
+        .into_iter()
+        .enumerate()
+        .map(|(rank, item)| {
+            let width = format!("width: {:.1}%", item.score / best * 100.0);
+            view! {
+                <tr>
+                    <td class="rank">{rank + 1}</td>
+                    <td class="item">{item.item_id}</td>
+                    <td class="score">
+                        <span class="bar" style=width></span>
+                        <span class="value">{format!("{:.1}", item.score)}</span>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="hot-items">
+            <h2>"Hot items now"</h2>
+            <table data-testid="hot-items">
+                <thead>
+                    <tr><th>"#"</th><th>"Item"</th><th title="Engagement weights (impression 1 … order 10) halving every half-life">"Score"</th></tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}

@@ -102,6 +102,37 @@ async fn a_batch_delivered_again_is_not_counted_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_passes_the_duplicate_lookup() {
+    let app = TestApp::start().await;
+    let loader = ClickHouseLoader::new(app.clickhouse.clone());
+    // A batch as large as the sink makes by default: one lookup with every key in it was
+    // refused by ClickHouse (more than 50,000 syntax-tree elements) and stalled the sink.
+    let n = app.config.sink_max_rows;
+    let batch: Vec<(BehaviorRow, ())> = records(&app.tenant, n)
+        .into_iter()
+        .map(|r| (BehaviorRow::from(r), ()))
+        .collect();
+    let shutdown = CancellationToken::new();
+    let again: Vec<(BehaviorRow, ())> = records(&app.tenant, n)
+        .into_iter()
+        .map(|r| (BehaviorRow::from(r), ()))
+        .collect();
+    // Within a second or two, not in a retry loop.
+    let loaded = tokio::time::timeout(Duration::from_secs(60), async {
+        loader.load(batch, &shutdown).await.unwrap();
+        loader.load(again, &shutdown).await.unwrap();
+    })
+    .await;
+    assert!(loaded.is_ok(), "the loads did not finish");
+    let (raw, rollup) = counts(&app).await;
+    assert_eq!(
+        (raw.rows, raw.distinct, rollup),
+        (n as u64, n as u64, n as u64)
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
     let app = TestApp::start().await;
     let producer: FutureProducer = client_config(&app.config.kafka_brokers)

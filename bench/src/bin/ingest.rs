@@ -17,15 +17,15 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
+use recoscope_bench::events::generate;
 use recoscope_bench::stats::{median, peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
-use recoscope_core::{BehaviorRecord, Event, Label, UnixMillis};
+use recoscope_core::BehaviorRecord;
 use recoscope_server::clock::now_ms;
 use recoscope_server::config::Config;
 use recoscope_server::ingest::sink::EventSink;
 use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
 use recoscope_server::roles::{self, Roles};
-use recoscope_server::simulate::TrafficModel;
 use std::time::{Duration, Instant};
 
 // The same allocator as the `recoscope` binary, so the server measured here is the shipped one.
@@ -37,24 +37,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Realistic events (the simulator's sessions), stamped now so validation accepts them.
-fn generate(n: usize) -> Vec<Event> {
-    let mut model = TrafficModel::new(42);
-    let mut events = Vec::with_capacity(n + 64);
-    let now = now_ms();
-    while events.len() < n {
-        events.extend(model.session(now - 60_000).into_iter().map(|mut e| {
-            e.timestamp = UnixMillis::new(now - 60_000).ok();
-            e
-        }));
-    }
-    events.truncate(n);
-    for (i, e) in events.iter_mut().enumerate() {
-        e.event_id = Label::new(format!("bench-{i}")).ok();
-    }
-    events
 }
 
 /// Events/s of the producer alone: the records go straight to the broker, 8 chunks of 1000 in
@@ -121,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     let connections = env_or("BENCH_CONNECTIONS", 8);
     let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let broker = Broker::start().await?;
-    let events = generate(n);
+    let events = generate(n, "bench");
 
     let mut config = Config::local_defaults();
     if let Ok(url) = std::env::var("CLICKHOUSE_URL") {

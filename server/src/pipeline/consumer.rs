@@ -76,6 +76,9 @@ pub fn subscribe(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // The broker answers a fetch when data is there or after this wait: librdkafka's
+        // 500 ms default was most of the live view's freshness (bench/sink).
+        .set("fetch.wait.max.ms", "100")
         .create_with_context(GroupContext::default())?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)

@@ -1,7 +1,7 @@
 //! The HTTP client: queries, inserts and DDL against one database.
 
 use crate::error::ClickHouseError;
-use crate::query::Query;
+use crate::query::{ExternalTable, Query};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -72,6 +72,7 @@ impl ClickHouse {
         body_after_sql: Option<String>,
         use_database: bool,
         settings: &[(&'static str, String)],
+        tables: &[ExternalTable],
     ) -> Result<String, ClickHouseError> {
         let mut params: Vec<(&str, &str)> = vec![
             // Numbers as JSON numbers on every version (18.16 quotes 64-bit ints by default).
@@ -89,11 +90,32 @@ impl ClickHouse {
         if !self.config.password.is_empty() {
             request = request.header("X-ClickHouse-Key", &self.config.password);
         }
-        let request = match body_after_sql {
+        let request = match (body_after_sql, tables) {
             // For inserts the statement goes in the URL and the rows are the body, so a large
             // batch is streamed as data rather than parsed as SQL.
-            Some(rows) => request.query(&[("query", sql)]).body(rows),
-            None => request.body(sql),
+            (Some(rows), _) => request.query(&[("query", sql)]).body(rows),
+            (None, []) => request.body(sql),
+            // External tables: the statement in the URL, each table a part of a multipart
+            // body named after it, its structure and format as URL parameters.
+            (None, tables) => {
+                let mut request = request.query(&[("query", sql)]);
+                let mut form = reqwest::multipart::Form::new();
+                for table in tables {
+                    request = request.query(&[
+                        (
+                            format!("{}_structure", table.name),
+                            table.structure.as_str(),
+                        ),
+                        (format!("{}_format", table.name), "TSV"),
+                    ]);
+                    form = form.part(
+                        table.name.clone(),
+                        reqwest::multipart::Part::text(table.tsv.clone())
+                            .file_name(table.name.clone()),
+                    );
+                }
+                request.multipart(form)
+            }
         };
         let response = request.send().await?;
         let status = response.status();
@@ -116,16 +138,28 @@ impl ClickHouse {
 
     /// Runs a statement that returns nothing worth reading (DDL, `ALTER`, ...).
     pub async fn execute(&self, query: Query) -> Result<(), ClickHouseError> {
-        self.send(query.render()?, None, true, query.settings())
-            .await
-            .map(drop)
+        self.send(
+            query.render()?,
+            None,
+            true,
+            query.settings(),
+            query.tables(),
+        )
+        .await
+        .map(drop)
     }
 
     /// Runs a statement outside any database (`CREATE DATABASE`, `DROP DATABASE`).
     pub async fn execute_on_server(&self, query: Query) -> Result<(), ClickHouseError> {
-        self.send(query.render()?, None, false, query.settings())
-            .await
-            .map(drop)
+        self.send(
+            query.render()?,
+            None,
+            false,
+            query.settings(),
+            query.tables(),
+        )
+        .await
+        .map(drop)
     }
 
     /// Runs a `SELECT` and decodes each row; `FORMAT JSONEachRow` is appended here.
@@ -134,7 +168,9 @@ impl ClickHouse {
         query: Query,
     ) -> Result<Vec<T>, ClickHouseError> {
         let sql = format!("{} FORMAT JSONEachRow", query.render()?);
-        let text = self.send(sql, None, true, query.settings()).await?;
+        let text = self
+            .send(sql, None, true, query.settings(), query.tables())
+            .await?;
         text.lines()
             .filter(|line| !line.trim().is_empty())
             .map(|line| serde_json::from_str(line).map_err(ClickHouseError::from))
@@ -172,12 +208,12 @@ impl ClickHouse {
             body.push('\n');
         }
         let sql = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.send(sql, Some(body), true, &[]).await.map(drop)
+        self.send(sql, Some(body), true, &[], &[]).await.map(drop)
     }
 
     /// Whether the server answers at all.
     pub async fn ping(&self) -> Result<(), ClickHouseError> {
-        self.send("SELECT 1".into(), None, false, &[])
+        self.send("SELECT 1".into(), None, false, &[], &[])
             .await
             .map(drop)
     }
@@ -185,7 +221,7 @@ impl ClickHouse {
     /// The server's version string, e.g. `18.16.1`.
     pub async fn server_version(&self) -> Result<String, ClickHouseError> {
         let text = self
-            .send("SELECT version()".into(), None, false, &[])
+            .send("SELECT version()".into(), None, false, &[], &[])
             .await?;
         Ok(text.trim().to_string())
     }

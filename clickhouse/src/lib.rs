@@ -16,4 +16,4 @@ pub mod query;
 
 pub use client::{ClickHouse, ClickHouseConfig};
 pub use error::ClickHouseError;
-pub use query::{Query, SqlValue};
+pub use query::{ExternalTable, Query, SqlValue};

@@ -28,7 +28,12 @@ fn records(tenant: &str, n: usize) -> Vec<BehaviorRecord> {
                 Event::new(scenario, format!("u{}", i % 17), format!("i{i}"), action).unwrap();
             // Spread over three hours, so the lookup spans several hours and partitions.
             e.timestamp = UnixMillis::new(now - (i as i64 % 3) * 3_600_000).ok();
-            BehaviorRecord::new(tenant, e, now, || format!("ev-{i}"))
+            // One id with what TSV must escape (the lookup sends ids as TSV).
+            let id = match i {
+                0 => "ev-0\twith\\odd\nbytes".to_string(),
+                _ => format!("ev-{i}"),
+            };
+            BehaviorRecord::new(tenant, e, now, || id)
         })
         .collect()
 }

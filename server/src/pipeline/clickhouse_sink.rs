@@ -17,12 +17,12 @@ use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::retry::{retry, Retry};
-use super::row::BehaviorRow;
+use super::row::{datetime_text, BehaviorRow};
 use crate::config::Config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::{BorrowedMessage, Message};
-use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
+use recoscope_clickhouse::{ClickHouse, ClickHouseError, ExternalTable, Query};
 use recoscope_core::BehaviorRecord;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -168,7 +168,7 @@ impl ClickHouseLoader {
         if rows.is_empty() {
             return Some(Vec::new());
         }
-        // One lookup for the whole batch, in chunks (repeats only repeat an id of a set).
+        // One lookup for the whole batch (repeats in it only repeat a row of the key table).
         let present = retry(shutdown, "duplicate lookup", || async {
             self.present(&rows)
                 .await
@@ -206,11 +206,11 @@ impl ClickHouseLoader {
 
     /// Which of these events ClickHouse already holds, as (tenant, event id).
     ///
-    /// Asked in chunks of [`LOOKUP_CHUNK`] event ids: ClickHouse refuses statements with more
-    /// than 50,000 syntax-tree elements (`max_ast_elements`), and a whole batch of key
-    /// tuples went far past that (found by `bench/sink`: the sink stalled on its first full
-    /// batch). Each query names the chunk's (tenant, scenario, hour) prefixes, so only those
-    /// granules are read, and its ids as plain strings, one element each.
+    /// The batch's keys travel as an external table (TSV data beside the query), not as SQL
+    /// literals: a whole batch of key tuples in the statement went past ClickHouse's 50,000
+    /// syntax-tree elements and stalled the sink on its first full batch (found by
+    /// `bench/sink`), and parsing such statements cost more than the insert. The lookup names
+    /// the batch's (tenant, scenario, hour) prefixes, so only those granules are read.
     async fn present<T>(
         &self,
         rows: &[(BehaviorRow, T)],
@@ -220,56 +220,37 @@ impl ClickHouseLoader {
             tenant_id: String,
             event_id: String,
         }
+        let mut keys = ExternalTable::new(
+            "batch_keys",
+            "tenant_id String, scenario_id String, hour DateTime('UTC'), event_id String",
+        );
+        for (row, _) in rows {
+            let hour = datetime_text((row.event_ts_ms / 1000 / 3600 * 3600 * 1000) as i64);
+            keys.row([
+                row.tenant_id.as_str(),
+                row.scenario_id.as_str(),
+                hour.as_str(),
+                row.event_id.as_str(),
+            ]);
+        }
+        let query = Query::new(format!(
+            "SELECT tenant_id, event_id FROM {TABLE} \
+             WHERE (tenant_id, scenario_id, toStartOfHour(event_time)) IN \
+                 (SELECT DISTINCT tenant_id, scenario_id, hour FROM batch_keys) \
+             AND (tenant_id, event_id) IN (SELECT tenant_id, event_id FROM batch_keys)"
+        ))
+        .with_table(keys);
         let mut present = PresentEvents::default();
-        for chunk in rows.chunks(LOOKUP_CHUNK) {
-            let mut prefixes: Vec<(&str, &str, i64)> = chunk
-                .iter()
-                .map(|(row, _)| {
-                    let hour = (row.event_ts_ms / 1000 / 3600 * 3600) as i64;
-                    (row.tenant_id.as_str(), row.scenario_id.as_str(), hour)
-                })
-                .collect();
-            prefixes.sort_unstable();
-            prefixes.dedup();
-            let prefixes: Vec<SqlValue> = prefixes
-                .into_iter()
-                .map(|(tenant, scenario, hour)| {
-                    SqlValue::Tuple(vec![
-                        tenant.into(),
-                        scenario.into(),
-                        SqlValue::DateTime(hour),
-                    ])
-                })
-                .collect();
-            let ids: Vec<SqlValue> = chunk
-                .iter()
-                .map(|(row, _)| row.event_id.as_str().into())
-                .collect();
-            let query = Query::new(format!(
-                "SELECT tenant_id, event_id FROM {TABLE} \
-                 WHERE (tenant_id, scenario_id, toStartOfHour(event_time)) IN ? \
-                 AND event_id IN ?"
-            ))
-            .bind(SqlValue::Tuple(prefixes))
-            .bind(SqlValue::Tuple(ids))
-            // The key lists are part of the statement.
-            .setting("max_query_size", 64 << 20);
-            let found: Vec<Key> = self.clickhouse.fetch(query).await?;
-            for key in found {
-                present
-                    .0
-                    .entry(key.tenant_id)
-                    .or_default()
-                    .insert(key.event_id);
-            }
+        for key in self.clickhouse.fetch::<Key>(query).await? {
+            present
+                .0
+                .entry(key.tenant_id)
+                .or_default()
+                .insert(key.event_id);
         }
         Ok(present)
     }
 }
-
-/// Event ids per duplicate lookup: with up to as many (tenant, scenario, hour) prefixes of
-/// about six syntax-tree elements each, a query stays well under ClickHouse's 50,000.
-const LOOKUP_CHUNK: usize = 5_000;
 
 /// Event ids ClickHouse holds, per tenant (looked up with borrowed keys).
 #[derive(Default)]

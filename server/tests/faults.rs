@@ -8,6 +8,9 @@
 //! - (b) a private ClickHouse server is stopped for `FAULT_CLICKHOUSE_DOWN_SECS` (60).
 //! - (c) the broker is SIGKILLed and restarted.
 //! - (d) a private Redis is SIGKILLed and restarted (append-only file, fsync always).
+//!
+//! And with no fault: two worker processes in one group share the partitions (each loads a
+//! part, together exactly N).
 
 mod support;
 
@@ -377,5 +380,37 @@ async fn redis_killed_and_restarted_converges() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     redis.resume().await;
     assert_converged(&app, Duration::from_secs(120)).await;
+    app.cleanup().await;
+}
+
+/// A counter from a worker process's `/metrics` (0 when it has not counted yet).
+async fn worker_counter(worker: &WorkerProcess, series: &str) -> f64 {
+    let text = reqwest::get(worker.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_the_partitions() {
+    let app = api(|_| {}).await;
+    let first = WorkerProcess::start(&app.config).await;
+    let second = WorkerProcess::start(&app.config).await;
+    send(&Client::of(&app), &events()).await;
+    assert_converged(&app, Duration::from_secs(120)).await;
+    // Each process owns one of the two partitions, so each loaded part of the events, and
+    // together exactly all of them.
+    let series = "recoscope_sink_rows_inserted_total";
+    let (a, b) = (
+        worker_counter(&first, series).await,
+        worker_counter(&second, series).await,
+    );
+    assert!(a > 0.0 && b > 0.0, "one worker did everything: {a} and {b}");
+    assert_eq!(a + b, N as f64);
     app.cleanup().await;
 }

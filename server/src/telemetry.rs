@@ -3,9 +3,14 @@
 //! Metric names (all prefixed `recoscope_`):
 //! - `ingest_requests_total{status}`, `ingest_request_duration_seconds` (histogram)
 //! - `ingest_events_accepted_total`, `ingest_events_rejected_total{code}`
-//! - `ingest_unavailable_total` (503s), `ingest_rate_limited_total` (429s)
-//! - `sink_rows_inserted_total`, `sink_batches_total`, `sink_insert_retries_total`,
-//!   `sink_rows_rejected_total`, `sink_undecodable_messages_total`, `sink_commit_failures_total`
+//! - `ingest_unavailable_total` (503s), `ingest_rate_limited_total` (429s),
+//!   `producer_queue_full_total`
+//! - `sink_rows_inserted_total`, `sink_batches_total`, `sink_rows_rejected_total`,
+//!   `sink_undecodable_messages_total`, `sink_dead_letters_total`,
+//!   `sink_duplicates_skipped_total`
+//! - `realtime_events_applied_total`, `recent_events_stored_total`
+//! - `consumer_lag{group,topic,partition}` (gauge), `consumer_commit_failures_total`,
+//!   `worker_retries_total{what}`
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

@@ -1,5 +1,6 @@
 //! The dashboard in a real browser: server-rendered, hydrated by the wasm bundle, and the
-//! trend chart drawn by ECharts from the app's own assets.
+//! charts drawn by ECharts from the app's own assets (the overview's trend and the live
+//! view's minute chart).
 //!
 //! Needs the browser bundle laid out by `scripts/test` (`LEPTOS_SITE_ROOT`) and Chromium, so
 //! it is ignored in a bare `cargo test`; `scripts/test` runs it with `--run-ignored all`.
@@ -43,7 +44,31 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
     assert_eq!(app.post_events(&events).await.status(), 200);
     assert_eq!(app.wait_for_rows(40).await, 40);
 
-    let url = app.url(&format!("/?tenant={}&hours=6", app.tenant));
+    let (dom, console) = dump_dom(app.url(&format!("/?tenant={}&hours=6", app.tenant))).await;
+
+    // Server-rendered numbers are there...
+    let impressions = format!("<div class=\"kpi-value\">{}</div>", format::count(35));
+    assert!(
+        dom.contains(&impressions),
+        "impressions KPI missing:\n{dom}"
+    );
+    // ...the bundle hydrated without a panic...
+    assert!(
+        !console.contains("panicked at"),
+        "the wasm bundle panicked:\n{console}"
+    );
+    // ...and ECharts drew into the chart container (it adds a canvas after hydration).
+    let chart = chart_markup(&dom, "trend-chart");
+    assert!(
+        chart.contains("<canvas"),
+        "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
+    );
+    app.cleanup().await;
+}
+
+/// Chromium's DOM of `url` after the page loaded its bundle, hydrated and drew (virtual time),
+/// and its console output.
+async fn dump_dom(url: String) -> (String, String) {
     let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = tempdir();
     let profile_dir = profile.clone();
@@ -73,29 +98,84 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
     .await
     .unwrap();
     let _ = std::fs::remove_dir_all(&profile_dir);
-    let dom = String::from_utf8_lossy(&output.stdout);
-    let console = String::from_utf8_lossy(&output.stderr);
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
 
-    // Server-rendered numbers are there...
-    let impressions = format!("<div class=\"kpi-value\">{}</div>", format::count(35));
-    assert!(
-        dom.contains(&impressions),
-        "impressions KPI missing:\n{dom}"
-    );
-    // ...the bundle hydrated without a panic...
+/// The markup of the chart container `id` up to the end of its figure.
+fn chart_markup<'a>(dom: &'a str, id: &str) -> &'a str {
+    let chart = dom
+        .split(&format!("id=\"{id}\""))
+        .nth(1)
+        .expect("the chart container is on the page");
+    &chart[..chart.find("</figure>").unwrap_or(chart.len())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the browser bundle and Chromium: run scripts/test"]
+async fn the_live_view_hydrates_and_draws_the_minute_chart() {
+    let app = TestApp::start().await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<Event> = (0..30)
+        .map(|i| {
+            let action = [ActionType::Impression, ActionType::Click, ActionType::Order][i % 3];
+            let mut e = Event::new(
+                "home_feed",
+                format!("u{i}"),
+                format!("hot-{}", i % 4),
+                action,
+            )
+            .unwrap();
+            e.timestamp = UnixMillis::new(now_ms - i as i64 * 20_000).ok();
+            e
+        })
+        .collect();
+    assert_eq!(app.post_events(&events).await.status(), 200);
+    // The real-time worker applies within a second or so; wait on the server function.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let live: serde_json::Value = app
+            .http
+            .post(app.url("/api/live"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("tenant={}&top=10", app.tenant))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if live["totals"]["events"] == 30 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "live: {live}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let (dom, console) = dump_dom(app.url(&format!("/live?tenant={}", app.tenant))).await;
     assert!(
         !console.contains("panicked at"),
         "the wasm bundle panicked:\n{console}"
     );
-    // ...and ECharts drew into the chart container (it adds a canvas after hydration).
-    let chart = dom
-        .split("id=\"trend-chart\"")
-        .nth(1)
-        .expect("the chart container is on the page");
-    let chart = &chart[..chart.find("</figure>").unwrap_or(chart.len())];
+    assert!(
+        dom.contains("data-testid=\"hot-items\""),
+        "no hot items:\n{dom}"
+    );
+    for item in ["hot-0", "hot-1", "hot-2", "hot-3"] {
+        assert!(
+            dom.contains(&format!("<td class=\"item\">{item}</td>")),
+            "{item} missing"
+        );
+    }
+    let chart = chart_markup(&dom, "live-chart");
     assert!(
         chart.contains("<canvas"),
-        "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
+        "no live chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
     );
     app.cleanup().await;
 }

@@ -1,85 +1,47 @@
-//! The last 60 minutes as a charming (ECharts) line chart, drawn in the browser like the
-//! hourly trend.
+//! The last 60 minutes as a charming (ECharts) line chart.
 
+use super::chart::{two_axis_lines, ChartCard, LineSeries};
 use super::format;
 use crate::analytics::live::LiveMinute;
-use charming::{
-    component::{Axis, Grid, Legend},
-    element::{AxisType, Tooltip, Trigger},
-    series::Line,
-    Chart,
-};
+use charming::Chart;
 use leptos::prelude::*;
 
 /// Events and impressions per minute on the left axis; clicks and conversions, far fewer, on
 /// the right one.
 pub fn live_chart(minutes: &[LiveMinute]) -> Chart {
-    let labels: Vec<String> = minutes
+    let labels = minutes
         .iter()
         .map(|m| format::minute_label(m.minute))
         .collect();
-    let series = |name: &str, axis: u8, pick: fn(&LiveMinute) -> u64| {
-        Line::new()
-            .name(name)
-            .show_symbol(false)
-            .y_axis_index(axis)
-            .data(minutes.iter().map(|m| pick(m) as i64).collect::<Vec<i64>>())
+    let line = |name, axis, pick: fn(&LiveMinute) -> u64| LineSeries {
+        name,
+        axis,
+        data: minutes.iter().map(|m| pick(m) as i64).collect(),
     };
-    Chart::new()
-        .tooltip(Tooltip::new().trigger(Trigger::Axis))
-        .legend(Legend::new().top("0"))
-        .grid(
-            Grid::new()
-                .left("3%")
-                .right("3%")
-                .bottom("3%")
-                .contain_label(true),
-        )
-        .x_axis(Axis::new().type_(AxisType::Category).data(labels))
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("Events · impressions"),
-        )
-        .y_axis(
-            Axis::new()
-                .type_(AxisType::Value)
-                .name("Clicks · conversions"),
-        )
-        .series(series("Events", 0, |m| m.events))
-        .series(series("Impressions", 0, |m| m.impressions))
-        .series(series("Clicks", 1, |m| m.clicks))
-        .series(series("Conversions", 1, |m| m.conversions))
+    two_axis_lines(
+        labels,
+        ("Events · impressions", "Clicks · conversions"),
+        false,
+        vec![
+            line("Events", 0, |m| m.events),
+            line("Impressions", 0, |m| m.impressions),
+            line("Clicks", 1, |m| m.clicks),
+            line("Conversions", 1, |m| m.conversions),
+        ],
+    )
 }
 
 #[component]
 pub fn LiveChart(minutes: Vec<LiveMinute>) -> impl IntoView {
-    let id = "live-chart";
     let events: u64 = minutes.iter().map(|m| m.events).sum();
     let summary = format!(
         "Events per minute over the last {} minutes (UTC): {} in all.",
         minutes.len(),
         format::count(events)
     );
-
-    #[cfg(feature = "hydrate")]
-    {
-        let chart = live_chart(&minutes);
-        Effect::new(move |_| {
-            if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
-                leptos::logging::error!("live chart: {e:?}");
-            }
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = &minutes;
-
     view! {
-        <figure class="chart-card">
-            <figcaption>"Last 60 minutes"</figcaption>
-            <div id=id class="chart" role="img" aria-label=summary.clone()></div>
-            <p class="chart-summary">{summary}</p>
-        </figure>
+        <ChartCard id="live-chart" caption="Last 60 minutes" summary
+            draw=move || live_chart(&minutes) />
     }
 }
 

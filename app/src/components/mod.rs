@@ -1,11 +1,13 @@
 //! Reusable dashboard pieces.
 //!
+//! - [`chart`]: the two-axis line layout and the card every chart is drawn in.
 //! - [`kpi`]: the KPI cards.
 //! - [`trend_chart`]: the hourly trend as a charming (ECharts) line chart.
 //! - [`live_chart`]: the last 60 minutes, minute by minute.
 //! - [`hot_items`]: the hot items table.
 //! - [`format`]: number, ratio and time formatting shared by the views.
 
+pub mod chart;
 pub mod format;
 pub mod hot_items;
 pub mod kpi;

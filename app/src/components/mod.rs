@@ -5,6 +5,7 @@
 //! - [`trend_chart`]: the hourly trend as a charming (ECharts) line chart.
 //! - [`live_chart`]: the last 60 minutes, minute by minute.
 //! - [`hot_items`]: the hot items table.
+//! - [`page`]: the error panel, the empty state and the filter form every page uses.
 //! - [`format`]: number, ratio and time formatting shared by the views.
 
 pub mod chart;
@@ -12,4 +13,5 @@ pub mod format;
 pub mod hot_items;
 pub mod kpi;
 pub mod live_chart;
+pub mod page;
 pub mod trend_chart;

@@ -5,9 +5,10 @@ use crate::analytics::{
     catalog::{get_scopes, Scopes},
     overview::{get_overview, Overview},
 };
+use crate::components::page::{LoadError, NoDataYet, ScopeFilters};
 use crate::components::{format, kpi::KpiCards, trend_chart::TrendChart};
 use leptos::prelude::*;
-use leptos_router::{components::Form, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// The ranges offered in the filter, in hours.
 const RANGES: [(u32, &str); 5] = [
@@ -80,16 +81,7 @@ pub fn DashboardPage() -> impl IntoView {
 
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <ErrorBoundary fallback=|errors| {
-                view! {
-                    <div class="error" role="alert">
-                        <strong>"Could not load the dashboard. "</strong>
-                        {move || {
-                            errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
-                        }}
-                    </div>
-                }
-            }>
+            <ErrorBoundary fallback=|errors| view! { <LoadError what="the dashboard" errors /> }>
                 {move || Suspend::new(async move {
                     let page = data.await?;
                     let hours = filters().hours;
@@ -101,14 +93,7 @@ pub fn DashboardPage() -> impl IntoView {
                             hours=hours
                         />
                         {match page.overview {
-                            None => view! {
-                                <div class="empty">
-                                    <h2>"No data yet"</h2>
-                                    <p>"No tenant has sent any events. Start the simulator \
-                                        (" <code>"recoscope simulate"</code> ") or embed the \
-                                        tracker in a product page."</p>
-                                </div>
-                            }.into_any(),
+                            None => view! { <NoDataYet /> }.into_any(),
                             Some(overview) => view! { <OverviewView overview /> }.into_any(),
                         }}
                     })
@@ -120,24 +105,6 @@ pub fn DashboardPage() -> impl IntoView {
 
 #[component]
 fn FilterBar(scopes: Scopes, tenant: String, scenario: String, hours: u32) -> impl IntoView {
-    let tenant_options = scopes
-        .tenants
-        .into_iter()
-        .map(|t| {
-            let selected = t == tenant;
-            let label = t.clone();
-            view! { <option value=t selected=selected>{label}</option> }
-        })
-        .collect_view();
-    let scenario_options = scopes
-        .scenarios
-        .into_iter()
-        .map(|s| {
-            let selected = s == scenario;
-            let label = s.clone();
-            view! { <option value=s selected=selected>{label}</option> }
-        })
-        .collect_view();
     let range_options = RANGES
         .iter()
         .map(|(h, label)| {
@@ -145,19 +112,9 @@ fn FilterBar(scopes: Scopes, tenant: String, scenario: String, hours: u32) -> im
         })
         .collect_view();
     view! {
-        <Form method="GET" action="">
-            <div class="filters">
-                <label>"Tenant " <select name="tenant">{tenant_options}</select></label>
-                <label>"Scenario "
-                    <select name="scenario">
-                        <option value="" selected=scenario.is_empty()>"All scenarios"</option>
-                        {scenario_options}
-                    </select>
-                </label>
-                <label>"Range " <select name="hours">{range_options}</select></label>
-                <button type="submit">"Apply"</button>
-            </div>
-        </Form>
+        <ScopeFilters tenants=scopes.tenants tenant scenarios=scopes.scenarios scenario>
+            <label>"Range " <select name="hours">{range_options}</select></label>
+        </ScopeFilters>
     }
 }
 

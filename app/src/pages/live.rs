@@ -5,9 +5,10 @@ use crate::analytics::{
     catalog::get_scopes,
     live::{get_live, Live},
 };
+use crate::components::page::{LoadError, NoDataYet, ScopeFilters};
 use crate::components::{format, hot_items::HotItems, kpi::KpiCards, live_chart::LiveChart};
 use leptos::prelude::*;
-use leptos_router::{components::Form, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// How often the browser asks again.
 pub const REFRESH_SECS: u64 = 5;
@@ -59,69 +60,25 @@ pub fn LivePage() -> impl IntoView {
 
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <ErrorBoundary fallback=|errors| {
-                view! {
-                    <div class="error" role="alert">
-                        <strong>"Could not load the live view. "</strong>
-                        {move || {
-                            errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
-                        }}
-                    </div>
-                }
-            }>
+            <ErrorBoundary fallback=|errors| view! { <LoadError what="the live view" errors /> }>
                 {move || Suspend::new(async move {
                     let page = data.await?;
                     let (_, scenario) = filters();
                     Ok::<_, ServerFnError>(match page {
-                        None => view! {
-                            <div class="empty">
-                                <h2>"No data yet"</h2>
-                                <p>"No tenant has sent any events."</p>
-                            </div>
-                        }.into_any(),
+                        None => view! { <NoDataYet /> }.into_any(),
                         Some((tenants, live)) => view! {
-                            <LiveFilters tenants live=live.clone() scenario />
+                            <ScopeFilters
+                                tenants
+                                tenant=live.tenant.clone()
+                                scenarios=live.scenarios.clone()
+                                scenario
+                            />
                             <LiveView live />
                         }.into_any(),
                     })
                 })}
             </ErrorBoundary>
         </Transition>
-    }
-}
-
-#[component]
-fn LiveFilters(tenants: Vec<String>, live: Live, scenario: String) -> impl IntoView {
-    let tenant_options = tenants
-        .into_iter()
-        .map(|t| {
-            let selected = t == live.tenant;
-            let label = t.clone();
-            view! { <option value=t selected=selected>{label}</option> }
-        })
-        .collect_view();
-    let scenario_options = live
-        .scenarios
-        .into_iter()
-        .map(|s| {
-            let selected = s == scenario;
-            let label = s.clone();
-            view! { <option value=s selected=selected>{label}</option> }
-        })
-        .collect_view();
-    view! {
-        <Form method="GET" action="">
-            <div class="filters">
-                <label>"Tenant " <select name="tenant">{tenant_options}</select></label>
-                <label>"Scenario "
-                    <select name="scenario">
-                        <option value="" selected=scenario.is_empty()>"All scenarios"</option>
-                        {scenario_options}
-                    </select>
-                </label>
-                <button type="submit">"Apply"</button>
-            </div>
-        </Form>
     }
 }
 

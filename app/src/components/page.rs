@@ -1,0 +1,71 @@
+//! Pieces every page uses: the error panel inside each data view's `ErrorBoundary`, the
+//! "no data yet" state, and the tenant/scenario filter form.
+
+use leptos::prelude::*;
+use leptos_router::components::Form;
+
+/// What an `ErrorBoundary` shows when `what` could not be loaded: every error's message.
+#[component]
+pub fn LoadError(what: &'static str, errors: ArcRwSignal<Errors>) -> impl IntoView {
+    view! {
+        <div class="error" role="alert">
+            <strong>"Could not load " {what} ". "</strong>
+            {move || {
+                errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
+            }}
+        </div>
+    }
+}
+
+/// No tenant has sent anything yet.
+#[component]
+pub fn NoDataYet() -> impl IntoView {
+    view! {
+        <div class="empty">
+            <h2>"No data yet"</h2>
+            <p>"No tenant has sent any events. Start the simulator \
+                (" <code>"recoscope simulate"</code> ") or embed the \
+                tracker in a product page."</p>
+        </div>
+    }
+}
+
+/// `<option>`s for `values`, with `selected` marked.
+fn options(values: Vec<String>, selected: &str) -> impl IntoView {
+    values
+        .into_iter()
+        .map(|v| {
+            let is_selected = v == selected;
+            let label = v.clone();
+            view! { <option value=v selected=is_selected>{label}</option> }
+        })
+        .collect_view()
+}
+
+/// The GET form choosing tenant and scenario ("all scenarios" is the empty value); a page
+/// adds its own controls as children, before the button.
+#[component]
+pub fn ScopeFilters(
+    tenants: Vec<String>,
+    tenant: String,
+    scenarios: Vec<String>,
+    scenario: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let all = scenario.is_empty();
+    view! {
+        <Form method="GET" action="">
+            <div class="filters">
+                <label>"Tenant " <select name="tenant">{options(tenants, &tenant)}</select></label>
+                <label>"Scenario "
+                    <select name="scenario">
+                        <option value="" selected=all>"All scenarios"</option>
+                        {options(scenarios, &scenario)}
+                    </select>
+                </label>
+                {children.map(|c| c())}
+                <button type="submit">"Apply"</button>
+            </div>
+        </Form>
+    }
+}

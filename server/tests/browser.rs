@@ -140,16 +140,11 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let live: serde_json::Value = app
-            .http
-            .post(app.url("/api/live"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("tenant={}&top=10", app.tenant))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .server_fn(
+                "live",
+                &[("tenant", app.tenant.clone()), ("top", "10".into())],
+            )
+            .await;
         if live["totals"]["events"] == 30 {
             break;
         }

@@ -99,7 +99,7 @@ async fn broker_outage_gives_503_and_loses_nothing() {
     assert_eq!(app.wait_for_rows(25).await, 25);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(app.wait_for_rows(25).await, 25);
-    assert_eq!(app.distinct_event_ids().await, 25);
+    assert_eq!(app.event_counts().await.unwrap().distinct, 25);
     app.cleanup().await;
 }
 
@@ -128,7 +128,7 @@ async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
     // Nothing of the refused batch was written.
     assert_eq!(app.wait_for_rows(20).await, 20);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.distinct_event_ids().await, 20);
+    assert_eq!(app.event_counts().await.unwrap().distinct, 20);
     app.cleanup().await;
 }
 
@@ -221,7 +221,7 @@ async fn a_full_producer_queue_refuses_whole_batches_with_503() {
     assert_eq!(app.wait_for_rows(140).await, 140);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(app.wait_for_rows(140).await, 140);
-    assert_eq!(app.distinct_event_ids().await, 140);
+    assert_eq!(app.event_counts().await.unwrap().distinct, 140);
     app.cleanup().await;
 }
 

@@ -109,30 +109,6 @@ async fn send(client: &Client, events: &[Event]) {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Counts {
-    rows: u64,
-    distinct: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct Rollup {
-    events: u64,
-}
-
-async fn clickhouse_counts(app: &TestApp) -> Option<Counts> {
-    app.clickhouse
-        .fetch_one::<Counts>(
-            Query::new(
-                "SELECT count() AS rows, uniqExact(event_id) AS distinct \
-                 FROM user_behaviors WHERE tenant_id = ?",
-            )
-            .bind(&app.tenant),
-        )
-        .await
-        .ok()
-}
-
 /// The ids sent that ClickHouse does not hold (for a failure's message).
 async fn missing_ids(app: &TestApp) -> Vec<String> {
     #[derive(serde::Deserialize)]
@@ -212,7 +188,7 @@ async fn redis_events(app: &TestApp) -> Option<u64> {
 async fn assert_converged(app: &TestApp, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let rows = clickhouse_counts(app).await.map_or(0, |c| c.rows);
+        let rows = app.event_counts().await.map_or(0, |c| c.rows);
         let redis = redis_events(app).await.unwrap_or(0);
         if rows >= N as u64 && redis >= N as u64 {
             break;
@@ -230,22 +206,15 @@ async fn assert_converged(app: &TestApp, within: Duration) {
     }
     // A redelivery after a crash would show up now as extra rows or counts.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let counts = clickhouse_counts(app).await.expect("ClickHouse answers");
+    let counts = app.event_counts().await.expect("ClickHouse answers");
     assert_eq!(
         (counts.rows, counts.distinct),
         (N as u64, N as u64),
         "raw rows, distinct ids"
     );
-    let rollup = app
-        .clickhouse
-        .fetch_one::<Rollup>(
-            Query::new("SELECT sumMerge(events) AS events FROM metrics_hourly WHERE tenant_id = ?")
-                .bind(&app.tenant),
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        rollup.events, N as u64,
+        app.rollup_events().await,
+        N as u64,
         "the hourly rollup agrees with the raw table"
     );
     assert_eq!(redis_events(app).await, Some(N as u64), "Redis counters");

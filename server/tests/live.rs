@@ -43,20 +43,7 @@ async fn live(app: &TestApp, scenario: Option<&str>, top: u32) -> Live {
     if let Some(s) = scenario {
         form.push(("scenario", s.to_string()));
     }
-    let response = app
-        .http
-        .post(app.url("/api/live"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(&form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-    response.json().await.unwrap()
+    app.server_fn("live", &form).await
 }
 
 /// What the live view must say about `events`: totals, distinct users, and each event's

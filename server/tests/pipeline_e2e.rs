@@ -102,20 +102,7 @@ async fn overview(app: &TestApp, scenario: Option<&str>, hours: u32, until: i64)
     if let Some(s) = scenario {
         form.push(("scenario", s.to_string()));
     }
-    let response = app
-        .http
-        .post(app.url("/api/overview"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(&form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-    response.json().await.unwrap()
+    app.server_fn("overview", &form).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,12 @@ mod support;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use recoscope_clickhouse::Query;
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
 use recoscope_server::kafka::client_config;
 use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
 use recoscope_server::pipeline::row::BehaviorRow;
 use std::time::{Duration, Instant};
-use support::TestApp;
+use support::{EventCounts, TestApp};
 use tokio_util::sync::CancellationToken;
 
 fn records(tenant: &str, n: usize) -> Vec<BehaviorRecord> {
@@ -38,37 +37,9 @@ fn records(tenant: &str, n: usize) -> Vec<BehaviorRecord> {
         .collect()
 }
 
-#[derive(serde::Deserialize, Debug, PartialEq)]
-struct Counts {
-    rows: u64,
-    distinct: u64,
-}
-
-async fn counts(app: &TestApp) -> (Counts, u64) {
-    let raw = app
-        .clickhouse
-        .fetch_one::<Counts>(
-            Query::new(
-                "SELECT count() AS rows, uniqExact(event_id) AS distinct \
-                 FROM user_behaviors WHERE tenant_id = ?",
-            )
-            .bind(&app.tenant),
-        )
-        .await
-        .unwrap();
-    #[derive(serde::Deserialize)]
-    struct Rollup {
-        events: u64,
-    }
-    let rollup = app
-        .clickhouse
-        .fetch_one::<Rollup>(
-            Query::new("SELECT sumMerge(events) AS events FROM metrics_hourly WHERE tenant_id = ?")
-                .bind(&app.tenant),
-        )
-        .await
-        .unwrap();
-    (raw, rollup.events)
+/// The raw table's counts and the rollup's events for this tenant.
+async fn counts(app: &TestApp) -> (EventCounts, u64) {
+    (app.event_counts().await.unwrap(), app.rollup_events().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +68,7 @@ async fn a_batch_delivered_again_is_not_counted_twice() {
     let (raw, rollup) = counts(&app).await;
     assert_eq!(
         raw,
-        Counts {
+        EventCounts {
             rows: 600,
             distinct: 600
         }

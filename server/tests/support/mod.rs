@@ -121,6 +121,13 @@ impl Drop for Broker {
     }
 }
 
+/// Rows and distinct event ids in the raw table.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+pub struct EventCounts {
+    pub rows: u64,
+    pub distinct: u64,
+}
+
 pub struct TestApp {
     pub config: Config,
     pub broker: Broker,
@@ -212,28 +219,70 @@ impl TestApp {
             .expect("the API answers")
     }
 
+    /// Rows and distinct event ids of this tenant in the raw table.
+    pub async fn event_counts(&self) -> Result<EventCounts, recoscope_clickhouse::ClickHouseError> {
+        self.clickhouse
+            .fetch_one::<EventCounts>(
+                Query::new(
+                    "SELECT count() AS rows, uniqExact(event_id) AS distinct \
+                     FROM user_behaviors WHERE tenant_id = ?",
+                )
+                .bind(&self.tenant),
+            )
+            .await
+    }
+
+    /// Events of this tenant in the hourly rollup.
+    pub async fn rollup_events(&self) -> u64 {
+        #[derive(serde::Deserialize)]
+        struct Rollup {
+            events: u64,
+        }
+        self.clickhouse
+            .fetch_one::<Rollup>(
+                Query::new(
+                    "SELECT sumMerge(events) AS events FROM metrics_hourly WHERE tenant_id = ?",
+                )
+                .bind(&self.tenant),
+            )
+            .await
+            .unwrap()
+            .events
+    }
+
     /// Polls `count()` of the raw table for this tenant until it reaches `expected`.
     pub async fn wait_for_rows(&self, expected: u64) -> u64 {
-        #[derive(serde::Deserialize)]
-        struct Count {
-            n: u64,
-        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let n = self
-                .clickhouse
-                .fetch_one::<Count>(
-                    Query::new("SELECT count() AS n FROM user_behaviors WHERE tenant_id = ?")
-                        .bind(&self.tenant),
-                )
-                .await
-                .unwrap()
-                .n;
+            let n = self.event_counts().await.unwrap().rows;
             if n >= expected || Instant::now() > deadline {
                 return n;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Calls the server function at `/api/{endpoint}` with form arguments; panics with the
+    /// server's message when it fails.
+    pub async fn server_fn<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        form: &[(&str, String)],
+    ) -> T {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
     }
 
     /// The body of `GET path`.
@@ -247,24 +296,6 @@ impl TestApp {
         let text = self.get_text("/metrics").await;
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-    }
-
-    /// Distinct `event_id`s of this tenant in the raw table.
-    pub async fn distinct_event_ids(&self) -> u64 {
-        #[derive(serde::Deserialize)]
-        struct Count {
-            n: u64,
-        }
-        self.clickhouse
-            .fetch_one::<Count>(
-                Query::new(
-                    "SELECT uniqExact(event_id) AS n FROM user_behaviors WHERE tenant_id = ?",
-                )
-                .bind(&self.tenant),
-            )
-            .await
-            .unwrap()
-            .n
     }
 
     /// A Redis connection (the app's Redis; keys under `config.redis_key_prefix`).

@@ -2,10 +2,12 @@
 //!
 //! - [`broker`]: a private tansu broker (in-memory) on a free port, stopped on drop.
 //! - [`events`]: realistic events with unique ids.
+//! - [`setup`]: environment knobs, unique names and a configuration isolated to one run.
 //! - [`stats`]: percentiles, medians and peak RSS.
 //!
 //! Benchmarks live in `src/bin/`; each prints a last line `RESULT key=value ...`.
 
 pub mod broker;
 pub mod events;
+pub mod setup;
 pub mod stats;

@@ -18,11 +18,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
 use recoscope_bench::events::generate;
+use recoscope_bench::setup::{bench_config, env_or};
 use recoscope_bench::stats::{median, peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::BehaviorRecord;
 use recoscope_server::clock::now_ms;
-use recoscope_server::config::Config;
 use recoscope_server::ingest::sink::EventSink;
 use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
 use recoscope_server::roles::{self, Roles};
@@ -31,13 +31,6 @@ use std::time::{Duration, Instant};
 // The same allocator as the `recoscope` binary, so the server measured here is the shipped one.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Events/s of the producer alone: the records go straight to the broker, 8 chunks of 1000 in
 /// flight.
@@ -105,26 +98,8 @@ async fn main() -> anyhow::Result<()> {
     let broker = Broker::start().await?;
     let events = generate(n, "bench");
 
-    let mut config = Config::local_defaults();
-    if let Ok(url) = std::env::var("CLICKHOUSE_URL") {
-        config.clickhouse_url = url;
-    }
-    config.kafka_brokers = broker.address.clone();
-    config.listen = "127.0.0.1:0".parse()?;
-    config.clickhouse_database = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    config.write_keys = "bench-key=bench".into();
     let scratch = std::env::temp_dir().join(format!("recoscope-bench-{}", uuid::Uuid::new_v4()));
-    config.store_path = scratch
-        .join("config.sqlite3")
-        .to_string_lossy()
-        .into_owned();
-    config.recent_path = scratch
-        .join("recent.sqlite3")
-        .to_string_lossy()
-        .into_owned();
-    config.ingest_rate_events_per_sec = u32::MAX;
-    config.ingest_rate_burst = u32::MAX;
-    config.validate().map_err(anyhow::Error::msg)?;
+    let config = bench_config(&broker, &scratch)?;
 
     let mut baseline_config = config.clone();
     baseline_config.kafka_topic = "bench-baseline".into();

@@ -19,6 +19,7 @@
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
 use recoscope_bench::events::generate;
+use recoscope_bench::setup::{bench_config, env_or, unique};
 use recoscope_bench::stats::percentile;
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::realtime::Keys;
@@ -39,17 +40,6 @@ use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
-}
 
 #[derive(serde::Deserialize)]
 struct Count {
@@ -310,28 +300,8 @@ async fn main() -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(unique("recoscope-bench-sink-"));
     std::fs::create_dir_all(&scratch)?;
 
-    let mut config = Config::local_defaults();
-    if let Ok(from_env) = Config::from_env() {
-        config.clickhouse_url = from_env.clickhouse_url;
-        config.redis_url = from_env.redis_url;
-    }
-    config.kafka_brokers = broker.address.clone();
+    let mut config = bench_config(&broker, &scratch)?;
     config.kafka_topic = unique("bench-load-");
-    config.listen = "127.0.0.1:0".parse()?;
-    config.clickhouse_database = unique("bench_sink_");
-    config.redis_key_prefix = unique("bench:") + ":";
-    config.write_keys = "bench-key=bench".into();
-    config.store_path = scratch
-        .join("config.sqlite3")
-        .to_string_lossy()
-        .into_owned();
-    config.recent_path = scratch
-        .join("recent.sqlite3")
-        .to_string_lossy()
-        .into_owned();
-    config.ingest_rate_events_per_sec = u32::MAX;
-    config.ingest_rate_burst = u32::MAX;
-    config.validate().map_err(anyhow::Error::msg)?;
 
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;

@@ -34,6 +34,13 @@ pub trait BatchHandler: Send + Sync {
     ) -> BoxFuture<'a, bool>;
 }
 
+/// The record a message holds; `None` when it does not decode. Workers other than the
+/// ClickHouse sink skip such messages: the sink dead-letters them.
+pub fn record_of(message: &BorrowedMessage<'_>) -> Option<recoscope_core::BehaviorRecord> {
+    use rdkafka::Message;
+    serde_json::from_slice(message.payload()?).ok()
+}
+
 /// A group member's context: records the partitions a rebalance takes away, for the loop to
 /// drop from its batch.
 #[derive(Default)]

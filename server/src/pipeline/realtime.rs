@@ -26,7 +26,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::BorrowedMessage;
 use recoscope_core::realtime::{minute_of, Keys};
 use recoscope_core::{ActionType, BehaviorRecord};
 use redis::aio::ConnectionManager;
@@ -298,11 +298,11 @@ impl RealtimeWorker {
 }
 
 impl BatchHandler for RealtimeWorker {
-    /// `None` for a message that does not decode (the ClickHouse sink dead-letters it).
+    /// `None` for a message that does not decode ([`consumer::record_of`]).
     type Item = Option<BehaviorRecord>;
 
     fn decode(&self, message: &BorrowedMessage<'_>) -> Option<BehaviorRecord> {
-        serde_json::from_slice(message.payload()?).ok()
+        consumer::record_of(message)
     }
 
     fn deliver<'a>(

@@ -14,7 +14,6 @@ use crate::config::Config;
 use crate::store::recent::{RecentStore, RETENTION};
 use futures::future::{BoxFuture, FutureExt};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::Message;
 use recoscope_core::BehaviorRecord;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +44,11 @@ impl RecentFeed {
 }
 
 impl BatchHandler for RecentFeed {
-    /// `None` for a message that does not decode (the ClickHouse sink dead-letters it).
+    /// `None` for a message that does not decode ([`consumer::record_of`]).
     type Item = Option<BehaviorRecord>;
 
     fn decode(&self, message: &BorrowedMessage<'_>) -> Option<BehaviorRecord> {
-        serde_json::from_slice(message.payload()?).ok()
+        consumer::record_of(message)
     }
 
     fn deliver<'a>(

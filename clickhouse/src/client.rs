@@ -2,8 +2,8 @@
 
 use crate::error::ClickHouseError;
 use crate::query::{ExternalTable, Query};
+use crate::row_binary::{RowBinary, RowBinaryWriter};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::time::Duration;
 
 /// Where and how to reach ClickHouse.
@@ -69,7 +69,7 @@ impl ClickHouse {
     async fn send(
         &self,
         sql: String,
-        body_after_sql: Option<String>,
+        body_after_sql: Option<Vec<u8>>,
         use_database: bool,
         settings: &[(&'static str, String)],
         tables: &[ExternalTable],
@@ -186,29 +186,39 @@ impl ClickHouse {
         }
     }
 
-    /// Inserts rows as `JSONEachRow` in one request (one insert block per call, which is what
-    /// ClickHouse wants: few large inserts).
-    pub async fn insert<T: Serialize>(
+    /// Inserts rows as `RowBinary` in one request (one insert block per call, which is what
+    /// ClickHouse wants: few large inserts). The statement names the row type's columns.
+    pub async fn insert<'r, T: RowBinary + 'r>(
         &self,
         table: &str,
-        rows: &[T],
+        rows: impl ExactSizeIterator<Item = &'r T>,
     ) -> Result<(), ClickHouseError> {
-        if rows.is_empty() {
+        if rows.len() == 0 {
             return Ok(());
         }
-        if !table
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(ClickHouseError::Bind(format!("bad table name {table:?}")));
+        let is_name = |name: &str| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        };
+        if !is_name(table) || !T::COLUMNS.iter().all(|c| is_name(c)) {
+            return Err(ClickHouseError::Bind(format!(
+                "bad table or column name in {table:?} {:?}",
+                T::COLUMNS
+            )));
         }
-        let mut body = String::with_capacity(rows.len() * 256);
+        let mut body = RowBinaryWriter::with_capacity(rows.len() * 192);
         for row in rows {
-            body.push_str(&serde_json::to_string(row)?);
-            body.push('\n');
+            row.write(&mut body);
         }
-        let sql = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.send(sql, Some(body), true, &[], &[]).await.map(drop)
+        let sql = format!(
+            "INSERT INTO {table} ({}) FORMAT RowBinary",
+            T::COLUMNS.join(", ")
+        );
+        self.send(sql, Some(body.into_bytes()), true, &[], &[])
+            .await
+            .map(drop)
     }
 
     /// Whether the server answers at all.

@@ -75,6 +75,10 @@ pub struct Config {
     /// ...or when its first row has waited this long.
     #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
     pub sink_max_wait_ms: u64,
+    /// How many inserted events the sink remembers (8-byte hashes) to drop clients' resends
+    /// without asking ClickHouse; 0 turns that off.
+    #[envconfig(from = "SINK_RECENT_IDS", default = "1000000")]
+    pub sink_recent_ids: usize,
     /// Redis for the real-time state (hot items, last-hour metrics).
     #[envconfig(from = "REDIS_URL", default = "redis://127.0.0.1:6379")]
     pub redis_url: String,

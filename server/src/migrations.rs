@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_metrics_hourly.sql",
         sql: include_str!("../../sql/0002_metrics_hourly.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_sink_fence.sql",
+        sql: include_str!("../../sql/0003_sink_fence.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

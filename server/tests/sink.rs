@@ -6,8 +6,10 @@ mod support;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
+use recoscope_clickhouse::Query;
+use recoscope_core::{ActionType, BehaviorRecord, Event, Fraction, Label, Seconds, UnixMillis};
 use recoscope_server::kafka::client_config;
+use recoscope_server::pipeline::batch::Source;
 use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
 use recoscope_server::pipeline::row::BehaviorRow;
 use std::time::{Duration, Instant};
@@ -42,28 +44,73 @@ async fn counts(app: &TestApp) -> (EventCounts, u64) {
     (app.event_counts().await.unwrap(), app.rollup_events().await)
 }
 
+/// Records as the sink sees them: spread over three partitions of `topic`, message `i` at
+/// offset `first_offset + i / 3` of partition `i % 3`.
+fn consumed(
+    topic: &str,
+    first_offset: i64,
+    records: &[BehaviorRecord],
+) -> Vec<(Source, BehaviorRow, ())> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let source = Source {
+                topic: topic.to_string(),
+                partition: (i % 3) as i32,
+                offset: first_offset + (i / 3) as i64,
+            };
+            (source, BehaviorRow::from(r.clone()), ())
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_delivered_again_is_not_counted_twice() {
     let app = TestApp::start().await;
-    let loader = ClickHouseLoader::new(app.clickhouse.clone());
+    let topic = &app.config.kafka_topic;
     let batch = records(&app.tenant, 600);
-    let rows = |records: &[BehaviorRecord]| -> Vec<(BehaviorRow, ())> {
-        records
-            .iter()
-            .cloned()
-            .map(|r| (BehaviorRow::from(r), ()))
-            .collect()
-    };
     let shutdown = CancellationToken::new();
 
-    // A partial insert (a crash mid-way), then the whole batch again (the redelivery), then
-    // the whole batch once more with repeats inside it (a client's resends).
-    let refused = loader.load(rows(&batch[..250]), &shutdown).await.unwrap();
+    // A loader inserts part of the batch and dies before committing (a crash mid-way).
+    let first = ClickHouseLoader::new(app.clickhouse.clone(), 1000);
+    let refused = first
+        .load(consumed(topic, 0, &batch[..250]), &shutdown)
+        .await
+        .unwrap();
     assert!(refused.is_empty());
-    loader.load(rows(&batch), &shutdown).await.unwrap();
-    let mut with_repeats = rows(&batch);
-    with_repeats.extend(rows(&batch[100..200]));
-    loader.load(with_repeats, &shutdown).await.unwrap();
+    let looked_up = || app.metric("recoscope_sink_rows_looked_up_total");
+    assert_eq!(looked_up().await, None, "nothing is below a fence yet");
+    // Its successor, with nothing in memory, reads the whole batch again: the part below the
+    // fence is looked up and skipped, the rest inserted.
+    let second = ClickHouseLoader::new(app.clickhouse.clone(), 1000);
+    second
+        .load(consumed(topic, 0, &batch), &shutdown)
+        .await
+        .unwrap();
+    assert_eq!(
+        looked_up().await,
+        Some(250.0),
+        "exactly the redelivered part"
+    );
+    // A third gets it once more, with repeats inside the batch.
+    let third = ClickHouseLoader::new(app.clickhouse.clone(), 1000);
+    let mut with_repeats = consumed(topic, 0, &batch);
+    with_repeats.extend(consumed(topic, 0, &batch[100..200]));
+    third.load(with_repeats, &shutdown).await.unwrap();
+    assert_eq!(looked_up().await, Some(950.0));
+
+    // A client's resends of events the second loader inserted arrive at later offsets,
+    // above the fence: its memory of recent events drops them.
+    second
+        .load(consumed(topic, 1_000, &batch[300..360]), &shutdown)
+        .await
+        .unwrap();
+    assert_eq!(
+        looked_up().await,
+        Some(950.0),
+        "resends above the fence are not looked up"
+    );
 
     let (raw, rollup) = counts(&app).await;
     assert_eq!(
@@ -80,23 +127,23 @@ async fn a_batch_delivered_again_is_not_counted_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_batch_passes_the_duplicate_lookup() {
     let app = TestApp::start().await;
-    let loader = ClickHouseLoader::new(app.clickhouse.clone());
-    // A batch as large as the sink makes by default: one lookup with every key in it was
-    // refused by ClickHouse (more than 50,000 syntax-tree elements) and stalled the sink.
+    // A batch as large as the sink makes by default, delivered again to a fresh loader, so
+    // every message is below the fence: one lookup with every key in it was refused by
+    // ClickHouse (more than 50,000 syntax-tree elements) and stalled the sink.
     let n = app.config.sink_max_rows;
-    let batch: Vec<(BehaviorRow, ())> = records(&app.tenant, n)
-        .into_iter()
-        .map(|r| (BehaviorRow::from(r), ()))
-        .collect();
+    let all = records(&app.tenant, n);
+    let topic = &app.config.kafka_topic;
     let shutdown = CancellationToken::new();
-    let again: Vec<(BehaviorRow, ())> = records(&app.tenant, n)
-        .into_iter()
-        .map(|r| (BehaviorRow::from(r), ()))
-        .collect();
     // Within a second or two, not in a retry loop.
     let loaded = tokio::time::timeout(Duration::from_secs(60), async {
-        loader.load(batch, &shutdown).await.unwrap();
-        loader.load(again, &shutdown).await.unwrap();
+        ClickHouseLoader::new(app.clickhouse.clone(), 0)
+            .load(consumed(topic, 0, &all), &shutdown)
+            .await
+            .unwrap();
+        ClickHouseLoader::new(app.clickhouse.clone(), 0)
+            .load(consumed(topic, 0, &all), &shutdown)
+            .await
+            .unwrap();
     })
     .await;
     assert!(loaded.is_ok(), "the loads did not finish");
@@ -105,6 +152,50 @@ async fn a_full_batch_passes_the_duplicate_lookup() {
         (raw.rows, raw.distinct, rollup),
         (n as u64, n as u64, n as u64)
     );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_read_back_exactly_as_the_sink_wrote_them() {
+    let app = TestApp::start().await;
+    // Every action, every optional field set and unset, text that needs escaping in other
+    // formats, and a long string (a multi-byte length prefix in RowBinary).
+    let records: Vec<BehaviorRecord> = ActionType::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, action)| {
+            let mut e = Event::new("home", format!("user-ü-{i}"), "item\t\"q\"", *action).unwrap();
+            e.timestamp = UnixMillis::new(1_700_000_000_123 + i as i64 * 1000).ok();
+            if i % 2 == 0 {
+                e.position = Some(i as u32);
+                e.watch_duration = Seconds::new(12.5).ok();
+                e.completion_rate = Fraction::new(0.75).ok();
+                e.session_id = Label::new("s\n1").ok();
+                e.experiment_id = Label::new("exp").ok();
+                e.experiment_group = Label::new("b").ok();
+                e.request_id = Label::new("x".repeat(200)).ok();
+            }
+            BehaviorRecord::new(&app.tenant, e, 1_700_000_100_000, || format!("ev-{i}"))
+        })
+        .collect();
+    let topic = &app.config.kafka_topic;
+    ClickHouseLoader::new(app.clickhouse.clone(), 10)
+        .load(consumed(topic, 0, &records), &CancellationToken::new())
+        .await
+        .unwrap();
+    let stored: Vec<serde_json::Value> = app
+        .clickhouse
+        .fetch(
+            Query::new("SELECT * FROM user_behaviors WHERE tenant_id = ? ORDER BY event_id")
+                .bind(&app.tenant),
+        )
+        .await
+        .unwrap();
+    let written: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|r| serde_json::to_value(BehaviorRow::from(r)).unwrap())
+        .collect();
+    assert_eq!(stored, written);
     app.cleanup().await;
 }
 

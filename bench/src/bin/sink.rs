@@ -6,6 +6,9 @@
 //!    ClickHouse sink loads them from Kafka; its rate is counted from its first insert to
 //!    the last row, so the consumer group's join time (seconds on tansu) is not billed as
 //!    load time. Ratio = sink rows/s ÷ bulk rows/s.
+//!    Then a consumer that only counts messages reads the same topic: the broker's ceiling,
+//!    printed beside the ratio (on 2 cores, tansu serves ~230k messages/s; see
+//!    docs/ARCHITECTURE.md "Sink throughput").
 //! 2. **Freshness.** The API and the workers run on a fresh topic under a steady background
 //!    load (`BENCH_LOAD_EPS`, 2000 events/s) while `BENCH_PROBES` (100) probe events, one
 //!    every 100 ms, each with its own item, are posted. For each probe: time from the API's
@@ -118,6 +121,26 @@ async fn sink_load(
     sink.await??;
     anyhow::ensure!(rows > first, "one batch held every row: raise BENCH_ROWS");
     Ok((rows - first) as f64 / elapsed.as_secs_f64())
+}
+
+/// Messages/s a consumer that only counts reads from the topic: the broker's ceiling for
+/// any sink on this machine (the bulk baseline reads a file and has no such ceiling).
+async fn broker_read_rate(config: &Config, rows: usize) -> anyhow::Result<f64> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = recoscope_server::kafka::client_config(&config.kafka_brokers)
+        .set("group.id", unique("bench-read-"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()?;
+    consumer.subscribe(&[&config.kafka_topic])?;
+    let mut started = None;
+    for _ in 0..rows {
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+        started.get_or_insert_with(Instant::now);
+    }
+    let elapsed = started.expect("messages arrived").elapsed();
+    Ok(rows as f64 / elapsed.as_secs_f64())
 }
 
 /// Posts batches to the ingest API; answers when the API acknowledged.
@@ -302,6 +325,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = bench_config(&broker, &scratch)?;
     config.kafka_topic = unique("bench-load-");
+    config.sink_max_rows = env_or("SINK_MAX_ROWS", config.sink_max_rows);
 
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;
@@ -336,6 +360,12 @@ async fn main() -> anyhow::Result<()> {
     let bulk_rps = bulk_insert(&bulk_config.clickhouse_database, &row_values, &scratch)?;
     let sink_rps = sink_load(&config, &ch, "bench", rows as u64).await?;
     println!("load: clickhouse-client bulk {bulk_rps:.0} rows/s, sink {sink_rps:.0} rows/s");
+    let read_rps = broker_read_rate(&config, rows).await?;
+    println!(
+        "broker ceiling: a consumer that only counts reads {read_rps:.0} messages/s \
+         (a sink cannot pass ratio {:.2} here)",
+        read_rps / bulk_rps
+    );
 
     let mut fresh_config = config.clone();
     fresh_config.kafka_topic = unique("bench-fresh-");

@@ -4,8 +4,9 @@
 //! `SINK_MAX_BYTES` bytes, or its first message is `SINK_MAX_WAIT_MS` old; then
 //! 1. produce what cannot be decoded to the dead-letter topic;
 //! 2. load the rows ([`ClickHouseLoader`]): without the events ClickHouse already holds, in
-//!    one insert, retrying transient failures with jittered backoff; rows ClickHouse refuses
-//!    as bad data are isolated by splitting and go to the dead-letter topic too;
+//!    one `RowBinary` insert, retrying transient failures with jittered backoff; rows
+//!    ClickHouse refuses as bad data are isolated by splitting and go to the dead-letter topic
+//!    too;
 //! 3. commit the offsets.
 //!
 //! Offsets never move before ClickHouse (or the dead-letter topic) took every message (the
@@ -22,13 +23,18 @@ use crate::config::Config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::{BorrowedMessage, Message};
-use recoscope_clickhouse::{ClickHouse, ClickHouseError, ExternalTable, Query};
+use recoscope_clickhouse::{
+    ClickHouse, ClickHouseError, ExternalTable, Query, RowBinary, RowBinaryWriter, SqlValue,
+};
 use recoscope_core::BehaviorRecord;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const TABLE: &str = "user_behaviors";
+const FENCE_TABLE: &str = "sink_fence";
 
 /// A consumed message: a row to load (with the message, for the dead-letter topic should
 /// ClickHouse refuse it) or a letter that is already dead.
@@ -51,7 +57,7 @@ impl ClickHouseSink {
     ) -> anyhow::Result<()> {
         let consumer = consumer::subscribe(&config, &config.sink_group_id, &config.kafka_topic)?;
         let sink = ClickHouseSink {
-            loader: ClickHouseLoader::new(clickhouse),
+            loader: ClickHouseLoader::new(clickhouse, config.sink_recent_ids),
             dead_letters: DeadLetters::new(&config)?,
         };
         let limits = Limits {
@@ -65,9 +71,9 @@ impl ClickHouseSink {
     async fn load(&self, items: Vec<(Source, Consumed)>, shutdown: &CancellationToken) -> bool {
         let mut dead = Vec::new();
         let mut rows = Vec::with_capacity(items.len());
-        for (_, consumed) in items {
+        for (source, consumed) in items {
             match consumed {
-                Consumed::Row(row, message) => rows.push((*row, message)),
+                Consumed::Row(row, message) => rows.push((source, *row, message)),
                 Consumed::Dead(letter) => dead.push(letter),
             }
         }
@@ -138,70 +144,177 @@ pub fn decode(mut message: DeadLetter) -> Consumed {
 /// Writes rows to `user_behaviors` at most once per event (the "service" of the sink).
 pub struct ClickHouseLoader {
     clickhouse: ClickHouse,
+    inserted: Mutex<RecentEvents>,
 }
 
 impl ClickHouseLoader {
-    pub fn new(clickhouse: ClickHouse) -> Self {
-        ClickHouseLoader { clickhouse }
+    /// `recent_events`: how many inserted events to remember for dropping clients' resends
+    /// (`SINK_RECENT_IDS`).
+    pub fn new(clickhouse: ClickHouse, recent_events: usize) -> Self {
+        ClickHouseLoader {
+            clickhouse,
+            inserted: Mutex::new(RecentEvents::new(recent_events)),
+        }
     }
 
-    /// Loads `rows`, each carrying a value `T` that comes back with the rows ClickHouse
-    /// refused as bad data (and the reason). `None` when shutdown came while ClickHouse was
-    /// unavailable: nothing should be committed then.
+    /// Loads `rows` (each with the message it came from, and a value `T` that comes back
+    /// with the rows ClickHouse refused as bad data, and the reason). `None` when shutdown
+    /// came while ClickHouse was unavailable: nothing should be committed then.
     ///
     /// **Why nothing is counted twice.** An event is identified by `(tenant_id, event_id)`;
-    /// events with one key all go to one Kafka partition (the message key is tenant/user), so
-    /// one loader at a time handles them, in order. Before inserting, the loader drops the
-    /// batch's repeats of an event and asks ClickHouse which of the batch's events it already
-    /// holds (by the primary-key prefix tenant, scenario, hour plus event id, so the lookup
-    /// reads only the granules of those hours), and inserts only the others. A batch delivered
-    /// again after a crash between insert and commit, a partial insert, or a client's resend
-    /// of an accepted event all find their rows present and add nothing. The rollups are fed
-    /// by materialized views on inserts into the raw table, so they see each event once too.
-    /// The one window left is two loaders writing the same partition at once, which the
-    /// rebalance handling above prevents (a revoked partition's rows are dropped, not written).
+    /// one loader at a time owns a Kafka partition and reads it in order (revocations wait
+    /// for the delivery in flight: [`super::consumer`]).
+    /// 1. Before inserting, the loader raises the partition's *fence* (`sink_fence`) to the
+    ///    batch's highest offset: a write-ahead record, so whatever crash comes later, every
+    ///    offset that reached `user_behaviors` is at or below the fence.
+    /// 2. A message above the fence therefore cannot be in ClickHouse: no lookup. A message
+    ///    at or below it is a redelivery (a crash between insert and commit, a rebalance, a
+    ///    partial insert): its event is looked up by id in the hours the batch covers, and
+    ///    skipped if present. So the lookup runs only after a crash or rebalance, instead of
+    ///    reading a whole hour of ids for every batch.
+    /// 3. Repeats inside a batch keep their first copy; a client's resend of an event this
+    ///    loader inserted lately (the same event id at a later offset) is dropped from memory
+    ///    ([`RecentEvents`]).
+    ///
+    /// The rollups are fed by materialized views on inserts into the raw table, so they see
+    /// each event once too.
     pub async fn load<T: Send>(
         &self,
-        rows: Vec<(BehaviorRow, T)>,
+        rows: Vec<(Source, BehaviorRow, T)>,
         shutdown: &CancellationToken,
     ) -> Option<Vec<(T, String)>> {
         if rows.is_empty() {
             return Some(Vec::new());
         }
-        // One lookup for the whole batch (repeats in it only repeat a row of the key table).
-        let present = retry(shutdown, "duplicate lookup", || async {
-            self.present(&rows)
+        let fence = retry(shutdown, "fence read", || async {
+            self.fence(&rows)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })
         .await
         .ok()?;
-        // Then one pass, borrowing the keys: keep an event's first copy unless ClickHouse
-        // holds it already.
-        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
-        let keep: Vec<bool> = rows
+        let redelivered: Vec<&BehaviorRow> = rows
             .iter()
-            .map(|(row, _)| {
-                let key = (row.tenant_id.as_str(), row.event_id.as_str());
-                seen.insert(key) && !present.contains(&key)
-            })
+            .filter(|(source, _, _)| fence.covers(source))
+            .map(|(_, row, _)| row)
             .collect();
+        let present = if redelivered.is_empty() {
+            PresentEvents::default()
+        } else {
+            metrics::counter!("recoscope_sink_rows_looked_up_total")
+                .increment(redelivered.len() as u64);
+            retry(shutdown, "duplicate lookup", || async {
+                self.present(&redelivered)
+                    .await
+                    .map_err(|e| Retry::Again(e.to_string()))
+            })
+            .await
+            .ok()?
+        };
+        drop(redelivered);
+        // One pass, borrowing the keys: keep an event's first copy unless ClickHouse holds
+        // it already or this loader inserted it lately.
+        let keep: Vec<bool> = {
+            let inserted = self.inserted.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
+            rows.iter()
+                .map(|(_, row, _)| {
+                    let key = (row.tenant_id.as_str(), row.event_id.as_str());
+                    seen.insert(key) && !present.contains(&key) && !inserted.contains(row)
+                })
+                .collect()
+        };
+        retry(shutdown, "fence write", || async {
+            self.raise_fence(&rows)
+                .await
+                .map_err(|e| Retry::Again(e.to_string()))
+        })
+        .await
+        .ok()?;
         let total = rows.len();
         let fresh: Vec<(BehaviorRow, T)> = rows
             .into_iter()
             .zip(keep)
-            .filter_map(|(row, keep)| keep.then_some(row))
+            .filter_map(|((_, row, value), keep)| keep.then_some((row, value)))
             .collect();
         if fresh.len() < total {
             metrics::counter!("recoscope_sink_duplicates_skipped_total")
                 .increment((total - fresh.len()) as u64);
         }
+        let keys: Vec<u64> = fresh.iter().map(|(row, _)| event_key(row)).collect();
         let mut refused = Vec::new();
-        if insert_isolating_bad_rows(&self.clickhouse, fresh, &mut refused, shutdown).await {
-            Some(refused)
-        } else {
-            None
+        if !insert_isolating_bad_rows(&self.clickhouse, fresh, &mut refused, shutdown).await {
+            return None;
         }
+        let refused_keys: HashSet<u64> = refused.iter().map(|(row, _, _)| event_key(row)).collect();
+        self.inserted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys.into_iter().filter(|key| !refused_keys.contains(key)));
+        Some(
+            refused
+                .into_iter()
+                .map(|(_, value, reason)| (value, reason))
+                .collect(),
+        )
+    }
+
+    /// The fence of each partition the batch comes from (absent: never written).
+    async fn fence<T>(&self, rows: &[(Source, BehaviorRow, T)]) -> Result<Fence, ClickHouseError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            kafka_partition: i32,
+            fence: i64,
+        }
+        let mut partitions: HashMap<&str, HashSet<i32>> = HashMap::new();
+        for (source, _, _) in rows {
+            partitions
+                .entry(source.topic.as_str())
+                .or_default()
+                .insert(source.partition);
+        }
+        let mut fence = Fence::default();
+        for (topic, partitions) in partitions {
+            let query = Query::new(format!(
+                "SELECT kafka_partition, max(kafka_offset) AS fence FROM {FENCE_TABLE} \
+                 WHERE topic = ? AND kafka_partition IN ? GROUP BY kafka_partition"
+            ))
+            .bind(topic)
+            .bind(SqlValue::Tuple(
+                partitions.into_iter().map(SqlValue::from).collect(),
+            ));
+            for row in self.clickhouse.fetch::<Row>(query).await? {
+                fence
+                    .0
+                    .entry(topic.to_string())
+                    .or_default()
+                    .insert(row.kafka_partition, row.fence);
+            }
+        }
+        Ok(fence)
+    }
+
+    /// Raises each partition's fence to the batch's highest offset in it (before the insert).
+    async fn raise_fence<T>(
+        &self,
+        rows: &[(Source, BehaviorRow, T)],
+    ) -> Result<(), ClickHouseError> {
+        let mut highest: HashMap<(&str, i32), i64> = HashMap::new();
+        for (source, _, _) in rows {
+            let offset = highest
+                .entry((source.topic.as_str(), source.partition))
+                .or_insert(source.offset);
+            *offset = (*offset).max(source.offset);
+        }
+        let marks: Vec<FenceMark> = highest
+            .into_iter()
+            .map(|((topic, partition), offset)| FenceMark {
+                topic,
+                partition,
+                offset,
+            })
+            .collect();
+        self.clickhouse.insert(FENCE_TABLE, marks.iter()).await
     }
 
     /// Which of these events ClickHouse already holds, as (tenant, event id).
@@ -211,10 +324,7 @@ impl ClickHouseLoader {
     /// syntax-tree elements and stalled the sink on its first full batch (found by
     /// `bench/sink`), and parsing such statements cost more than the insert. The lookup names
     /// the batch's (tenant, scenario, hour) prefixes, so only those granules are read.
-    async fn present<T>(
-        &self,
-        rows: &[(BehaviorRow, T)],
-    ) -> Result<PresentEvents, ClickHouseError> {
+    async fn present(&self, rows: &[&BehaviorRow]) -> Result<PresentEvents, ClickHouseError> {
         #[derive(serde::Deserialize)]
         struct Key {
             tenant_id: String,
@@ -224,8 +334,8 @@ impl ClickHouseLoader {
             "batch_keys",
             "tenant_id String, scenario_id String, hour DateTime('UTC'), event_id String",
         );
-        for (row, _) in rows {
-            let hour = datetime_text((row.event_ts_ms / 1000 / 3600 * 3600 * 1000) as i64);
+        for row in rows {
+            let hour = datetime_text(i64::from(row.event_time / 3600 * 3600) * 1000);
             keys.row([
                 row.tenant_id.as_str(),
                 row.scenario_id.as_str(),
@@ -252,6 +362,37 @@ impl ClickHouseLoader {
     }
 }
 
+/// The highest offset the sink began to insert, per (topic, partition).
+#[derive(Default)]
+struct Fence(HashMap<String, HashMap<i32, i64>>);
+
+impl Fence {
+    /// Whether the message may already be in ClickHouse.
+    fn covers(&self, source: &Source) -> bool {
+        self.0
+            .get(&source.topic)
+            .and_then(|partitions| partitions.get(&source.partition))
+            .is_some_and(|fence| source.offset <= *fence)
+    }
+}
+
+/// A `sink_fence` row.
+struct FenceMark<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+}
+
+impl RowBinary for FenceMark<'_> {
+    const COLUMNS: &'static [&'static str] = &["topic", "kafka_partition", "kafka_offset"];
+
+    fn write(&self, out: &mut RowBinaryWriter) {
+        out.string(self.topic);
+        out.i32(self.partition);
+        out.i64(self.offset);
+    }
+}
+
 /// Event ids ClickHouse holds, per tenant (looked up with borrowed keys).
 #[derive(Default)]
 struct PresentEvents(HashMap<String, HashSet<String>>);
@@ -264,13 +405,60 @@ impl PresentEvents {
     }
 }
 
+/// A 64-bit hash of (tenant, event id). Two different events share one with a probability
+/// of about n / 2^64 for n remembered events (≈ 5e-14 per event for a million): negligible.
+fn event_key(row: &BehaviorRow) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (&row.tenant_id, &row.event_id).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The last `capacity` events this loader inserted, oldest forgotten first. Catches a
+/// client's resend of an event (same id, later offset) while the loader owns its partition;
+/// a resend of an event inserted before a restart is not caught (see docs/ARCHITECTURE.md).
+struct RecentEvents {
+    keys: HashSet<u64>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl RecentEvents {
+    fn new(capacity: usize) -> Self {
+        RecentEvents {
+            keys: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn contains(&self, row: &BehaviorRow) -> bool {
+        self.capacity > 0 && self.keys.contains(&event_key(row))
+    }
+
+    fn extend(&mut self, keys: impl Iterator<Item = u64>) {
+        if self.capacity == 0 {
+            return;
+        }
+        for key in keys {
+            if self.keys.insert(key) {
+                self.order.push_back(key);
+            }
+            if self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.keys.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 /// Inserts `rows`, retrying transient failures; on a permanent rejection splits the rows
 /// until each refused row is alone, and puts it in `refused` with ClickHouse's reason.
 /// Returns false only if shutdown came while ClickHouse was down.
 fn insert_isolating_bad_rows<'a, T: Send + 'a>(
     ch: &'a ClickHouse,
     mut rows: Vec<(BehaviorRow, T)>,
-    refused: &'a mut Vec<(T, String)>,
+    refused: &'a mut Vec<(BehaviorRow, T, String)>,
     shutdown: &'a CancellationToken,
 ) -> BoxFuture<'a, bool> {
     async move {
@@ -279,7 +467,7 @@ fn insert_isolating_bad_rows<'a, T: Send + 'a>(
         }
         let plain: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
         let outcome = retry(shutdown, "insert", || async {
-            match ch.insert(TABLE, &plain).await {
+            match ch.insert(TABLE, plain.iter().copied()).await {
                 Ok(()) => Ok(Ok(())),
                 Err(e) if e.is_retryable() => Err(Retry::Again(e.to_string())),
                 Err(e) => Ok(Err(e)),
@@ -297,7 +485,7 @@ fn insert_isolating_bad_rows<'a, T: Send + 'a>(
                 let (row, value) = rows.remove(0);
                 tracing::error!(%error, event_id = %row.event_id, "row refused by ClickHouse");
                 metrics::counter!("recoscope_sink_rows_rejected_total").increment(1);
-                refused.push((value, format!("refused by ClickHouse: {error}")));
+                refused.push((row, value, format!("refused by ClickHouse: {error}")));
                 true
             }
             Ok(Err(_)) => {

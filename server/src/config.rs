@@ -79,6 +79,10 @@ pub struct Config {
     /// without asking ClickHouse; 0 turns that off.
     #[envconfig(from = "SINK_RECENT_IDS", default = "1000000")]
     pub sink_recent_ids: usize,
+    /// Days of raw events `user_behaviors` keeps (whole daily partitions are dropped after);
+    /// the rollups keep everything.
+    #[envconfig(from = "RAW_RETENTION_DAYS", default = "90")]
+    pub raw_retention_days: u32,
     /// Redis for the real-time state (hot items, last-hour metrics).
     #[envconfig(from = "REDIS_URL", default = "redis://127.0.0.1:6379")]
     pub redis_url: String,
@@ -305,6 +309,9 @@ impl Config {
                 "SINK_DEAD_LETTER_TOPIC",
                 "must be a topic name (letters, digits, '.', '_', '-') other than KAFKA_TOPIC",
             );
+        }
+        if self.raw_retention_days == 0 {
+            return invalid("RAW_RETENTION_DAYS", "must be at least 1");
         }
         if self.sink_max_wait_ms == 0 {
             return invalid("SINK_MAX_WAIT_MS", "must be positive");

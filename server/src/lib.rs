@@ -9,6 +9,7 @@
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
 //! - [`openapi`]: the ingest API's OpenAPI document.
 //! - [`recent_api`]: a user's recent behaviour (admin token).
+//! - [`retention`]: dropping raw events older than `RAW_RETENTION_DAYS`.
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
 //! - [`store`]: tenants, write keys and origins (`TenantStore`, SQLite by default).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
@@ -25,6 +26,7 @@ pub mod migrations;
 pub mod openapi;
 pub mod pipeline;
 pub mod recent_api;
+pub mod retention;
 pub mod roles;
 pub mod simulate;
 pub mod store;

@@ -182,6 +182,11 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             open_recent_store(&config, mongo.as_ref())?,
             shutdown.clone(),
         )));
+        tokio::spawn(crate::retention::run(
+            clickhouse.clone(),
+            config.raw_retention_days,
+            shutdown.clone(),
+        ));
         for group in [
             &config.sink_group_id,
             &config.realtime_group_id,

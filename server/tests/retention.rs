@@ -1,0 +1,75 @@
+//! Raw-event retention on the real ClickHouse: daily partitions older than the window are
+//! dropped, newer ones and the rollups stay.
+
+mod support;
+
+use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
+use recoscope_server::pipeline::batch::Source;
+use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
+use recoscope_server::pipeline::row::BehaviorRow;
+use recoscope_server::retention::drop_expired;
+use support::{EventCounts, TestApp};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_past_the_window_are_dropped_and_rollups_kept() {
+    let app = TestApp::start().await;
+    let today = chrono::Utc::now().date_naive();
+    let noon = |days_ago: u64| {
+        (today - chrono::Days::new(days_ago))
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    // Two events on each of: 100 and 91 days ago (expired with a 90-day window), 90 days ago
+    // (the oldest day kept) and yesterday.
+    let days = [100, 91, 90, 1];
+    let rows: Vec<(Source, BehaviorRow, ())> = days
+        .iter()
+        .flat_map(|days_ago| [(*days_ago, 0), (*days_ago, 1)])
+        .enumerate()
+        .map(|(i, (days_ago, n))| {
+            let mut e = Event::new("home", "u", format!("i{n}"), ActionType::Click).unwrap();
+            e.timestamp = UnixMillis::new(noon(days_ago)).ok();
+            let record =
+                BehaviorRecord::new(&app.tenant, e, noon(0), || format!("ev-{days_ago}-{n}"));
+            let source = Source {
+                topic: app.config.kafka_topic.clone(),
+                partition: 0,
+                offset: i as i64,
+            };
+            (source, BehaviorRow::from(record), ())
+        })
+        .collect();
+    ClickHouseLoader::new(app.clickhouse.clone(), 0)
+        .load(rows, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(app.event_counts().await.unwrap().rows, 8);
+
+    let dropped = drop_expired(&app.clickhouse, 90, today).await.unwrap();
+    let day = |days_ago: u64| -> u32 {
+        (today - chrono::Days::new(days_ago))
+            .format("%Y%m%d")
+            .to_string()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(dropped, vec![day(100), day(91)]);
+    assert_eq!(
+        app.event_counts().await.unwrap(),
+        EventCounts {
+            rows: 4,
+            distinct: 4
+        },
+        "90 days ago and yesterday stay"
+    );
+    assert_eq!(app.rollup_events().await, 8, "the rollup keeps every event");
+    // Nothing more to drop the second time.
+    assert!(drop_expired(&app.clickhouse, 90, today)
+        .await
+        .unwrap()
+        .is_empty());
+    app.cleanup().await;
+}

@@ -4,6 +4,7 @@
 //! - [`shell`] / [`App`]: the HTML document and the routes.
 //! - [`analytics`]: the data the dashboard shows. Each view's `#[server]` function lives
 //!   beside its types; the ClickHouse queries behind them are compiled only with `ssr`.
+//! - [`identity`]: read keys, the sign-in cookie, and the caller's tenant.
 //! - [`pages`]: one module per page: the overview dashboard (ClickHouse) and the live view
 //!   (Redis).
 //! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).
@@ -13,6 +14,7 @@
 
 pub mod analytics;
 pub mod components;
+pub mod identity;
 pub mod pages;
 
 use leptos::prelude::*;
@@ -56,13 +58,16 @@ pub fn App() -> impl IntoView {
                 <nav class="nav">
                     <a href="/">"Overview"</a>
                     <a href="/live">"Live"</a>
+                    <a href="/signin">"Sign in"</a>
                 </nav>
+                <pages::sign_in::SignOutButton />
                 <span class="tagline">"Real-time analytics for recommendations"</span>
             </header>
             <main>
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage />
                     <Route path=path!("/live") view=pages::live::LivePage />
+                    <Route path=path!("/signin") view=pages::sign_in::SignInPage />
                 </Routes>
             </main>
         </Router>

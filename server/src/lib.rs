@@ -1,5 +1,6 @@
 //! The Recoscope server: one binary, every role.
 //!
+//! - [`analytics_api`]: `/api/v1/analytics/*`, the dashboard's data as JSON (read keys).
 //! - [`clock`]: wall-clock milliseconds.
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
@@ -17,6 +18,7 @@
 //!
 //! `main.rs` only parses the command line and calls into these.
 
+pub mod analytics_api;
 pub mod clock;
 pub mod config;
 pub mod http;

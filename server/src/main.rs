@@ -37,7 +37,8 @@ enum Command {
     /// Manage tenants and their allowed origins.
     #[command(subcommand)]
     Tenants(TenantsCommand),
-    /// Issue, list and revoke write keys.
+    /// Issue, list and revoke write keys (public, for sending events) and read keys (secret,
+    /// for the dashboard and `/api/v1/analytics`).
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -64,6 +65,11 @@ enum KeysCommand {
     List { tenant: String },
     /// Revoke a key; requests with it are refused at once.
     Revoke { key: String },
+    /// Issue a read key for a tenant; prints it once (only its hash is stored) with a
+    /// dashboard sign-in link.
+    Read { tenant: String },
+    /// Revoke a read key.
+    RevokeRead { key: String },
 }
 
 /// Runs a configuration command against the store and prints the outcome as JSON.
@@ -85,6 +91,20 @@ fn admin(config: &Config, command: Command) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Revoke { key }) => {
             store.revoke_key(&key)?;
             serde_json::json!({"revoked": key})
+        }
+        Command::Keys(KeysCommand::Read { tenant }) => {
+            let read = store.issue_read_key(&tenant)?;
+            serde_json::json!({
+                "key": read.key,
+                "tenant_id": read.tenant_id,
+                "created_at": read.created_at,
+                // The key rides in the fragment, which browsers never send to a server.
+                "sign_in_path": format!("/signin#key={}", read.key),
+            })
+        }
+        Command::Keys(KeysCommand::RevokeRead { key }) => {
+            store.revoke_read_key(&key)?;
+            serde_json::json!({"revoked": "read key"})
         }
         _ => unreachable!("only configuration commands reach here"),
     };

@@ -20,6 +20,7 @@ use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
 use recoscope_app::analytics::live_store::LiveStore;
 use recoscope_app::analytics::AnalyticsDb;
+use recoscope_app::identity::ReadKeys;
 use recoscope_clickhouse::ClickHouse;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -75,6 +76,20 @@ fn connect_mongo(config: &Config) -> anyhow::Result<Option<Arc<Mongo>>> {
 }
 
 /// Opens the configuration store and registers the bootstrap keys from the configuration.
+/// Read keys resolved by the tenant store (its calls block, so they run off the runtime).
+fn read_keys(tenants: Arc<dyn TenantStore>) -> ReadKeys {
+    ReadKeys::new(move |key: String| {
+        let tenants = tenants.clone();
+        async move {
+            tokio::task::spawn_blocking(move || tenants.tenant_for_read_key(&key))
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|tenant| tenant.map(|t| t.id))
+                .map_err(|e| e.to_string())
+        }
+    })
+}
+
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
     open_tenant_store(config, connect_mongo(config)?)
 }
@@ -206,9 +221,10 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             store: open_recent_store(&config, mongo.as_ref())?,
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
+        let tenants = open_tenant_store(&config, mongo)?;
         let ingest = IngestState {
             sink: health.sink.clone(),
-            tenants: open_tenant_store(&config, mongo)?,
+            tenants: tenants.clone(),
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             limits: config.limits(),
@@ -229,9 +245,11 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 Duration::from_secs(config.realtime_hot_half_life_secs),
             )
             .context("REDIS_URL")?,
+            read_keys: read_keys(tenants),
         };
-        let app = http::router(ingest, health.clone(), db, http::leptos_options()?)
-            .merge(recent_routes(recent_api));
+        let app = http::router(ingest, health.clone(), db.clone(), http::leptos_options()?)
+            .merge(recent_routes(recent_api))
+            .merge(crate::analytics_api::routes(db));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
         tasks.push(spawn_server(listener, app, &shutdown));

@@ -44,7 +44,9 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
     assert_eq!(app.post_events(&events).await.status(), 200);
     assert_eq!(app.wait_for_rows(40).await, 40);
 
-    let (dom, console) = dump_dom(app.url(&format!("/?tenant={}&hours=6", app.tenant))).await;
+    // Signed in the way an operator is: a sign-in link (the key in the fragment), then the
+    // page asked for.
+    let (dom, console) = dump_dom(sign_in_link(&app, "/?hours=6")).await;
 
     // Server-rendered numbers are there...
     let impressions = format!("<div class=\"kpi-value\">{}</div>", format::count(35));
@@ -64,6 +66,21 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
         "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
     );
     app.cleanup().await;
+}
+
+/// The sign-in link `recoscope keys read` prints, going on to `next`.
+fn sign_in_link(app: &TestApp, next: &str) -> String {
+    let next: String = url_escape(next);
+    app.url(&format!("/signin?next={next}#key={}", app.read_key))
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Chromium's DOM of `url` after the page loaded its bundle, hydrated and drew (virtual time),
@@ -139,12 +156,7 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
     // The real-time worker applies within a second or so; wait on the server function.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let live: serde_json::Value = app
-            .server_fn(
-                "live",
-                &[("tenant", app.tenant.clone()), ("top", "10".into())],
-            )
-            .await;
+        let live: serde_json::Value = app.server_fn("live", &[("top", "10".into())]).await;
         if live["totals"]["events"] == 30 {
             break;
         }
@@ -152,7 +164,7 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
-    let (dom, console) = dump_dom(app.url(&format!("/live?tenant={}", app.tenant))).await;
+    let (dom, console) = dump_dom(sign_in_link(&app, "/live")).await;
     assert!(
         !console.contains("panicked at"),
         "the wasm bundle panicked:\n{console}"

@@ -39,7 +39,7 @@ fn events(now: i64) -> Vec<Event> {
 }
 
 async fn live(app: &TestApp, scenario: Option<&str>, top: u32) -> Live {
-    let mut form = vec![("tenant", app.tenant.clone()), ("top", top.to_string())];
+    let mut form = vec![("top", top.to_string())];
     if let Some(s) = scenario {
         form.push(("scenario", s.to_string()));
     }
@@ -192,8 +192,9 @@ async fn the_live_view_shows_the_last_hour_and_the_hot_items_now() {
     let response = app
         .http
         .post(app.url("/api/live"))
+        .bearer_auth(&app.read_key)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("tenant={}&top=0", app.tenant))
+        .body("top=0")
         .send()
         .await
         .unwrap();
@@ -205,7 +206,7 @@ async fn the_live_view_shows_the_last_hour_and_the_hot_items_now() {
         .contains("top must be between"));
 
     // The page renders the same numbers on the server.
-    let html = app.get_text(&format!("/live?tenant={}", app.tenant)).await;
+    let html = app.get_text("/live").await;
     assert!(html.contains("Hot items now"), "{html}");
     assert!(html.contains(&all.hot_items[0].item_id));
     assert!(html.contains("Last 60 minutes"));

@@ -94,11 +94,7 @@ fn expected<'a>(events: impl Iterator<Item = &'a Event>) -> Expected {
 }
 
 async fn overview(app: &TestApp, scenario: Option<&str>, hours: u32, until: i64) -> Overview {
-    let mut form = vec![
-        ("tenant", app.tenant.clone()),
-        ("hours", hours.to_string()),
-        ("until", until.to_string()),
-    ];
+    let mut form = vec![("hours", hours.to_string()), ("until", until.to_string())];
     if let Some(s) = scenario {
         form.push(("scenario", s.to_string()));
     }
@@ -232,9 +228,7 @@ async fn events_flow_from_the_api_to_the_dashboard() {
     assert!(empty.trend.is_empty());
 
     // The dashboard page renders the same numbers on the server.
-    let html = app
-        .get_text(&format!("/?tenant={}&hours=24", app.tenant))
-        .await;
+    let html = app.get_text("/?hours=24").await;
     assert!(html.contains("Impressions"), "{html}");
     assert!(html.contains(&format::count(all.impressions)), "{html}");
     assert!(html.contains(&format::percent(Some(

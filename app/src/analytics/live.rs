@@ -50,34 +50,41 @@ pub struct Live {
     pub scenarios: Vec<String>,
 }
 
-/// The last 60 minutes and the `top` hot items of `tenant` (and `scenario`, or all).
+/// The last 60 minutes and the `top` hot items of the caller's tenant (and `scenario`, or
+/// all).
 #[server(endpoint = "live")]
-pub async fn get_live(
-    tenant: String,
+pub async fn get_live(scenario: Option<String>, top: u32) -> Result<Live, ServerFnError> {
+    let tenant = crate::identity::caller_tenant().await?;
+    Ok(live_for(&super::analytics_db()?, &tenant, scenario, top).await?)
+}
+
+/// [`get_live`] for `tenant`.
+#[cfg(feature = "ssr")]
+pub async fn live_for(
+    db: &super::AnalyticsDb,
+    tenant: &str,
     scenario: Option<String>,
     top: u32,
-) -> Result<Live, ServerFnError> {
-    if tenant.trim().is_empty() {
-        return Err(ServerFnError::new("tenant is required"));
-    }
+) -> Result<Live, super::AnalyticsError> {
     if top == 0 || top > MAX_HOT_ITEMS {
-        return Err(ServerFnError::new(format!(
+        return Err(super::AnalyticsError::BadRequest(format!(
             "top must be between 1 and {MAX_HOT_ITEMS}"
         )));
     }
     let scenario = scenario.filter(|s| !s.is_empty());
-    let db = super::analytics_db()?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     db.live
-        .read(&tenant, scenario.as_deref(), top as usize, now_ms)
+        .read(tenant, scenario.as_deref(), top as usize, now_ms)
         .await
         .map_err(|error| {
             tracing::error!(%error, "live query failed");
-            ServerFnError::new(
-                "live view: the real-time store is unreachable or busy; try again shortly",
-            )
+            super::AnalyticsError::Failed {
+                message: "live view: the real-time store is unreachable or busy; try again shortly"
+                    .into(),
+                retryable: true,
+            }
         })
 }

@@ -22,6 +22,8 @@ pub mod queries;
 pub struct AnalyticsDb {
     pub clickhouse: recoscope_clickhouse::ClickHouse,
     pub live: live_store::LiveStore,
+    /// Who may read which tenant.
+    pub read_keys: crate::identity::ReadKeys,
 }
 
 #[cfg(feature = "ssr")]
@@ -31,17 +33,61 @@ pub(crate) fn analytics_db() -> Result<AnalyticsDb, leptos::prelude::ServerFnErr
     })
 }
 
-/// Logs the full error on the server and gives the browser a short, safe message.
+/// Why an analytics call failed; the JSON API maps each kind to its HTTP status, server
+/// functions carry the message.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalyticsError {
+    /// The parameters are out of range (400).
+    BadRequest(String),
+    /// No live read key (401).
+    Unauthorized,
+    /// A database or store failed (503 when retryable, else 500).
+    Failed { message: String, retryable: bool },
+}
+
+#[cfg(feature = "ssr")]
+impl std::fmt::Display for AnalyticsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnalyticsError::BadRequest(message) => f.write_str(message),
+            AnalyticsError::Unauthorized => write!(
+                f,
+                "{}: sign in with a read key (recoscope keys read --tenant <tenant>)",
+                crate::identity::UNAUTHORIZED
+            ),
+            AnalyticsError::Failed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<AnalyticsError> for leptos::prelude::ServerFnError {
+    fn from(error: AnalyticsError) -> Self {
+        if error == AnalyticsError::Unauthorized {
+            if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(http::StatusCode::UNAUTHORIZED);
+            }
+        }
+        leptos::prelude::ServerFnError::new(error.to_string())
+    }
+}
+
+/// Logs the full error on the server and gives the caller a short, safe message.
 #[cfg(feature = "ssr")]
 pub(crate) fn query_failed(
     what: &str,
     error: recoscope_clickhouse::ClickHouseError,
-) -> leptos::prelude::ServerFnError {
+) -> AnalyticsError {
     tracing::error!(%error, "{what} query failed");
-    let hint = if error.is_retryable() {
+    let retryable = error.is_retryable();
+    let hint = if retryable {
         "the analytics database is unreachable or busy; try again shortly"
     } else {
         "the analytics query failed; see the server log"
     };
-    leptos::prelude::ServerFnError::new(format!("{what}: {hint}"))
+    AnalyticsError::Failed {
+        message: format!("{what}: {hint}"),
+        retryable,
+    }
 }

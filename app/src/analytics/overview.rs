@@ -80,28 +80,36 @@ pub fn hour_range(until: i64, hours: u32) -> (i64, i64) {
     (to - i64::from(hours) * 3600, to)
 }
 
-/// KPIs and hourly trend for `tenant` (and `scenario`, or all scenarios) over the `hours`
-/// hours that end at `until` (epoch seconds; now when absent).
+/// KPIs and hourly trend for the caller's tenant (and `scenario`, or all scenarios) over the
+/// `hours` hours that end at `until` (epoch seconds; now when absent).
 #[server(endpoint = "overview")]
 pub async fn get_overview(
-    tenant: String,
     scenario: Option<String>,
     hours: u32,
     until: Option<i64>,
 ) -> Result<Overview, ServerFnError> {
-    if tenant.trim().is_empty() {
-        return Err(ServerFnError::new("tenant is required"));
-    }
+    let tenant = crate::identity::caller_tenant().await?;
+    Ok(overview_for(&super::analytics_db()?, &tenant, scenario, hours, until).await?)
+}
+
+/// [`get_overview`] for `tenant` (the JSON API calls this too, after its own identity check).
+#[cfg(feature = "ssr")]
+pub async fn overview_for(
+    db: &super::AnalyticsDb,
+    tenant: &str,
+    scenario: Option<String>,
+    hours: u32,
+    until: Option<i64>,
+) -> Result<Overview, super::AnalyticsError> {
     if hours == 0 || hours > MAX_RANGE_HOURS {
-        return Err(ServerFnError::new(format!(
+        return Err(super::AnalyticsError::BadRequest(format!(
             "hours must be between 1 and {MAX_RANGE_HOURS}"
         )));
     }
     let scenario = scenario.filter(|s| !s.is_empty());
     let until = until.unwrap_or_else(now_secs);
     let (from, to) = hour_range(until, hours);
-    let db = super::analytics_db()?;
-    super::queries::overview(&db.clickhouse, &tenant, scenario.as_deref(), from, to)
+    super::queries::overview(&db.clickhouse, tenant, scenario.as_deref(), from, to)
         .await
         .map_err(|e| super::query_failed("overview", e))
 }

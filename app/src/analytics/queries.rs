@@ -134,11 +134,6 @@ struct NameRow {
 }
 
 pub async fn scopes(ch: &ClickHouse, tenant: &str) -> Result<Scopes, ClickHouseError> {
-    let tenants: Vec<NameRow> = ch
-        .fetch(Query::new(
-            "SELECT DISTINCT tenant_id AS name FROM metrics_hourly ORDER BY name LIMIT 1000",
-        ))
-        .await?;
     let scenarios: Vec<NameRow> = ch
         .fetch(
             Query::new(
@@ -149,7 +144,7 @@ pub async fn scopes(ch: &ClickHouse, tenant: &str) -> Result<Scopes, ClickHouseE
         )
         .await?;
     Ok(Scopes {
-        tenants: tenants.into_iter().map(|r| r.name).collect(),
+        tenant: tenant.to_string(),
         scenarios: scenarios.into_iter().map(|r| r.name).collect(),
     })
 }

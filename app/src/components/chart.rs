@@ -62,12 +62,18 @@ pub fn ChartCard(
 ) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
-        let chart = draw();
-        // Effects run only in the browser, after the container exists.
+        let chart = std::rc::Rc::new(draw());
+        // Effects run only in the browser. After hydration the container is in the document
+        // already; after a client-side navigation (e.g. from the sign-in page) it is inserted
+        // after the effect runs, so drawing waits for the next frame (the renderer looks the
+        // container up by id).
         Effect::new(move |_| {
-            if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
-                leptos::logging::error!("{id}: {e:?}");
-            }
+            let chart = chart.clone();
+            request_animation_frame(move || {
+                if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
+                    leptos::logging::error!("{id}: {e:?}");
+                }
+            });
         });
     }
     #[cfg(not(feature = "hydrate"))]

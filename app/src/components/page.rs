@@ -1,29 +1,48 @@
 //! Pieces every page uses: the error panel inside each data view's `ErrorBoundary`, the
-//! "no data yet" state, and the tenant/scenario filter form.
+//! "no data yet" state, and the scenario filter form.
 
 use leptos::prelude::*;
 use leptos_router::components::Form;
 
-/// What an `ErrorBoundary` shows when `what` could not be loaded: every error's message.
+/// What an `ErrorBoundary` shows when `what` could not be loaded: every error's message, and
+/// a way to sign in when the caller has no valid read key.
 #[component]
 pub fn LoadError(what: &'static str, errors: ArcRwSignal<Errors>) -> impl IntoView {
+    let message = {
+        let errors = errors.clone();
+        move || {
+            errors
+                .get()
+                .into_iter()
+                .map(|(_, e)| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    let needs_sign_in = move || {
+        errors
+            .get()
+            .into_iter()
+            .any(|(_, e)| e.to_string().contains(crate::identity::UNAUTHORIZED))
+    };
     view! {
         <div class="error" role="alert">
             <strong>"Could not load " {what} ". "</strong>
-            {move || {
-                errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
-            }}
+            {message}
+            <Show when=needs_sign_in>
+                " " <a href="/signin" data-testid="sign-in-link">"Sign in"</a>
+            </Show>
         </div>
     }
 }
 
-/// No tenant has sent anything yet.
+/// The caller's tenant has not sent anything yet.
 #[component]
 pub fn NoDataYet() -> impl IntoView {
     view! {
         <div class="empty">
             <h2>"No data yet"</h2>
-            <p>"No tenant has sent any events. Start the simulator \
+            <p>"This tenant has not sent any events. Start the simulator \
                 (" <code>"recoscope simulate"</code> ") or embed the \
                 tracker in a product page."</p>
         </div>
@@ -42,12 +61,10 @@ fn options(values: Vec<String>, selected: &str) -> impl IntoView {
         .collect_view()
 }
 
-/// The GET form choosing tenant and scenario ("all scenarios" is the empty value); a page
-/// adds its own controls as children, before the button.
+/// The GET form choosing the scenario ("all scenarios" is the empty value); a page adds its
+/// own controls as children, before the button. The tenant is the caller's, never a choice.
 #[component]
 pub fn ScopeFilters(
-    tenants: Vec<String>,
-    tenant: String,
     scenarios: Vec<String>,
     scenario: String,
     #[prop(optional)] children: Option<Children>,
@@ -56,7 +73,6 @@ pub fn ScopeFilters(
     view! {
         <Form method="GET" action="">
             <div class="filters">
-                <label>"Tenant " <select name="tenant">{options(tenants, &tenant)}</select></label>
                 <label>"Scenario "
                     <select name="scenario">
                         <option value="" selected=all>"All scenarios"</option>

@@ -22,44 +22,22 @@ const DEFAULT_HOURS: u32 = 24;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Filters {
-    tenant: String,
     scenario: String,
     hours: u32,
 }
 
-/// What the page loads in one go: the filter choices and, once a tenant is known, its data.
+/// What the page loads in one go: the caller's tenant and scenarios, and the overview.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct PageData {
     scopes: Scopes,
-    tenant: Option<String>,
-    overview: Option<Overview>,
+    overview: Overview,
 }
 
 async fn load(filters: Filters) -> Result<PageData, ServerFnError> {
-    let mut scopes = get_scopes(filters.tenant.clone()).await?;
-    // No tenant chosen yet: show the first tenant that has data.
-    let tenant = if filters.tenant.is_empty() {
-        scopes.tenants.first().cloned()
-    } else {
-        Some(filters.tenant.clone())
-    };
-    let Some(tenant) = tenant else {
-        return Ok(PageData {
-            scopes,
-            tenant: None,
-            overview: None,
-        });
-    };
-    if filters.tenant.is_empty() {
-        scopes = get_scopes(tenant.clone()).await?;
-    }
+    let scopes = get_scopes().await?;
     let scenario = (!filters.scenario.is_empty()).then(|| filters.scenario.clone());
-    let overview = get_overview(tenant.clone(), scenario, filters.hours, None).await?;
-    Ok(PageData {
-        scopes,
-        tenant: Some(tenant),
-        overview: Some(overview),
-    })
+    let overview = get_overview(scenario, filters.hours, None).await?;
+    Ok(PageData { scopes, overview })
 }
 
 #[component]
@@ -68,7 +46,6 @@ pub fn DashboardPage() -> impl IntoView {
     let filters = move || {
         let q = query.read();
         Filters {
-            tenant: q.get("tenant").unwrap_or_default(),
             scenario: q.get("scenario").unwrap_or_default(),
             hours: q
                 .get("hours")
@@ -86,15 +63,11 @@ pub fn DashboardPage() -> impl IntoView {
                     let page = data.await?;
                     let hours = filters().hours;
                     Ok::<_, ServerFnError>(view! {
-                        <FilterBar
-                            scopes=page.scopes.clone()
-                            tenant=page.tenant.clone().unwrap_or_default()
-                            scenario=filters().scenario
-                            hours=hours
-                        />
-                        {match page.overview {
-                            None => view! { <NoDataYet /> }.into_any(),
-                            Some(overview) => view! { <OverviewView overview /> }.into_any(),
+                        <FilterBar scopes=page.scopes.clone() scenario=filters().scenario hours=hours />
+                        {if page.scopes.scenarios.is_empty() {
+                            view! { <NoDataYet /> }.into_any()
+                        } else {
+                            view! { <OverviewView overview=page.overview /> }.into_any()
                         }}
                     })
                 })}
@@ -104,7 +77,7 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn FilterBar(scopes: Scopes, tenant: String, scenario: String, hours: u32) -> impl IntoView {
+fn FilterBar(scopes: Scopes, scenario: String, hours: u32) -> impl IntoView {
     let range_options = RANGES
         .iter()
         .map(|(h, label)| {
@@ -112,7 +85,7 @@ fn FilterBar(scopes: Scopes, tenant: String, scenario: String, hours: u32) -> im
         })
         .collect_view();
     view! {
-        <ScopeFilters tenants=scopes.tenants tenant scenarios=scopes.scenarios scenario>
+        <ScopeFilters scenarios=scopes.scenarios scenario>
             <label>"Range " <select name="hours">{range_options}</select></label>
         </ScopeFilters>
     }

@@ -2,3 +2,4 @@
 
 pub mod dashboard;
 pub mod live;
+pub mod sign_in;

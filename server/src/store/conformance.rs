@@ -79,4 +79,35 @@ pub fn run(store: &dyn TenantStore) {
         store.tenant_for_key("beta-fixed-key").unwrap().unwrap().id,
         "beta"
     );
+
+    // Read keys: secret, one tenant each, revocable; a write key is not a read key.
+    let read = store.issue_read_key("acme").unwrap();
+    assert!(read.key.starts_with("rr_") && read.key.len() == 35);
+    assert_eq!(read.tenant_id, "acme");
+    let other = store.issue_read_key("beta").unwrap();
+    assert_ne!(read.key, other.key);
+    assert_eq!(
+        store.tenant_for_read_key(&read.key).unwrap().unwrap().id,
+        "acme"
+    );
+    assert_eq!(
+        store.tenant_for_read_key(&other.key).unwrap().unwrap().id,
+        "beta"
+    );
+    assert_eq!(store.tenant_for_read_key("beta-fixed-key").unwrap(), None);
+    assert_eq!(store.tenant_for_read_key("rr_unknown").unwrap(), None);
+    assert!(matches!(
+        store.issue_read_key("nobody"),
+        Err(StoreError::NotFound(_))
+    ));
+    store.revoke_read_key(&read.key).unwrap();
+    assert_eq!(store.tenant_for_read_key(&read.key).unwrap(), None);
+    assert_eq!(
+        store.tenant_for_read_key(&other.key).unwrap().unwrap().id,
+        "beta"
+    );
+    assert!(matches!(
+        store.revoke_read_key("rr_unknown"),
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -1,4 +1,5 @@
-//! Configuration data: tenants, their write keys and allowed origins.
+//! Configuration data: tenants, their write keys (public, for sending events), read keys
+//! (secret, for reading analytics) and allowed origins.
 //!
 //! - [`TenantStore`]: the trait the API and the CLI use.
 //! - [`sqlite`]: the embedded default (one SQLite file, safe for several processes, so the
@@ -33,6 +34,32 @@ pub struct WriteKey {
     pub revoked_at: Option<i64>,
 }
 
+/// A secret key that reads one tenant's analytics. The store keeps only its SHA-256, so the
+/// key itself exists only in what [`TenantStore::issue_read_key`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadKey {
+    pub key: String,
+    pub tenant_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// How a read key is stored: hex SHA-256. A read key has 190 bits of randomness, so a fast
+/// hash is enough (a slow password hash such as argon2 guards low-entropy secrets).
+pub fn read_key_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new read key: `rr_` and 32 random alphanumerics.
+pub fn new_read_key() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "rr_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+    )
+}
+
 #[derive(Debug, Error, PartialEq)]
 pub enum StoreError {
     #[error("{0} not found")]
@@ -61,6 +88,11 @@ pub trait TenantStore: Send + Sync + 'static {
     fn keys(&self, tenant_id: &str) -> Result<Vec<WriteKey>, StoreError>;
     /// The tenant of a live (not revoked) key.
     fn tenant_for_key(&self, key: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Issues a new read key for the tenant; the only time the key is seen in full.
+    fn issue_read_key(&self, tenant_id: &str) -> Result<ReadKey, StoreError>;
+    fn revoke_read_key(&self, key: &str) -> Result<(), StoreError>;
+    /// The tenant of a live (not revoked) read key.
+    fn tenant_for_read_key(&self, key: &str) -> Result<Option<Tenant>, StoreError>;
 }
 
 /// Opens (creating the file and its directory if needed) a SQLite database shared with other

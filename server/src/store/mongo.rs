@@ -9,8 +9,8 @@
 
 use super::recent::{RecentStore, RETENTION};
 use super::{
-    new_key, normalize_origins, validate_tenant_id, validate_write_key, StoreError, Tenant,
-    TenantStore, WriteKey,
+    new_key, new_read_key, normalize_origins, read_key_digest, validate_tenant_id,
+    validate_write_key, ReadKey, StoreError, Tenant, TenantStore, WriteKey,
 };
 use crate::clock::now_ms;
 use futures::TryStreamExt;
@@ -328,6 +328,63 @@ impl TenantStore for MongoTenantStore {
             match find_key(&keys, &key).await? {
                 Some(k) if k.revoked_at.is_none() => find_tenant(&tenants, &k.tenant_id).await,
                 _ => Ok(None),
+            }
+        })
+    }
+
+    fn issue_read_key(&self, tenant_id: &str) -> Result<ReadKey, StoreError> {
+        let tenants = self.mongo.collection("tenants");
+        let keys = self.mongo.collection("read_keys");
+        let key = ReadKey {
+            key: new_read_key(),
+            tenant_id: tenant_id.to_string(),
+            created_at: now_ms(),
+        };
+        self.mongo.run(async move {
+            require_tenant(&tenants, &key.tenant_id).await?;
+            keys.insert_one(doc! {
+                "_id": read_key_digest(&key.key), "tenant_id": &key.tenant_id,
+                "created_at": key.created_at, "revoked_at": Bson::Null,
+            })
+            .await
+            .map_err(backend)?;
+            Ok(key)
+        })
+    }
+
+    fn revoke_read_key(&self, key: &str) -> Result<(), StoreError> {
+        let keys = self.mongo.collection("read_keys");
+        let digest = read_key_digest(key);
+        self.mongo.run(async move {
+            let updated = keys
+                .update_one(
+                    doc! {"_id": &digest},
+                    doc! {"$set": {"revoked_at": now_ms()}},
+                )
+                .await
+                .map_err(backend)?;
+            if updated.matched_count == 0 {
+                return Err(StoreError::NotFound("read key".into()));
+            }
+            Ok(())
+        })
+    }
+
+    fn tenant_for_read_key(&self, key: &str) -> Result<Option<Tenant>, StoreError> {
+        let tenants = self.mongo.collection("tenants");
+        let keys = self.mongo.collection("read_keys");
+        let digest = read_key_digest(key);
+        self.mongo.run(async move {
+            let live = keys
+                .find_one(doc! {"_id": &digest, "revoked_at": Bson::Null})
+                .await
+                .map_err(backend)?;
+            match live {
+                Some(document) => {
+                    let tenant_id = document.get_str("tenant_id").map_err(backend)?;
+                    find_tenant(&tenants, tenant_id).await
+                }
+                None => Ok(None),
             }
         })
     }

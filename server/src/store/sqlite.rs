@@ -2,8 +2,8 @@
 //! server and the CLI.
 
 use super::{
-    new_key, normalize_origins, validate_tenant_id, validate_write_key, StoreError, Tenant,
-    TenantStore, WriteKey,
+    new_key, new_read_key, normalize_origins, read_key_digest, validate_tenant_id,
+    validate_write_key, ReadKey, StoreError, Tenant, TenantStore, WriteKey,
 };
 use crate::clock::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -34,7 +34,13 @@ impl SqliteStore {
                      created_at INTEGER NOT NULL,
                      revoked_at INTEGER
                  );
-                 CREATE INDEX IF NOT EXISTS write_keys_tenant ON write_keys(tenant_id);",
+                 CREATE INDEX IF NOT EXISTS write_keys_tenant ON write_keys(tenant_id);
+                 CREATE TABLE IF NOT EXISTS read_keys (
+                     digest TEXT PRIMARY KEY,
+                     tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                     created_at INTEGER NOT NULL,
+                     revoked_at INTEGER
+                 );",
         )?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
@@ -215,6 +221,58 @@ impl TenantStore for SqliteStore {
         self.with(|c| match read_key(c, key)? {
             Some(k) if k.revoked_at.is_none() => read_tenant(c, &k.tenant_id),
             _ => Ok(None),
+        })
+    }
+
+    fn issue_read_key(&self, tenant_id: &str) -> Result<ReadKey, StoreError> {
+        let key = new_read_key();
+        let created_at = now_ms();
+        self.with(|c| {
+            require_tenant(c, tenant_id)?;
+            c.execute(
+                "INSERT INTO read_keys (digest, tenant_id, created_at) VALUES (?1, ?2, ?3)",
+                params![read_key_digest(&key), tenant_id, created_at],
+            )
+            .map_err(backend)?;
+            Ok(ReadKey {
+                key,
+                tenant_id: tenant_id.to_string(),
+                created_at,
+            })
+        })
+    }
+
+    fn revoke_read_key(&self, key: &str) -> Result<(), StoreError> {
+        let digest = read_key_digest(key);
+        self.with(|c| {
+            let updated = c
+                .execute(
+                    "UPDATE read_keys SET revoked_at = ?2 WHERE digest = ?1",
+                    params![digest, now_ms()],
+                )
+                .map_err(backend)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound("read key".into()));
+            }
+            Ok(())
+        })
+    }
+
+    fn tenant_for_read_key(&self, key: &str) -> Result<Option<Tenant>, StoreError> {
+        let digest = read_key_digest(key);
+        self.with(|c| {
+            let tenant: Option<String> = c
+                .query_row(
+                    "SELECT tenant_id FROM read_keys WHERE digest = ?1 AND revoked_at IS NULL",
+                    [digest],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            match tenant {
+                Some(id) => read_tenant(c, &id),
+                None => Ok(None),
+            }
         })
     }
 }

@@ -133,7 +133,11 @@ pub struct TestApp {
     pub broker: Broker,
     pub addr: SocketAddr,
     pub tenant: String,
+    /// The tenant's write key (sending events).
     pub key: String,
+    /// A read key of the tenant (the analytics API and the dashboard); empty when the app
+    /// runs without the API (the tenant is created by the API's boot).
+    pub read_key: String,
     pub clickhouse: ClickHouse,
     pub http: reqwest::Client,
     running: Option<Running>,
@@ -192,12 +196,18 @@ impl TestApp {
             .await
             .expect("the app starts on the local stack (is `scripts/stack up` running?)");
         let clickhouse = ClickHouse::new(config.clickhouse()).unwrap();
+        let store = roles::open_store(&config).unwrap();
+        let read_key = match store.tenant(&tenant).unwrap() {
+            Some(_) => store.issue_read_key(&tenant).unwrap().key,
+            None => String::new(),
+        };
         TestApp {
             addr: running.addr.expect("serving"),
             broker,
             config,
             tenant,
             key,
+            read_key,
             clickhouse,
             http: reqwest::Client::new(),
             running: Some(running),
@@ -272,6 +282,7 @@ impl TestApp {
         let response = self
             .http
             .post(self.url(&format!("/api/{endpoint}")))
+            .bearer_auth(&self.read_key)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(serde_urlencoded::to_string(form).unwrap())
             .send()
@@ -285,9 +296,22 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// The body of `GET path`.
+    /// The body of `GET path`, signed in (the read key in the dashboard's cookie).
     pub async fn get_text(&self, path: &str) -> String {
-        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let response = self
+            .http
+            .get(self.url(path))
+            .header(
+                "cookie",
+                format!(
+                    "{}={}",
+                    recoscope_app::identity::READ_KEY_COOKIE,
+                    self.read_key
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
         response.text().await.unwrap()
     }
 

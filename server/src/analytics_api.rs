@@ -1,0 +1,89 @@
+//! `/api/v1/analytics/*`: the dashboard's data as JSON, with the same types and the same code
+//! as its server functions, for scripts and other tools.
+//!
+//! Every request needs `Authorization: Bearer <read key>` (or the dashboard's sign-in cookie);
+//! the tenant is the key's, never a parameter. Errors are
+//! `{"error": {"code", "message"}}` with 400 (bad parameters), 401 (no live read key), 503
+//! (a database is unreachable or busy, retry) or 500.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use recoscope_app::analytics::{
+    catalog::scopes_for, live::live_for, overview::overview_for, AnalyticsDb, AnalyticsError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub fn routes(db: AnalyticsDb) -> Router {
+    Router::new()
+        .route("/api/v1/analytics/scopes", get(scopes))
+        .route("/api/v1/analytics/overview", get(overview))
+        .route("/api/v1/analytics/live", get(live))
+        .with_state(db)
+}
+
+fn respond<T: Serialize>(result: Result<T, AnalyticsError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => {
+            let (status, code) = match &error {
+                AnalyticsError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                AnalyticsError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                AnalyticsError::Failed {
+                    retryable: true, ..
+                } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                AnalyticsError::Failed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
+            };
+            let body = json!({"error": {"code": code, "message": error.to_string()}});
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+async fn scopes(State(db): State<AnalyticsDb>, headers: HeaderMap) -> Response {
+    respond(async { scopes_for(&db, &db.read_keys.caller(&headers).await?).await }.await)
+}
+
+#[derive(Deserialize)]
+struct OverviewParams {
+    scenario: Option<String>,
+    hours: u32,
+    until: Option<i64>,
+}
+
+async fn overview(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<OverviewParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            overview_for(&db, &tenant, p.scenario, p.hours, p.until).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct LiveParams {
+    scenario: Option<String>,
+    top: Option<u32>,
+}
+
+async fn live(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<LiveParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            live_for(&db, &tenant, p.scenario, p.top.unwrap_or(20)).await
+        }
+        .await,
+    )
+}

@@ -1,0 +1,136 @@
+//! Who may read what: every analytics call acts for the tenant of its read key, through the
+//! server functions and through `/api/v1/analytics/*` alike.
+
+mod support;
+
+use recoscope_core::{ActionType, Event};
+use recoscope_server::roles::open_store;
+use serde_json::Value;
+use support::TestApp;
+
+async fn get(app: &TestApp, path: &str, key: Option<&str>) -> (u16, Value) {
+    let mut request = app.http.get(app.url(path));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_read_key_sees_its_own_tenant_only() {
+    let app = TestApp::start().await;
+    let events: Vec<Event> = (0..12)
+        .map(|i| Event::new("home", format!("u{i}"), "i1", ActionType::Impression).unwrap())
+        .collect();
+    assert_eq!(app.post_events(&events).await.status(), 200);
+    assert_eq!(app.wait_for_rows(12).await, 12);
+
+    // The JSON API and the server function give the same answer for the same key.
+    let until = chrono::Utc::now().timestamp() + 3600;
+    let path = format!("/api/v1/analytics/overview?hours=24&until={until}");
+    let (status, json) = get(&app, &path, Some(&app.read_key)).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["tenant"], app.tenant.as_str());
+    assert_eq!(json["kpis"]["impressions"], 12);
+    let from_server_fn: Value = app
+        .server_fn(
+            "overview",
+            &[("hours", "24".into()), ("until", until.to_string())],
+        )
+        .await;
+    assert_eq!(json, from_server_fn);
+    let (_, scopes) = get(&app, "/api/v1/analytics/scopes", Some(&app.read_key)).await;
+    assert_eq!(scopes["scenarios"], serde_json::json!(["home"]));
+
+    // Another tenant's key reads that tenant, which has nothing: no way to name ours.
+    let store = open_store(&app.config).unwrap();
+    store.create_tenant("other_tenant").unwrap();
+    let other = store.issue_read_key("other_tenant").unwrap().key;
+    let (status, json) = get(&app, &format!("{path}&tenant={}", app.tenant), Some(&other)).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["tenant"], "other_tenant");
+    assert_eq!(json["kpis"], Value::Null);
+    let (_, scopes) = get(&app, "/api/v1/analytics/scopes", Some(&other)).await;
+    assert_eq!(scopes["scenarios"], serde_json::json!([]));
+
+    // No key, a write key, an unknown or a revoked key: 401 with a reason.
+    store.revoke_read_key(&other).unwrap();
+    for key in [
+        None,
+        Some(app.key.as_str()),
+        Some("rr_unknown"),
+        Some(other.as_str()),
+    ] {
+        let (status, json) = get(&app, &path, key).await;
+        assert_eq!(status, 401, "{key:?}: {json}");
+        assert_eq!(json["error"]["code"], "unauthorized");
+    }
+    let response = app
+        .http
+        .post(app.url("/api/overview"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("hours=24")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("unauthorized"));
+
+    // Parameters out of range: 400 naming the parameter.
+    let (status, json) = get(
+        &app,
+        "/api/v1/analytics/overview?hours=0",
+        Some(&app.read_key),
+    )
+    .await;
+    assert_eq!(status, 400, "{json}");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("hours must be between"));
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_keeps_the_read_key_in_a_strict_http_only_cookie() {
+    let app = TestApp::start().await;
+    let sign_in = |key: String| {
+        app.http
+            .post(app.url("/api/sign_in"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("key={key}"))
+            .send()
+    };
+    let response = sign_in(app.read_key.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with(&format!("recoscope_read_key={}", app.read_key)));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert_eq!(response.json::<String>().await.unwrap(), app.tenant);
+
+    // With the cookie the page shows the tenant's dashboard; without, a way to sign in.
+    assert!(app.get_text("/").await.contains(&app.tenant));
+    let anonymous = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(anonymous.contains("sign-in-link"), "{anonymous}");
+
+    // A wrong key is refused and sets nothing.
+    let response = sign_in("rr_wrong".into()).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("set-cookie").is_none());
+    app.cleanup().await;
+}

@@ -12,7 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use recoscope_app::analytics::{
-    catalog::scopes_for, live::live_for, overview::overview_for, AnalyticsDb, AnalyticsError,
+    catalog::scopes_for,
+    distributions::{distribution_for, Dimension},
+    experiments::experiments_for,
+    funnel::funnel_for,
+    live::live_for,
+    overview::overview_for,
+    trends::{trends_for, Granularity},
+    AnalyticsDb, AnalyticsError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,6 +29,10 @@ pub fn routes(db: AnalyticsDb) -> Router {
         .route("/api/v1/analytics/scopes", get(scopes))
         .route("/api/v1/analytics/overview", get(overview))
         .route("/api/v1/analytics/live", get(live))
+        .route("/api/v1/analytics/trends", get(trends))
+        .route("/api/v1/analytics/distribution", get(distribution))
+        .route("/api/v1/analytics/funnel", get(funnel))
+        .route("/api/v1/analytics/experiments", get(experiments))
         .with_state(db)
 }
 
@@ -83,6 +94,96 @@ async fn live(
         async {
             let tenant = db.read_keys.caller(&headers).await?;
             live_for(&db, &tenant, p.scenario, p.top.unwrap_or(20)).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct TrendParams {
+    scenario: Option<String>,
+    from: i64,
+    to: i64,
+    granularity: Granularity,
+    tz: Option<String>,
+}
+
+async fn trends(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<TrendParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            let tz = p.tz.unwrap_or_else(|| "UTC".into());
+            trends_for(&db, &tenant, p.scenario, p.from, p.to, p.granularity, &tz).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct DistributionParams {
+    scenario: Option<String>,
+    dimension: Dimension,
+    from: i64,
+    to: i64,
+}
+
+async fn distribution(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<DistributionParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            distribution_for(&db, &tenant, p.scenario, p.dimension, p.from, p.to).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct FunnelParams {
+    scenario: Option<String>,
+    from: i64,
+    to: i64,
+    window_secs: u32,
+}
+
+async fn funnel(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<FunnelParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            funnel_for(&db, &tenant, p.scenario, p.from, p.to, p.window_secs).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct ExperimentParams {
+    scenario: Option<String>,
+    experiment_id: Option<String>,
+    from: i64,
+    to: i64,
+}
+
+async fn experiments(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<ExperimentParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            experiments_for(&db, &tenant, p.scenario, p.experiment_id, p.from, p.to).await
         }
         .await,
     )

@@ -2,14 +2,24 @@
 //! functions that fill them.
 //!
 //! - [`overview`]: KPIs and the hourly trend for a tenant, scenario and time range.
+//! - [`distributions`]: by device, os, location and list position.
+//! - [`funnel`]: impression → click → view → add_cart → order per user, within a window.
+//! - [`experiments`]: groups against their control, with intervals and significance.
 //! - [`catalog`]: which tenants and scenarios have data (for the filters).
+//! - [`trends`]: per hour or per day in the operator's time zone, with CTR and conversion rate.
+//! - [`stats`]: Wilson intervals and the two-proportion z-test for experiments.
 //! - [`live`]: the last 60 minutes and the hot items now, from the real-time state in Redis.
 //! - `queries` (ssr only): the ClickHouse SQL behind them, on the hourly rollup.
 //! - `live_store` (ssr only): the Redis reads behind the live view.
 
 pub mod catalog;
+pub mod distributions;
+pub mod experiments;
+pub mod funnel;
 pub mod live;
 pub mod overview;
+pub mod stats;
+pub mod trends;
 
 #[cfg(feature = "ssr")]
 pub mod live_store;

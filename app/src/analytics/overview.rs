@@ -71,6 +71,9 @@ pub struct Overview {
     pub to: i64,
     /// `None` when the range holds no events at all.
     pub kpis: Option<Kpis>,
+    /// The same KPIs over the period of equal length just before `from`, for comparison;
+    /// `None` when that period holds no events.
+    pub previous: Option<Kpis>,
     pub trend: Vec<TrendPoint>,
 }
 

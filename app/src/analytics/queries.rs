@@ -27,8 +27,21 @@ struct HourRow {
     users: u64,
 }
 
-/// `WHERE` clause shared by the overview queries: tenant, optional scenario, hour range.
-fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -> Query {
+/// `WHERE` clause shared by the rollup queries: tenant, optional scenario, hour range.
+pub(crate) fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -> Query {
+    scoped_on("hour", sql, tenant, scenario, from, to)
+}
+
+/// `{scope}` in `sql` becomes: this tenant, optionally this scenario, and `time_column` in
+/// `[from, to)` (epoch seconds); every value bound.
+pub(crate) fn scoped_on(
+    time_column: &str,
+    sql: &str,
+    tenant: &str,
+    scenario: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Query {
     let scenario_filter = if scenario.is_some() {
         "AND scenario_id = ?"
     } else {
@@ -36,7 +49,7 @@ fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -
     };
     let sql = sql.replace(
         "{scope}",
-        &format!("tenant_id = ? {scenario_filter} AND hour >= ? AND hour < ?"),
+        &format!("tenant_id = ? {scenario_filter} AND {time_column} >= ? AND {time_column} < ?"),
     );
     let mut query = Query::new(sql).bind(tenant);
     if let Some(scenario) = scenario {
@@ -47,13 +60,14 @@ fn scoped(sql: &str, tenant: &str, scenario: Option<&str>, from: i64, to: i64) -
         .bind(SqlValue::DateTime(to))
 }
 
-pub async fn overview(
+/// The KPIs of `[from, to)`, `None` when it holds no events.
+async fn kpis(
     ch: &ClickHouse,
     tenant: &str,
     scenario: Option<&str>,
     from: i64,
     to: i64,
-) -> Result<Overview, ClickHouseError> {
+) -> Result<Option<Kpis>, ClickHouseError> {
     let totals: TotalsRow = ch
         .fetch_one(scoped(
             "SELECT count() AS buckets, sumMerge(events) AS events, \
@@ -66,6 +80,26 @@ pub async fn overview(
             to,
         ))
         .await?;
+    Ok((totals.buckets > 0).then(|| {
+        Kpis::from_counts(
+            totals.events,
+            totals.impressions,
+            totals.clicks,
+            totals.orders,
+            totals.users,
+        )
+    }))
+}
+
+pub async fn overview(
+    ch: &ClickHouse,
+    tenant: &str,
+    scenario: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Result<Overview, ClickHouseError> {
+    let kpis = kpis(ch, tenant, scenario, from, to).await?;
+    let previous = self::kpis(ch, tenant, scenario, from - (to - from), from).await?;
     let by_hour: Vec<HourRow> = ch
         .fetch(scoped(
             "SELECT toInt64(toUInt32(hour)) AS hour, sumMerge(impressions) AS impressions, \
@@ -79,15 +113,6 @@ pub async fn overview(
         ))
         .await?;
 
-    let kpis = (totals.buckets > 0).then(|| {
-        Kpis::from_counts(
-            totals.events,
-            totals.impressions,
-            totals.clicks,
-            totals.orders,
-            totals.users,
-        )
-    });
     Ok(Overview {
         tenant: tenant.to_string(),
         scenario: scenario.map(str::to_string),
@@ -99,6 +124,7 @@ pub async fn overview(
             Vec::new()
         },
         kpis,
+        previous,
     })
 }
 

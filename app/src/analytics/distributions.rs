@@ -1,0 +1,143 @@
+//! Distributions of behaviour by device, operating system, location and list position, each
+//! value with its counts, distinct users, CTR and conversion rate (raw events, 90 days).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Values shown per dimension (the most frequent; positions are listed in order).
+pub const MAX_VALUES: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Device,
+    Os,
+    Location,
+    Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistributionRow {
+    /// The value; empty when the events did not say (no device, no position).
+    pub value: String,
+    pub events: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub orders: u64,
+    pub users: u64,
+    pub ctr: Option<f64>,
+    pub conversion_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub tenant: String,
+    pub scenario: Option<String>,
+    pub dimension: Dimension,
+    /// `[from, to)`, epoch seconds.
+    pub from: i64,
+    pub to: i64,
+    /// Most events first, except positions, which are in list order (then "no position").
+    /// Empty: no events in the range.
+    pub rows: Vec<DistributionRow>,
+}
+
+/// The caller's events over `[from, to)` split by `dimension`.
+#[server(endpoint = "distribution")]
+pub async fn get_distribution(
+    scenario: Option<String>,
+    dimension: Dimension,
+    from: i64,
+    to: i64,
+) -> Result<Distribution, ServerFnError> {
+    let tenant = crate::identity::caller_tenant().await?;
+    let db = super::analytics_db()?;
+    Ok(distribution_for(&db, &tenant, scenario, dimension, from, to).await?)
+}
+
+/// Checks a raw-table range: ordered, and within the raw retention (plus a day).
+#[cfg(feature = "ssr")]
+pub(crate) fn check_raw_range(from: i64, to: i64) -> Result<(), super::AnalyticsError> {
+    const MAX_SECS: i64 = 91 * 86_400;
+    if to <= from {
+        return Err(super::AnalyticsError::BadRequest(
+            "to must be after from".into(),
+        ));
+    }
+    if to - from > MAX_SECS {
+        return Err(super::AnalyticsError::BadRequest(
+            "a range of raw events spans at most 91 days".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// [`get_distribution`] for `tenant`.
+#[cfg(feature = "ssr")]
+pub async fn distribution_for(
+    db: &super::AnalyticsDb,
+    tenant: &str,
+    scenario: Option<String>,
+    dimension: Dimension,
+    from: i64,
+    to: i64,
+) -> Result<Distribution, super::AnalyticsError> {
+    use super::overview::ratio;
+    use super::queries::scoped_on;
+
+    #[derive(Deserialize)]
+    struct Row {
+        value: String,
+        events: u64,
+        impressions: u64,
+        clicks: u64,
+        orders: u64,
+        users: u64,
+    }
+    check_raw_range(from, to)?;
+    let scenario = scenario.filter(|s| !s.is_empty());
+    let column = match dimension {
+        Dimension::Device => "device_type",
+        Dimension::Os => "os",
+        Dimension::Location => "location",
+        Dimension::Position => "ifNull(toString(position), '')",
+    };
+    let sql = format!(
+        "SELECT {column} AS value, count() AS events, \
+         countIf(action_type = 'impression') AS impressions, \
+         countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders, \
+         uniqExact(user_id) AS users \
+         FROM user_behaviors WHERE {{scope}} GROUP BY value ORDER BY events DESC, value \
+         LIMIT {MAX_VALUES}"
+    );
+    let query = scoped_on("event_time", &sql, tenant, scenario.as_deref(), from, to);
+    let rows: Vec<Row> = db
+        .clickhouse
+        .fetch(query)
+        .await
+        .map_err(|e| super::query_failed("distribution", e))?;
+    let mut rows: Vec<DistributionRow> = rows
+        .into_iter()
+        .map(|r| DistributionRow {
+            ctr: ratio(r.clicks, r.impressions),
+            conversion_rate: ratio(r.orders, r.clicks),
+            value: r.value,
+            events: r.events,
+            impressions: r.impressions,
+            clicks: r.clicks,
+            orders: r.orders,
+            users: r.users,
+        })
+        .collect();
+    if dimension == Dimension::Position {
+        rows.sort_by_key(|r| r.value.parse::<u32>().unwrap_or(u32::MAX));
+    }
+    Ok(Distribution {
+        tenant: tenant.to_string(),
+        scenario,
+        dimension,
+        from,
+        to,
+        rows,
+    })
+}

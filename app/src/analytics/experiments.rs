@@ -1,0 +1,271 @@
+//! A/B experiments: per experiment and group, impressions, clicks, orders, CTR and conversion
+//! rate with 95% Wilson intervals, and each group against the control (pooled two-proportion
+//! z-test), with a warning wherever the sample is too small for the test to mean much.
+
+use super::stats::{Comparison, Interval};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentGroup {
+    pub group: String,
+    pub is_control: bool,
+    pub users: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub orders: u64,
+    /// clicks / impressions, with its 95% interval.
+    pub ctr: Option<f64>,
+    pub ctr_interval: Option<Interval>,
+    /// orders / clicks, with its 95% interval.
+    pub conversion_rate: Option<f64>,
+    pub conversion_interval: Option<Interval>,
+    /// Against the control; `None` for the control itself or when untestable.
+    pub ctr_vs_control: Option<Comparison>,
+    pub conversion_vs_control: Option<Comparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    /// The group named `control` (any case), else the first by name.
+    pub control: String,
+    pub groups: Vec<ExperimentGroup>,
+    /// Why the numbers may not be trusted yet, in words.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiments {
+    pub tenant: String,
+    pub scenario: Option<String>,
+    pub from: i64,
+    pub to: i64,
+    /// Experiments with events in the range (empty: none).
+    pub experiments: Vec<Experiment>,
+}
+
+/// The caller's experiments over `[from, to)` (one, with `experiment_id`).
+#[server(endpoint = "experiments")]
+pub async fn get_experiments(
+    scenario: Option<String>,
+    experiment_id: Option<String>,
+    from: i64,
+    to: i64,
+) -> Result<Experiments, ServerFnError> {
+    let tenant = crate::identity::caller_tenant().await?;
+    let db = super::analytics_db()?;
+    Ok(experiments_for(&db, &tenant, scenario, experiment_id, from, to).await?)
+}
+
+/// Counts of one group, as the query returns them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GroupCounts {
+    pub experiment_id: String,
+    pub experiment_group: String,
+    pub users: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub orders: u64,
+}
+
+/// Groups' counts → experiments with their statistics (pure, so it is tested on its own).
+pub fn compare(counts: Vec<GroupCounts>) -> Vec<Experiment> {
+    use super::overview::ratio;
+    use super::stats::{large_enough, two_proportion_test, wilson, MIN_OUTCOMES, MIN_TRIALS};
+
+    let mut by_experiment: std::collections::BTreeMap<String, Vec<GroupCounts>> =
+        Default::default();
+    for c in counts {
+        by_experiment
+            .entry(c.experiment_id.clone())
+            .or_default()
+            .push(c);
+    }
+    by_experiment
+        .into_iter()
+        .map(|(experiment_id, mut groups)| {
+            groups.sort_by(|a, b| a.experiment_group.cmp(&b.experiment_group));
+            let control_index = groups
+                .iter()
+                .position(|g| g.experiment_group.eq_ignore_ascii_case("control"))
+                .unwrap_or(0);
+            let control = groups[control_index].clone();
+            let mut warnings = Vec::new();
+            if groups.len() < 2 {
+                warnings.push("only one group has events: nothing to compare".to_string());
+            }
+            if !control.experiment_group.eq_ignore_ascii_case("control") && groups.len() > 1 {
+                warnings.push(format!(
+                    "no group is named \"control\"; comparing against {:?}",
+                    control.experiment_group
+                ));
+            }
+            for g in &groups {
+                if !large_enough(g.clicks, g.impressions) {
+                    warnings.push(format!(
+                        "group {:?}: too few impressions or clicks for a reliable CTR test \
+                         (needs {MIN_TRIALS} impressions and {MIN_OUTCOMES} clicks and non-clicks)",
+                        g.experiment_group
+                    ));
+                }
+                if g.orders > g.clicks {
+                    warnings.push(format!(
+                        "group {:?}: more orders than clicks; its conversion rate is not a \
+                         proportion and is not tested",
+                        g.experiment_group
+                    ));
+                } else if !large_enough(g.orders, g.clicks) {
+                    warnings.push(format!(
+                        "group {:?}: too few clicks or orders for a reliable conversion test",
+                        g.experiment_group
+                    ));
+                }
+            }
+            let groups = groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    let is_control = i == control_index;
+                    ExperimentGroup {
+                        ctr: ratio(g.clicks, g.impressions),
+                        ctr_interval: wilson(g.clicks, g.impressions),
+                        conversion_rate: ratio(g.orders, g.clicks),
+                        conversion_interval: wilson(g.orders, g.clicks),
+                        ctr_vs_control: (!is_control)
+                            .then(|| {
+                                two_proportion_test(
+                                    g.clicks,
+                                    g.impressions,
+                                    control.clicks,
+                                    control.impressions,
+                                )
+                            })
+                            .flatten(),
+                        conversion_vs_control: (!is_control)
+                            .then(|| {
+                                two_proportion_test(
+                                    g.orders,
+                                    g.clicks,
+                                    control.orders,
+                                    control.clicks,
+                                )
+                            })
+                            .flatten(),
+                        is_control,
+                        group: g.experiment_group,
+                        users: g.users,
+                        impressions: g.impressions,
+                        clicks: g.clicks,
+                        orders: g.orders,
+                    }
+                })
+                .collect();
+            Experiment {
+                experiment_id,
+                control: control.experiment_group,
+                groups,
+                warnings,
+            }
+        })
+        .collect()
+}
+
+/// [`get_experiments`] for `tenant`.
+#[cfg(feature = "ssr")]
+pub async fn experiments_for(
+    db: &super::AnalyticsDb,
+    tenant: &str,
+    scenario: Option<String>,
+    experiment_id: Option<String>,
+    from: i64,
+    to: i64,
+) -> Result<Experiments, super::AnalyticsError> {
+    super::distributions::check_raw_range(from, to)?;
+    let scenario = scenario.filter(|s| !s.is_empty());
+    let experiment_id = experiment_id.filter(|s| !s.is_empty());
+    let one = if experiment_id.is_some() {
+        "AND experiment_id = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT experiment_id, experiment_group, uniqExact(user_id) AS users, \
+         countIf(action_type = 'impression') AS impressions, \
+         countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders \
+         FROM user_behaviors WHERE {{scope}} AND experiment_id != '' {one} \
+         GROUP BY experiment_id, experiment_group ORDER BY experiment_id, experiment_group"
+    );
+    let mut query =
+        super::queries::scoped_on("event_time", &sql, tenant, scenario.as_deref(), from, to);
+    if let Some(id) = &experiment_id {
+        query = query.bind(id.as_str());
+    }
+    let counts: Vec<GroupCounts> = db
+        .clickhouse
+        .fetch(query)
+        .await
+        .map_err(|e| super::query_failed("experiments", e))?;
+    Ok(Experiments {
+        tenant: tenant.to_string(),
+        scenario,
+        from,
+        to,
+        experiments: compare(counts),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(group: &str, impressions: u64, clicks: u64, orders: u64) -> GroupCounts {
+        GroupCounts {
+            experiment_id: "exp".into(),
+            experiment_group: group.into(),
+            users: impressions / 2,
+            impressions,
+            clicks,
+            orders,
+        }
+    }
+
+    #[test]
+    fn groups_are_compared_with_the_control() {
+        let e = &compare(vec![
+            counts("treatment", 1000, 250, 30),
+            counts("control", 1000, 200, 20),
+        ])[0];
+        assert_eq!(e.control, "control");
+        let treatment = e.groups.iter().find(|g| g.group == "treatment").unwrap();
+        let ctr = treatment.ctr_vs_control.unwrap();
+        assert!((ctr.z - 2.677_397_763_008_329).abs() < 1e-9);
+        assert!(ctr.significant);
+        assert!(e
+            .groups
+            .iter()
+            .find(|g| g.is_control)
+            .unwrap()
+            .ctr_vs_control
+            .is_none());
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+    }
+
+    #[test]
+    fn small_or_odd_samples_are_warned_about() {
+        let e = &compare(vec![counts("a", 50, 5, 9), counts("b", 1000, 100, 10)])[0];
+        assert_eq!(e.control, "a");
+        let text = e.warnings.join("\n");
+        assert!(text.contains("no group is named \"control\""), "{text}");
+        assert!(text.contains("group \"a\": too few impressions"), "{text}");
+        assert!(
+            text.contains("group \"a\": more orders than clicks"),
+            "{text}"
+        );
+        let b = &e.groups[1];
+        assert!(
+            b.conversion_vs_control.is_none(),
+            "untestable against 9 of 5"
+        );
+    }
+}

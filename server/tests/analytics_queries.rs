@@ -1,0 +1,517 @@
+//! The analytics queries on a deterministic generated dataset, each checked against numbers
+//! computed here by plain Rust over the same events: daily trends in Europe/Berlin across the
+//! end of daylight-saving time (a 25-hour day), hourly trends, the overview against its
+//! previous period, distributions, the funnel with its conversion window, experiments, and
+//! empty ranges.
+
+mod support;
+
+use chrono::TimeZone;
+use chrono_tz::Europe::Berlin;
+use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
+use recoscope_server::pipeline::batch::Source;
+use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
+use recoscope_server::pipeline::row::BehaviorRow;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use support::TestApp;
+use tokio_util::sync::CancellationToken;
+
+/// A small deterministic generator (xorshift64*), so the dataset is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// One generated event, as the test's own code sees it.
+#[derive(Clone, Debug)]
+struct Generated {
+    user: String,
+    scenario: &'static str,
+    action: ActionType,
+    /// Seconds since the epoch.
+    at: i64,
+    device: &'static str,
+    position: Option<u32>,
+    group: &'static str,
+}
+
+const DEVICES: [&str; 4] = ["mobile", "desktop", "tablet", ""];
+
+/// Sessions of 80 users from 2026-10-23 20:00 UTC to 2026-10-27 04:00 UTC: each session an
+/// impression, then maybe a click, a view, an add to cart and an order, each a few seconds to
+/// 20 minutes after the step before (so some miss a 10-minute window). A user's events never
+/// share a second.
+fn dataset() -> Vec<Generated> {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 10, 23, 20, 0, 0)
+        .unwrap()
+        .timestamp();
+    let end = chrono::Utc
+        .with_ymd_and_hms(2026, 10, 27, 4, 0, 0)
+        .unwrap()
+        .timestamp();
+    let mut events = Vec::new();
+    for u in 0..80 {
+        let user = format!("user-{u}");
+        let group = if u % 2 == 0 { "control" } else { "treatment" };
+        let device = DEVICES[u % 4];
+        let mut at = start + rng.below(3 * 3600) as i64;
+        while at < end {
+            let scenario = if rng.chance(70) { "home" } else { "search" };
+            let position = (!rng.chance(10)).then(|| rng.below(8) as u32);
+            let mut push = |action: ActionType, at: i64| {
+                events.push(Generated {
+                    user: user.clone(),
+                    scenario,
+                    action,
+                    at,
+                    device,
+                    position,
+                    group,
+                })
+            };
+            push(ActionType::Impression, at);
+            let click_rate = if group == "treatment" { 45 } else { 35 };
+            for (action, percent) in [
+                (ActionType::Click, click_rate),
+                (ActionType::View, 70),
+                (ActionType::AddCart, 50),
+                (ActionType::Order, 60),
+            ] {
+                if !rng.chance(percent) {
+                    break;
+                }
+                at += 5 + rng.below(1200) as i64;
+                push(action, at);
+            }
+            at += 1800 + rng.below(5 * 3600) as i64;
+        }
+    }
+    events
+}
+
+async fn load(app: &TestApp, events: &[Generated]) {
+    let rows: Vec<(Source, BehaviorRow, ())> = events
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut e = Event::new(
+                g.scenario,
+                g.user.as_str(),
+                format!("item-{}", i % 13),
+                g.action,
+            )
+            .unwrap();
+            e.timestamp = UnixMillis::new(g.at * 1000).ok();
+            e.position = g.position;
+            e.experiment_id = Label::new("exp-1").ok();
+            e.experiment_group = Label::new(g.group).ok();
+            if !g.device.is_empty() {
+                e.context = Some(recoscope_core::EventContext {
+                    device_type: Label::new(g.device).ok(),
+                    ..Default::default()
+                });
+            }
+            let record = BehaviorRecord::new(&app.tenant, e, g.at * 1000, || format!("ev-{i}"));
+            let source = Source {
+                topic: app.config.kafka_topic.clone(),
+                partition: 0,
+                offset: i as i64,
+            };
+            (source, BehaviorRow::from(record), ())
+        })
+        .collect();
+    ClickHouseLoader::new(app.clickhouse.clone(), 0)
+        .load(rows, &CancellationToken::new())
+        .await
+        .unwrap();
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(&app.read_key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+/// Counts per action and distinct users of `events`.
+#[derive(Debug, Default, PartialEq)]
+struct Counts {
+    events: u64,
+    impressions: u64,
+    clicks: u64,
+    views: u64,
+    add_carts: u64,
+    orders: u64,
+    users: u64,
+}
+
+fn counts<'a>(events: impl Iterator<Item = &'a Generated>) -> Counts {
+    let mut c = Counts::default();
+    let mut users = HashSet::new();
+    for e in events {
+        c.events += 1;
+        match e.action {
+            ActionType::Impression => c.impressions += 1,
+            ActionType::Click => c.clicks += 1,
+            ActionType::View => c.views += 1,
+            ActionType::AddCart => c.add_carts += 1,
+            ActionType::Order => c.orders += 1,
+            _ => {}
+        }
+        users.insert(e.user.as_str());
+    }
+    c.users = users.len() as u64;
+    c
+}
+
+fn bucket_counts(b: &Value) -> Counts {
+    let n = |k: &str| b[k].as_u64().unwrap();
+    Counts {
+        events: n("events"),
+        impressions: n("impressions"),
+        clicks: n("clicks"),
+        views: n("views"),
+        add_carts: n("add_carts"),
+        orders: n("orders"),
+        users: n("active_users"),
+    }
+}
+
+/// The furthest funnel step (1-5) each user reached in order within `window` seconds of an
+/// impression; written from the definition, not from ClickHouse's algorithm: for every
+/// impression, follow the steps in time order up to `window` seconds later.
+fn funnel_levels(events: &[&Generated], window: i64) -> HashMap<String, usize> {
+    let step = |a: ActionType| match a {
+        ActionType::Impression => 0,
+        ActionType::Click => 1,
+        ActionType::View => 2,
+        ActionType::AddCart => 3,
+        ActionType::Order => 4,
+        _ => usize::MAX,
+    };
+    let mut by_user: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
+    for e in events {
+        by_user
+            .entry(e.user.as_str())
+            .or_default()
+            .push((e.at, step(e.action)));
+    }
+    let mut levels = HashMap::new();
+    for (user, mut list) in by_user {
+        list.sort();
+        let mut best = 0;
+        for (i, &(start, s)) in list.iter().enumerate() {
+            if s != 0 {
+                continue;
+            }
+            let mut next = 1;
+            for &(at, s) in &list[i + 1..] {
+                if at > start + window {
+                    break;
+                }
+                if s == next {
+                    next += 1;
+                }
+            }
+            best = best.max(next);
+        }
+        if best > 0 {
+            levels.insert(user.to_string(), best);
+        }
+    }
+    levels
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_agrees_with_plain_rust_over_the_same_events() {
+    let app = TestApp::start().await;
+    let events = dataset();
+    assert!(
+        events.len() > 500,
+        "a dataset worth testing: {}",
+        events.len()
+    );
+    load(&app, &events).await;
+    assert_eq!(app.event_counts().await.unwrap().rows, events.len() as u64);
+
+    // Daily trend in Berlin over 24-26 October: the 25th has 25 hours.
+    let day = |d: u32| {
+        Berlin
+            .with_ymd_and_hms(2026, 10, d, 0, 0, 0)
+            .single()
+            .unwrap()
+            .timestamp()
+    };
+    let (from, to) = (day(24), day(27));
+    let trend = get(
+        &app,
+        &format!("/api/v1/analytics/trends?from={from}&to={to}&granularity=day&tz=Europe/Berlin"),
+    )
+    .await;
+    let buckets = trend["buckets"].as_array().unwrap();
+    let labels: Vec<&str> = buckets
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["2026-10-24", "2026-10-25", "2026-10-26"]);
+    assert_eq!(
+        buckets[2]["start"].as_i64().unwrap() - buckets[1]["start"].as_i64().unwrap(),
+        25 * 3600
+    );
+    for (b, d) in buckets.iter().zip([24, 25, 26]) {
+        let expected = counts(
+            events
+                .iter()
+                .filter(|e| e.at >= day(d) && e.at < day(d + 1)),
+        );
+        assert_eq!(bucket_counts(b), expected, "{}", b["label"]);
+        let ctr = expected.clicks as f64 / expected.impressions as f64;
+        assert!((b["ctr"].as_f64().unwrap() - ctr).abs() < 1e-12);
+    }
+
+    // Hourly trend in UTC over six hours across the change (01:00 UTC on the 25th).
+    let h0 = chrono::Utc
+        .with_ymd_and_hms(2026, 10, 24, 22, 0, 0)
+        .unwrap()
+        .timestamp();
+    let hourly = get(
+        &app,
+        &format!(
+            "/api/v1/analytics/trends?from={h0}&to={}&granularity=hour",
+            h0 + 6 * 3600
+        ),
+    )
+    .await;
+    let hours = hourly["buckets"].as_array().unwrap();
+    assert_eq!(hours.len(), 6);
+    for (i, b) in hours.iter().enumerate() {
+        let start = h0 + i as i64 * 3600;
+        let expected = counts(
+            events
+                .iter()
+                .filter(|e| e.at >= start && e.at < start + 3600),
+        );
+        assert_eq!(bucket_counts(b), expected, "hour {i}");
+        if expected.impressions == 0 {
+            assert_eq!(b["ctr"], Value::Null, "no impressions: no CTR, not 0%");
+        }
+    }
+
+    // The overview of the 26th (UTC) against the 25th.
+    let utc_day = |d: u32| {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 10, d, 0, 0, 0)
+            .unwrap()
+            .timestamp()
+    };
+    let overview = get(
+        &app,
+        &format!("/api/v1/analytics/overview?hours=24&until={}", utc_day(27)),
+    )
+    .await;
+    for (kpis, d) in [(&overview["kpis"], 26), (&overview["previous"], 25)] {
+        let expected = counts(
+            events
+                .iter()
+                .filter(|e| e.at >= utc_day(d) && e.at < utc_day(d + 1)),
+        );
+        assert_eq!(kpis["impressions"].as_u64().unwrap(), expected.impressions);
+        assert_eq!(kpis["conversions"].as_u64().unwrap(), expected.orders);
+        assert_eq!(kpis["active_users"].as_u64().unwrap(), expected.users);
+    }
+
+    // Distributions over the whole dataset.
+    let (all_from, all_to) = (utc_day(23), utc_day(28));
+    let devices = get(
+        &app,
+        &format!("/api/v1/analytics/distribution?dimension=device&from={all_from}&to={all_to}"),
+    )
+    .await;
+    let rows = devices["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let value = row["value"].as_str().unwrap();
+        let expected = counts(events.iter().filter(|e| e.device == value));
+        assert_eq!(
+            row["events"].as_u64().unwrap(),
+            expected.events,
+            "{value:?}"
+        );
+        assert_eq!(
+            row["clicks"].as_u64().unwrap(),
+            expected.clicks,
+            "{value:?}"
+        );
+        assert_eq!(row["users"].as_u64().unwrap(), expected.users, "{value:?}");
+    }
+    let positions = get(
+        &app,
+        &format!("/api/v1/analytics/distribution?dimension=position&from={all_from}&to={all_to}"),
+    )
+    .await;
+    let values: Vec<&str> = positions["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["0", "1", "2", "3", "4", "5", "6", "7", ""]);
+    for row in positions["rows"].as_array().unwrap() {
+        let value = row["value"].as_str().unwrap();
+        let expected = counts(
+            events
+                .iter()
+                .filter(|e| e.position.map(|p| p.to_string()).unwrap_or_default() == value),
+        );
+        assert_eq!(row["impressions"].as_u64().unwrap(), expected.impressions);
+    }
+
+    // The funnel with a 10-minute window, and with a day (fewer users drop out).
+    for window in [600, 86_400] {
+        let funnel = get(
+            &app,
+            &format!("/api/v1/analytics/funnel?from={all_from}&to={all_to}&window_secs={window}"),
+        )
+        .await;
+        let all: Vec<&Generated> = events.iter().collect();
+        let levels = funnel_levels(&all, window);
+        let steps = funnel["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 5);
+        for (i, step) in steps.iter().enumerate() {
+            let expected = levels.values().filter(|l| **l > i).count() as u64;
+            assert_eq!(
+                step["users"].as_u64().unwrap(),
+                expected,
+                "window {window}, step {}",
+                step["action"]
+            );
+        }
+    }
+
+    // Experiments: counts per group, and the z statistic from the textbook formula.
+    let experiments = get(
+        &app,
+        &format!("/api/v1/analytics/experiments?from={all_from}&to={all_to}"),
+    )
+    .await;
+    let experiment = &experiments["experiments"][0];
+    assert_eq!(experiment["experiment_id"], "exp-1");
+    assert_eq!(experiment["control"], "control");
+    let mut by_group = HashMap::new();
+    for g in experiment["groups"].as_array().unwrap() {
+        let name = g["group"].as_str().unwrap();
+        let expected = counts(events.iter().filter(|e| e.group == name));
+        assert_eq!(g["impressions"].as_u64().unwrap(), expected.impressions);
+        assert_eq!(g["clicks"].as_u64().unwrap(), expected.clicks);
+        assert_eq!(g["orders"].as_u64().unwrap(), expected.orders);
+        assert_eq!(g["users"].as_u64().unwrap(), expected.users);
+        by_group.insert(
+            name.to_string(),
+            (expected.clicks as f64, expected.impressions as f64),
+        );
+    }
+    let ((x1, n1), (x0, n0)) = (by_group["treatment"], by_group["control"]);
+    let pooled = (x1 + x0) / (n1 + n0);
+    let z = (x1 / n1 - x0 / n0) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)).sqrt();
+    let treatment = experiment["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "treatment")
+        .unwrap();
+    assert!((treatment["ctr_vs_control"]["z"].as_f64().unwrap() - z).abs() < 1e-9);
+
+    // Empty ranges say "no data" rather than zeros.
+    let (e_from, e_to) = (utc_day(10), utc_day(12));
+    let empty_trend = get(
+        &app,
+        &format!(
+            "/api/v1/analytics/trends?from={e_from}&to={e_to}&granularity=day&tz=Europe/Berlin"
+        ),
+    )
+    .await;
+    assert_eq!(empty_trend["buckets"], serde_json::json!([]));
+    let empty_funnel = get(
+        &app,
+        &format!("/api/v1/analytics/funnel?from={e_from}&to={e_to}&window_secs=600"),
+    )
+    .await;
+    assert_eq!(empty_funnel["steps"], serde_json::json!([]));
+    let empty_devices = get(
+        &app,
+        &format!("/api/v1/analytics/distribution?dimension=os&from={e_from}&to={e_to}"),
+    )
+    .await;
+    assert_eq!(empty_devices["rows"], serde_json::json!([]));
+    let no_experiments = get(
+        &app,
+        &format!("/api/v1/analytics/experiments?from={e_from}&to={e_to}"),
+    )
+    .await;
+    assert_eq!(no_experiments["experiments"], serde_json::json!([]));
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_parameters_get_400_with_the_reason() {
+    let app = TestApp::start().await;
+    for (path, reason) in [
+        (
+            "/api/v1/analytics/trends?from=0&to=100&granularity=day&tz=Mars/Olympus",
+            "unknown time zone",
+        ),
+        (
+            "/api/v1/analytics/trends?from=100&to=0&granularity=day",
+            "to must be after from",
+        ),
+        (
+            "/api/v1/analytics/trends?from=0&to=86400000&granularity=hour",
+            "spans at most",
+        ),
+        (
+            "/api/v1/analytics/funnel?from=0&to=100&window_secs=0",
+            "window_secs must be between",
+        ),
+        (
+            "/api/v1/analytics/distribution?dimension=device&from=0&to=99999999",
+            "at most 91 days",
+        ),
+    ] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .bearer_auth(&app.read_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(reason),
+            "{path}: {body}"
+        );
+    }
+    app.cleanup().await;
+}

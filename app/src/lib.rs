@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <a class="brand" href="/">"Recoscope"</a>
                 <nav class="nav">
                     <a href="/">"Overview"</a>
+                    <a href="/insights">"Insights"</a>
                     <a href="/live">"Live"</a>
                     <a href="/signin">"Sign in"</a>
                 </nav>
@@ -66,6 +67,7 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage />
+                    <Route path=path!("/insights") view=pages::insights::InsightsPage />
                     <Route path=path!("/live") view=pages::live::LivePage />
                     <Route path=path!("/signin") view=pages::sign_in::SignInPage />
                 </Routes>

@@ -515,3 +515,60 @@ async fn bad_parameters_get_400_with_the_reason() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_insights_page_renders_every_section_from_the_queries() {
+    let app = TestApp::start().await;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut events = Vec::new();
+    for u in 0..6 {
+        let group = if u % 2 == 0 { "control" } else { "treatment" };
+        for (i, action) in [ActionType::Impression, ActionType::Click, ActionType::View]
+            .into_iter()
+            .enumerate()
+        {
+            if u % 3 == 2 && action != ActionType::Impression {
+                continue;
+            }
+            let mut e = Event::new("home", format!("u{u}"), "item-1", action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 600_000 + i as i64 * 10_000).ok();
+            e.position = Some(u as u32 % 3);
+            e.experiment_id = Label::new("exp-page").ok();
+            e.experiment_group = Label::new(group).ok();
+            e.context = Some(recoscope_core::EventContext {
+                device_type: Label::new("tablet").ok(),
+                ..Default::default()
+            });
+            events.push(e);
+        }
+    }
+    assert_eq!(app.post_events(&events).await.status(), 200);
+    assert_eq!(
+        app.wait_for_rows(events.len() as u64).await,
+        events.len() as u64
+    );
+
+    let html = app.get_text("/insights?days=7&tz=Europe/Berlin").await;
+    for section in [
+        "daily-effect",
+        "funnel",
+        "by-device",
+        "by-position",
+        "experiments",
+    ] {
+        assert!(
+            html.contains(&format!("data-testid=\"{section}\"")),
+            "{section}"
+        );
+    }
+    // 6 users saw an impression, 4 clicked and viewed: the funnel and the tables say so.
+    assert!(
+        html.contains("<span class=\"funnel-name\">impression</span>"),
+        "{html}"
+    );
+    assert!(html.contains("tablet"), "{html}");
+    assert!(html.contains("exp-page"), "{html}");
+    assert!(html.contains("id=\"daily-effect-chart\""));
+    assert!(!html.contains("Could not load"), "{html}");
+    app.cleanup().await;
+}

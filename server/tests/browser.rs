@@ -192,3 +192,36 @@ fn tempdir() -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.to_string_lossy().into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the browser bundle and Chromium: run scripts/test"]
+async fn the_insights_page_hydrates_and_draws_the_daily_chart() {
+    let app = TestApp::start().await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<Event> = (0..24)
+        .map(|i| {
+            let action = [ActionType::Impression, ActionType::Click, ActionType::Order][i % 3];
+            let mut e = Event::new("home_feed", format!("u{}", i % 5), "i1", action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 120_000 + i as i64 * 1000).ok();
+            e
+        })
+        .collect();
+    assert_eq!(app.post_events(&events).await.status(), 200);
+    assert_eq!(app.wait_for_rows(24).await, 24);
+
+    let (dom, console) = dump_dom(sign_in_link(&app, "/insights?days=7")).await;
+    assert!(
+        !console.contains("panicked at"),
+        "the wasm bundle panicked:\n{console}"
+    );
+    assert!(dom.contains("funnel-step"), "no funnel:\n{dom}");
+    let chart = chart_markup(&dom, "daily-effect-chart");
+    assert!(
+        chart.contains("<canvas"),
+        "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
+    );
+    app.cleanup().await;
+}

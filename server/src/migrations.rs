@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_sink_fence.sql",
         sql: include_str!("../../sql/0003_sink_fence.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_metrics_daily.sql",
+        sql: include_str!("../../sql/0004_metrics_daily.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

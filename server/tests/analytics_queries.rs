@@ -342,6 +342,46 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
         assert_eq!(kpis["active_users"].as_u64().unwrap(), expected.users);
     }
 
+    // Eight days to 27 October 03:00 UTC: whole days come from the daily rollup, the partial
+    // first and last days from the hourly one, and the trend is drawn day by day.
+    let until = utc_day(27) + 3 * 3600;
+    let long = get(
+        &app,
+        &format!("/api/v1/analytics/overview?hours=192&until={until}"),
+    )
+    .await;
+    assert_eq!(long["bucket_secs"], 86_400);
+    let in_range = |e: &&Generated| e.at >= until - 192 * 3600 && e.at < until;
+    let expected = counts(events.iter().filter(in_range));
+    assert_eq!(
+        long["kpis"]["impressions"].as_u64().unwrap(),
+        expected.impressions
+    );
+    assert_eq!(long["kpis"]["events"].as_u64().unwrap(), expected.events);
+    assert_eq!(
+        long["kpis"]["active_users"].as_u64().unwrap(),
+        expected.users
+    );
+    for point in long["trend"].as_array().unwrap() {
+        let day = point["hour"].as_i64().unwrap();
+        let expected = counts(
+            events
+                .iter()
+                .filter(in_range)
+                .filter(|e| e.at >= day && e.at < day + 86_400),
+        );
+        assert_eq!(
+            point["impressions"].as_u64().unwrap(),
+            expected.impressions,
+            "day {day}"
+        );
+        assert_eq!(
+            point["active_users"].as_u64().unwrap(),
+            expected.users,
+            "day {day}"
+        );
+    }
+
     // Distributions over the whole dataset.
     let (all_from, all_to) = (utc_day(23), utc_day(28));
     let devices = get(

@@ -48,11 +48,11 @@ pub fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// One hour of the trend. Hours without events are present with zero counts, so the chart's
-/// x axis is continuous.
+/// One bucket (hour or day) of the trend. Buckets without events are present with zero
+/// counts, so the chart's x axis is continuous.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrendPoint {
-    /// Start of the hour, seconds since the Unix epoch (UTC).
+    /// Start of the bucket, seconds since the Unix epoch (UTC).
     pub hour: i64,
     pub impressions: u64,
     pub clicks: u64,
@@ -69,6 +69,8 @@ pub struct Overview {
     /// The range actually queried, aligned to whole hours: `[from, to)`, epoch seconds.
     pub from: i64,
     pub to: i64,
+    /// The trend's bucket: 3,600 (hours) for ranges up to 7 days, 86,400 (UTC days) beyond.
+    pub bucket_secs: i64,
     /// `None` when the range holds no events at all.
     pub kpis: Option<Kpis>,
     /// The same KPIs over the period of equal length just before `from`, for comparison;

@@ -60,6 +60,65 @@ pub(crate) fn scoped_on(
         .bind(SqlValue::DateTime(to))
 }
 
+const STATE_COLUMNS: &str = "events, impressions, clicks, views, add_carts, orders, users";
+
+/// Aggregate-state rows covering `[from, to)` (whole hours): whole UTC days from
+/// `metrics_daily`, the hours of the partial first and last days from `metrics_hourly`.
+/// Columns: `bucket` (the UTC day's start, epoch seconds; not named `day`, which would hide
+/// the daily table's column of that name) and the states. States of both tables
+/// merge with each other, so the caller's `sumMerge`/`uniqMerge` are exact across the mix.
+fn states_covering(tenant: &str, scenario: Option<&str>, from: i64, to: i64) -> Query {
+    let day_start = (from + 86_399).div_euclid(86_400) * 86_400;
+    let day_end = to.div_euclid(86_400) * 86_400;
+    let scenario_filter = if scenario.is_some() {
+        "AND scenario_id = ?"
+    } else {
+        ""
+    };
+    let hourly = format!(
+        "SELECT toInt64(toUInt32(toStartOfDay(hour))) AS bucket, {STATE_COLUMNS} FROM metrics_hourly \
+         WHERE tenant_id = ? {scenario_filter} AND hour >= ? AND hour < ? \
+         AND NOT (hour >= ? AND hour < ?)"
+    );
+    let daily = format!(
+        "SELECT toInt64(toUInt32(toDateTime(day, 'UTC'))) AS bucket, {STATE_COLUMNS} \
+         FROM metrics_daily WHERE tenant_id = ? {scenario_filter} \
+         AND day >= toDate(?) AND day < toDate(?)"
+    );
+    let mut query = Query::new(format!("{hourly} UNION ALL {daily}"));
+    let (days_from, days_to) = if day_start < day_end {
+        (day_start, day_end)
+    } else {
+        (from, from) // no whole day: every hour from the hourly rollup
+    };
+    for (range, exclude) in [
+        ((from, to), Some((days_from, days_to))),
+        ((days_from, days_to), None),
+    ] {
+        query = query.bind(tenant);
+        if let Some(scenario) = scenario {
+            query = query.bind(scenario);
+        }
+        query = query
+            .bind(SqlValue::DateTime(range.0))
+            .bind(SqlValue::DateTime(range.1));
+        if let Some((a, b)) = exclude {
+            query = query
+                .bind(SqlValue::DateTime(a))
+                .bind(SqlValue::DateTime(b));
+        }
+    }
+    query
+}
+
+/// `SELECT {columns} FROM (states covering the range) {rest}`.
+fn over_states(columns: &str, states: Query, rest: &str) -> Result<Query, ClickHouseError> {
+    Ok(Query::new(format!(
+        "SELECT {columns} FROM ({}) {rest}",
+        states.render()?
+    )))
+}
+
 /// The KPIs of `[from, to)`, `None` when it holds no events.
 async fn kpis(
     ch: &ClickHouse,
@@ -69,16 +128,13 @@ async fn kpis(
     to: i64,
 ) -> Result<Option<Kpis>, ClickHouseError> {
     let totals: TotalsRow = ch
-        .fetch_one(scoped(
-            "SELECT count() AS buckets, sumMerge(events) AS events, \
+        .fetch_one(over_states(
+            "count() AS buckets, sumMerge(events) AS events, \
              sumMerge(impressions) AS impressions, sumMerge(clicks) AS clicks, \
-             sumMerge(orders) AS orders, uniqMerge(users) AS users \
-             FROM metrics_hourly WHERE {scope}",
-            tenant,
-            scenario,
-            from,
-            to,
-        ))
+             sumMerge(orders) AS orders, uniqMerge(users) AS users",
+            states_covering(tenant, scenario, from, to),
+            "",
+        )?)
         .await?;
     Ok((totals.buckets > 0).then(|| {
         Kpis::from_counts(
@@ -91,6 +147,9 @@ async fn kpis(
     }))
 }
 
+/// Ranges longer than this are drawn day by day (UTC days), shorter ones hour by hour.
+pub const HOURLY_TREND_MAX_SECS: i64 = 7 * 86_400;
+
 pub async fn overview(
     ch: &ClickHouse,
     tenant: &str,
@@ -98,10 +157,16 @@ pub async fn overview(
     from: i64,
     to: i64,
 ) -> Result<Overview, ClickHouseError> {
-    let kpis = kpis(ch, tenant, scenario, from, to).await?;
-    let previous = self::kpis(ch, tenant, scenario, from - (to - from), from).await?;
-    let by_hour: Vec<HourRow> = ch
-        .fetch(scoped(
+    let daily = to - from > HOURLY_TREND_MAX_SECS;
+    let trend_query = if daily {
+        over_states(
+            "bucket AS hour, sumMerge(impressions) AS impressions, sumMerge(clicks) AS clicks, \
+             sumMerge(orders) AS orders, uniqMerge(users) AS users",
+            states_covering(tenant, scenario, from, to),
+            "GROUP BY bucket ORDER BY bucket",
+        )?
+    } else {
+        scoped(
             "SELECT toInt64(toUInt32(hour)) AS hour, sumMerge(impressions) AS impressions, \
              sumMerge(clicks) AS clicks, sumMerge(orders) AS orders, \
              uniqMerge(users) AS users \
@@ -110,16 +175,24 @@ pub async fn overview(
             scenario,
             from,
             to,
-        ))
-        .await?;
-
+        )
+    };
+    // Three independent reads of the rollups, sent together: the page waits for the slowest,
+    // not for their sum.
+    let (kpis, previous, by_bucket) = futures::try_join!(
+        kpis(ch, tenant, scenario, from, to),
+        self::kpis(ch, tenant, scenario, from - (to - from), from),
+        ch.fetch::<HourRow>(trend_query),
+    )?;
+    let bucket_secs = if daily { 86_400 } else { 3_600 };
     Ok(Overview {
         tenant: tenant.to_string(),
         scenario: scenario.map(str::to_string),
         from,
         to,
+        bucket_secs,
         trend: if kpis.is_some() {
-            fill_hours(from, to, by_hour)
+            fill_buckets(from, to, bucket_secs, by_bucket)
         } else {
             Vec::new()
         },
@@ -128,12 +201,13 @@ pub async fn overview(
     })
 }
 
-/// Every hour of `[from, to)`, with zeros where the rollup has no row (ClickHouse 18.16 has
-/// no `WITH FILL`).
-fn fill_hours(from: i64, to: i64, rows: Vec<HourRow>) -> Vec<TrendPoint> {
+/// Every bucket of `[from, to)` (`step` seconds, starting at `from` aligned down to a whole
+/// step), with zeros where the rollup has no row (ClickHouse 18.16 has no `WITH FILL`).
+fn fill_buckets(from: i64, to: i64, step: i64, rows: Vec<HourRow>) -> Vec<TrendPoint> {
     let mut by_hour: BTreeMap<i64, HourRow> = rows.into_iter().map(|r| (r.hour, r)).collect();
+    let first = from.div_euclid(step) * step;
     (0..)
-        .map(|i| from + i * 3600)
+        .map(|i| first + i * step)
         .take_while(|hour| *hour < to)
         .map(|hour| match by_hour.remove(&hour) {
             Some(r) => TrendPoint {
@@ -188,7 +262,7 @@ mod tests {
             orders: 0,
             users: 2,
         }];
-        let points = fill_hours(0, 3 * 3600, rows);
+        let points = fill_buckets(0, 3 * 3600, 3600, rows);
         assert_eq!(points.len(), 3);
         assert_eq!(points[0].impressions, 0);
         assert_eq!(points[1].impressions, 5);

@@ -28,6 +28,13 @@ pub fn hour_label(epoch_secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Start of a day (epoch seconds) as `MM-DD`, UTC.
+pub fn day_label(epoch_secs: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch_secs, 0)
+        .map(|t| t.format("%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// Start of a minute (epoch seconds) as `HH:MM`, UTC.
 pub fn minute_label(epoch_secs: i64) -> String {
     chrono::DateTime::from_timestamp(epoch_secs, 0)

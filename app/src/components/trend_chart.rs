@@ -1,4 +1,4 @@
-//! The hourly trend as a charming (ECharts) line chart.
+//! The overview's trend (hourly, or daily for long ranges) as a charming (ECharts) line chart.
 
 use super::chart::{two_axis_lines, ChartCard, LineSeries};
 use super::format;
@@ -8,8 +8,15 @@ use leptos::prelude::*;
 
 /// The chart for a trend: impressions per hour on the left axis; clicks and conversions,
 /// one or two orders of magnitude fewer, on the right axis so their shape stays visible.
-pub fn trend_chart(points: &[TrendPoint]) -> Chart {
-    let labels = points.iter().map(|p| format::hour_label(p.hour)).collect();
+pub fn trend_chart(points: &[TrendPoint], bucket_secs: i64) -> Chart {
+    let label = |t: i64| {
+        if bucket_secs >= 86_400 {
+            format::day_label(t)
+        } else {
+            format::hour_label(t)
+        }
+    };
+    let labels = points.iter().map(|p| label(p.hour)).collect();
     let line = |name, axis, pick: fn(&TrendPoint) -> u64| LineSeries {
         name,
         axis,
@@ -28,16 +35,21 @@ pub fn trend_chart(points: &[TrendPoint]) -> Chart {
 }
 
 #[component]
-pub fn TrendChart(points: Vec<TrendPoint>) -> impl IntoView {
+pub fn TrendChart(points: Vec<TrendPoint>, bucket_secs: i64) -> impl IntoView {
     let total_impressions: u64 = points.iter().map(|p| p.impressions).sum();
+    let (caption, unit) = if bucket_secs >= 86_400 {
+        ("Daily trend", "days")
+    } else {
+        ("Hourly trend", "hours")
+    };
     let summary = format!(
-        "Hourly trend over {} hours (UTC): {} impressions in all.",
+        "{caption} over {} {unit} (UTC): {} impressions in all.",
         points.len(),
         format::count(total_impressions)
     );
     view! {
-        <ChartCard id="trend-chart" caption="Hourly trend" summary
-            draw=move || trend_chart(&points) />
+        <ChartCard id="trend-chart" caption summary
+            draw=move || trend_chart(&points, bucket_secs) />
     }
 }
 
@@ -54,7 +66,7 @@ mod tests {
             conversions: 3,
             active_users: 20,
         }];
-        let json = serde_json::to_value(trend_chart(&points)).unwrap();
+        let json = serde_json::to_value(trend_chart(&points, 3600)).unwrap();
         assert_eq!(json["yAxis"].as_array().unwrap().len(), 2);
         let series = json["series"].as_array().unwrap();
         let axes: Vec<f64> = series

@@ -115,7 +115,7 @@ fn OverviewView(overview: Overview) -> impl IntoView {
             }.into_any(),
             Some(kpis) => view! {
                 <KpiCards kpis />
-                <TrendChart points=overview.trend />
+                <TrendChart points=overview.trend bucket_secs=overview.bucket_secs />
             }.into_any(),
         }}
     }

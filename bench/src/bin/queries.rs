@@ -1,0 +1,363 @@
+//! `bench/queries`: the dashboard's queries on a large dataset, and the overview's rollup
+//! path against a scan of the raw table, in one run.
+//!
+//! 1. `BENCH_EVENTS` (10,000,000) events of the simulator's sessions, spread over the last
+//!    30 days, are inserted into a throw-away database as the sink inserts them (RowBinary,
+//!    blocks of 500,000 rows; the materialized views fill the rollups).
+//! 2. Each query runs `BENCH_RUNS` (20) times after one warm-up; p50 and p95 are reported.
+//!    The queries are the product's own functions (`*_for` in `recoscope_app::analytics`).
+//!    Before timing, both tables are merged (`OPTIMIZE ... FINAL`) as background merges
+//!    would have done by the time a 30-day range is read; `BENCH_MERGE=0` skips that.
+//! 3. Baseline: the same overview (KPIs, the previous period's KPIs, the daily trend with
+//!    distinct users per day) computed from `user_behaviors` directly (count, countIf, uniq
+//!    over the raw rows), its three queries sent together like the rollup path's. The KPIs
+//!    of both are compared before timing.
+//!
+//! Environment: `CLICKHOUSE_URL`, `REDIS_URL`. Last line:
+//! `RESULT overview_speedup=<x> overview_p95_ms=<n> slowest_query=<name> slowest_p95_ms=<n>`.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use recoscope_app::analytics::live_store::LiveStore;
+use recoscope_app::analytics::{
+    distributions::{distribution_for, Dimension},
+    experiments::experiments_for,
+    funnel::funnel_for,
+    overview::overview_for,
+    trends::{trends_for, Granularity},
+    AnalyticsDb,
+};
+use recoscope_app::identity::ReadKeys;
+use recoscope_bench::setup::{env_or, unique};
+use recoscope_bench::stats::percentile;
+use recoscope_clickhouse::{ClickHouse, Query, SqlValue};
+use recoscope_core::{BehaviorRecord, Label};
+use recoscope_server::clock::now_ms;
+use recoscope_server::config::Config;
+use recoscope_server::migrations::migrate;
+use recoscope_server::pipeline::row::BehaviorRow;
+use recoscope_server::simulate::TrafficModel;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TENANT: &str = "bench";
+const DAYS: i64 = 30;
+const BLOCK: usize = 500_000;
+
+/// Inserts `n` events spread over the `DAYS` days before `now` (seconds).
+async fn load(ch: &ClickHouse, n: usize, now: i64) -> anyhow::Result<()> {
+    let mut model = TrafficModel::new(7);
+    let span_ms = DAYS * 86_400_000;
+    let start_ms = (now - DAYS * 86_400) * 1000;
+    let mut block: Vec<BehaviorRow> = Vec::with_capacity(BLOCK + 64);
+    let mut sent = 0usize;
+    let mut session = 0i64;
+    let started = Instant::now();
+    while sent < n {
+        // Sessions evenly spaced over the span, so every day has its share.
+        let at = start_ms + (session * 7919 * 1000) % span_ms;
+        session += 1;
+        for mut event in model.session(at) {
+            event.event_id = Label::new(format!("q-{}", sent + block.len())).ok();
+            let record = BehaviorRecord::new(TENANT, event, at, || unreachable!());
+            block.push(BehaviorRow::from(record));
+        }
+        if block.len() >= BLOCK || sent + block.len() >= n {
+            block.truncate(n - sent);
+            ch.insert("user_behaviors", block.iter()).await?;
+            sent += block.len();
+            block.clear();
+            eprintln!(
+                "inserted {sent} rows ({:.0} rows/s)",
+                sent as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct RawKpis {
+    events: u64,
+    impressions: u64,
+    clicks: u64,
+    orders: u64,
+    users: u64,
+}
+
+/// The KPIs of `[from, to)` computed from the raw rows.
+async fn raw_kpis(ch: &ClickHouse, from: i64, to: i64) -> anyhow::Result<RawKpis> {
+    Ok(ch
+        .fetch_one(
+            Query::new(
+                "SELECT count() AS events, countIf(action_type = 'impression') AS impressions, \
+                 countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders, \
+                 uniq(user_id) AS users FROM user_behaviors \
+                 WHERE tenant_id = ? AND event_time >= ? AND event_time < ?",
+            )
+            .bind(TENANT)
+            .bind(SqlValue::DateTime(from))
+            .bind(SqlValue::DateTime(to)),
+        )
+        .await?)
+}
+
+/// The baseline: what the overview returns (KPIs, the previous period's KPIs, the daily
+/// trend with distinct users per day), computed from the raw rows, the three queries sent
+/// together as the rollup path sends its three.
+async fn raw_overview(ch: &ClickHouse, from: i64, to: i64) -> anyhow::Result<RawKpis> {
+    #[derive(serde::Deserialize)]
+    struct Day {
+        #[allow(dead_code)]
+        day: i64,
+    }
+    let trend = ch.fetch::<Day>(
+        Query::new(
+            "SELECT toInt64(toUInt32(toStartOfDay(event_time))) AS day, \
+             countIf(action_type = 'impression') AS impressions, \
+             countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders, \
+             uniq(user_id) AS users FROM user_behaviors \
+             WHERE tenant_id = ? AND event_time >= ? AND event_time < ? GROUP BY day ORDER BY day",
+        )
+        .bind(TENANT)
+        .bind(SqlValue::DateTime(from))
+        .bind(SqlValue::DateTime(to)),
+    );
+    let (kpis, _previous, _trend) = futures::try_join!(
+        raw_kpis(ch, from, to),
+        raw_kpis(ch, from - (to - from), from),
+        async { trend.await.map_err(anyhow::Error::from) },
+    )?;
+    Ok(kpis)
+}
+
+type Run<'a> = Box<dyn Fn() -> BoxFuture<'a, anyhow::Result<()>> + 'a>;
+
+/// p50 and p95 of `runs` timed calls after one warm-up.
+async fn time(runs: usize, call: &Run<'_>) -> anyhow::Result<(Duration, Duration)> {
+    call().await?;
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        call().await?;
+        samples.push(started.elapsed());
+    }
+    Ok((
+        percentile(&mut samples, 50.0),
+        percentile(&mut samples, 95.0),
+    ))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events = env_or("BENCH_EVENTS", 10_000_000);
+    let runs = env_or("BENCH_RUNS", 20);
+    let mut config = Config::local_defaults();
+    if let Ok(from_env) = Config::from_env() {
+        config.clickhouse_url = from_env.clickhouse_url;
+        config.redis_url = from_env.redis_url;
+    }
+    config.clickhouse_database = unique("bench_queries_");
+    let ch = ClickHouse::new(config.clickhouse())?;
+    migrate(&ch).await?;
+    let db = AnalyticsDb {
+        clickhouse: ch.clone(),
+        live: LiveStore::new(
+            &config.redis_url,
+            &unique("bench:"),
+            Duration::from_secs(3600),
+        )?,
+        read_keys: ReadKeys::new(|_| async { Ok(None) }),
+    };
+    let outcome = run(&db, &ch, events, runs).await;
+    if env_or("BENCH_KEEP", 0) == 1 {
+        println!("kept database {}", config.clickhouse_database);
+        return outcome;
+    }
+    ch.execute_on_server(Query::new(format!(
+        "DROP DATABASE IF EXISTS {}",
+        config.clickhouse_database
+    )))
+    .await?;
+    outcome
+}
+
+async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> anyhow::Result<()> {
+    let now = now_ms() / 1000;
+    let started = Instant::now();
+    load(ch, events, now).await?;
+    println!(
+        "loaded {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if env_or("BENCH_MERGE", 1) == 1 {
+        // Steady state: in production the background merges fold each hour's parts long
+        // before anyone reads a 30-day range; a fresh bulk load has not been merged yet.
+        // Both tables are merged, so the baseline gets the same treatment.
+        let started = Instant::now();
+        for table in ["metrics_hourly", "metrics_daily", "user_behaviors"] {
+            ch.execute(Query::new(format!("OPTIMIZE TABLE {table} FINAL")))
+                .await?;
+        }
+        println!(
+            "merged the parts in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    // The overview of the last 30 days, and its baseline; the same numbers first.
+    let hours = (DAYS * 24) as u32;
+    let overview = overview_for(db, TENANT, None, hours, Some(now))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (from, to) = (overview.from, overview.to);
+    let kpis = overview.kpis.clone().expect("the range has events");
+    let raw = raw_overview(ch, from, to).await?;
+    anyhow::ensure!(
+        (kpis.events, kpis.impressions, kpis.clicks, kpis.conversions)
+            == (raw.events, raw.impressions, raw.clicks, raw.orders),
+        "the rollup and the raw table disagree: {kpis:?} vs {raw:?}"
+    );
+    let users_gap = (kpis.active_users as f64 - raw.users as f64).abs() / raw.users.max(1) as f64;
+    anyhow::ensure!(
+        users_gap < 0.02,
+        "users differ by {users_gap:.3}: {kpis:?} vs {raw:?}"
+    );
+    println!(
+        "overview of {} events, {} users: rollup and raw scan agree",
+        raw.events, raw.users
+    );
+
+    let week = now - 7 * 86_400;
+    let queries: Vec<(&str, Run)> = vec![
+        (
+            "overview_rollup",
+            Box::new(move || {
+                async move {
+                    overview_for(db, TENANT, None, hours, Some(now))
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "overview_raw_scan",
+            Box::new(move || async move { raw_overview(ch, from, to).await.map(drop) }.boxed()),
+        ),
+        (
+            "trends_day_berlin_30d",
+            Box::new(move || {
+                async move {
+                    trends_for(
+                        db,
+                        TENANT,
+                        None,
+                        from,
+                        to,
+                        Granularity::Day,
+                        "Europe/Berlin",
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "trends_hour_7d",
+            Box::new(move || {
+                async move {
+                    trends_for(db, TENANT, None, week, now, Granularity::Hour, "UTC")
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "distribution_device_30d",
+            Box::new(move || {
+                async move {
+                    distribution_for(db, TENANT, None, Dimension::Device, from, to)
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "distribution_position_30d",
+            Box::new(move || {
+                async move {
+                    distribution_for(db, TENANT, None, Dimension::Position, from, to)
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "funnel_7d_1h_window",
+            Box::new(move || {
+                async move {
+                    funnel_for(db, TENANT, None, week, now, 3600)
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+        (
+            "experiments_30d",
+            Box::new(move || {
+                async move {
+                    experiments_for(db, TENANT, None, None, from, to)
+                        .await
+                        .map(drop)
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                }
+                .boxed()
+            }),
+        ),
+    ];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut results = Vec::new();
+    for (name, call) in &queries {
+        let (p50, p95) = time(runs, call).await?;
+        println!(
+            "{name:<28} p50 {:>8.1} ms   p95 {:>8.1} ms",
+            ms(p50),
+            ms(p95)
+        );
+        results.push((*name, p50, p95));
+    }
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .expect("measured")
+    };
+    let (_, rollup_p50, rollup_p95) = find("overview_rollup");
+    let (_, raw_p50, _) = find("overview_raw_scan");
+    let (slowest, _, slowest_p95) = results
+        .iter()
+        .filter(|(n, _, _)| *n != "overview_raw_scan")
+        .max_by_key(|(_, _, p95)| *p95)
+        .expect("measured");
+    println!(
+        "RESULT overview_speedup={:.1} overview_p95_ms={:.1} slowest_query={slowest} slowest_p95_ms={:.1}",
+        raw_p50.as_secs_f64() / rollup_p50.as_secs_f64(),
+        ms(*rollup_p95),
+        ms(*slowest_p95)
+    );
+    Ok(())
+}

@@ -18,6 +18,7 @@ use recoscope_app::analytics::{
     funnel::funnel_for,
     live::live_for,
     overview::overview_for,
+    top_items::{top_items_for, RankBy},
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,
 };
@@ -33,6 +34,7 @@ pub fn routes(db: AnalyticsDb) -> Router {
         .route("/api/v1/analytics/distribution", get(distribution))
         .route("/api/v1/analytics/funnel", get(funnel))
         .route("/api/v1/analytics/experiments", get(experiments))
+        .route("/api/v1/analytics/top_items", get(top_items))
         .with_state(db)
 }
 
@@ -184,6 +186,39 @@ async fn experiments(
         async {
             let tenant = db.read_keys.caller(&headers).await?;
             experiments_for(&db, &tenant, p.scenario, p.experiment_id, p.from, p.to).await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct TopItemParams {
+    scenario: Option<String>,
+    from: i64,
+    to: i64,
+    rank_by: Option<RankBy>,
+    limit: Option<u32>,
+}
+
+async fn top_items(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Query(p): Query<TopItemParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            let rank_by = p.rank_by.unwrap_or(RankBy::Clicks);
+            top_items_for(
+                &db,
+                &tenant,
+                p.scenario,
+                p.from,
+                p.to,
+                rank_by,
+                p.limit.unwrap_or(20),
+            )
+            .await
         }
         .await,
     )

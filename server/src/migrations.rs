@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_metrics_daily.sql",
         sql: include_str!("../../sql/0004_metrics_daily.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_item_stats_daily.sql",
+        sql: include_str!("../../sql/0005_item_stats_daily.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

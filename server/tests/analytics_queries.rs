@@ -382,6 +382,46 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
         );
     }
 
+    // Top items by clicks over the whole dataset (ties by id), from the daily item rollup.
+    let top = get(
+        &app,
+        &format!(
+            "/api/v1/analytics/top_items?from={}&to={}&limit=5",
+            utc_day(23),
+            utc_day(28)
+        ),
+    )
+    .await;
+    let mut per_item: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let entry = per_item.entry(format!("item-{}", i % 13)).or_default();
+        match e.action {
+            ActionType::Click => entry.0 += 1,
+            ActionType::Impression => entry.1 += 1,
+            _ => {}
+        }
+    }
+    let mut ranked: Vec<(String, (u64, u64))> = per_item.into_iter().collect();
+    ranked.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    let got: Vec<(String, u64, u64)> = top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["item_id"].as_str().unwrap().to_string(),
+                i["clicks"].as_u64().unwrap(),
+                i["impressions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, u64)> = ranked
+        .into_iter()
+        .take(5)
+        .map(|(id, (clicks, impressions))| (id, clicks, impressions))
+        .collect();
+    assert_eq!(got, want);
+
     // Distributions over the whole dataset.
     let (all_from, all_to) = (utc_day(23), utc_day(28));
     let devices = get(
@@ -505,6 +545,12 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
     )
     .await;
     assert_eq!(empty_devices["rows"], serde_json::json!([]));
+    let no_items = get(
+        &app,
+        &format!("/api/v1/analytics/top_items?from={e_from}&to={e_to}"),
+    )
+    .await;
+    assert_eq!(no_items["items"], serde_json::json!([]));
     let no_experiments = get(
         &app,
         &format!("/api/v1/analytics/experiments?from={e_from}&to={e_to}"),
@@ -608,6 +654,10 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
     );
     assert!(html.contains("tablet"), "{html}");
     assert!(html.contains("exp-page"), "{html}");
+    assert!(
+        html.contains("<td>item-1</td>"),
+        "the top item is listed: {html}"
+    );
     assert!(html.contains("id=\"daily-effect-chart\""));
     assert!(!html.contains("Could not load"), "{html}");
     app.cleanup().await;

@@ -7,6 +7,7 @@
 //! - [`experiments`]: groups against their control, with intervals and significance.
 //! - [`catalog`]: which tenants and scenarios have data (for the filters).
 //! - [`trends`]: per hour or per day in the operator's time zone, with CTR and conversion rate.
+//! - [`top_items`]: the best items over a range of days, from the daily item rollup.
 //! - [`stats`]: Wilson intervals and the two-proportion z-test for experiments.
 //! - [`live`]: the last 60 minutes and the hot items now, from the real-time state in Redis.
 //! - `queries` (ssr only): the ClickHouse SQL behind them, on the hourly rollup.
@@ -19,6 +20,7 @@ pub mod funnel;
 pub mod live;
 pub mod overview;
 pub mod stats;
+pub mod top_items;
 pub mod trends;
 
 #[cfg(feature = "ssr")]

@@ -7,6 +7,7 @@ use crate::analytics::catalog::get_scopes;
 use crate::analytics::distributions::{get_distribution, Dimension, Distribution};
 use crate::analytics::experiments::{get_experiments, Experiment, Experiments};
 use crate::analytics::funnel::{get_funnel, Funnel};
+use crate::analytics::top_items::{get_top_items, RankBy, TopItems};
 use crate::analytics::trends::{get_trends, Granularity, Trends};
 use crate::components::chart::{two_axis_lines, ChartCard, LineSeries};
 use crate::components::format;
@@ -83,6 +84,10 @@ pub fn InsightsPage() -> impl IntoView {
         move || filters.get(),
         |f| get_distribution(f.scenario, Dimension::Position, f.from, f.to),
     );
+    let top_items = Resource::new(
+        move || filters.get(),
+        |f| get_top_items(f.scenario, f.from, f.to, RankBy::Clicks, 10),
+    );
     let experiments = Resource::new(
         move || filters.get(),
         |f| get_experiments(f.scenario, None, f.from, f.to),
@@ -136,6 +141,11 @@ pub fn InsightsPage() -> impl IntoView {
                 })}
             </Section>
         </div>
+        <Section title="Top items by clicks" testid="top-items">
+            {move || Suspend::new(async move {
+                top_items.await.map(|t| view! { <TopItemsTable top=t /> })
+            })}
+        </Section>
         <Section title="Experiments" testid="experiments">
             {move || Suspend::new(async move {
                 experiments.await.map(|e| view! { <ExperimentsView experiments=e /> })
@@ -269,6 +279,38 @@ fn DistributionTable(distribution: Distribution, label: &'static str) -> impl In
         <table class="data">
             <thead><tr><th>{label}</th><th>"Impressions"</th><th>"CTR"</th>
                 <th>"Conversion"</th><th>"Users"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn TopItemsTable(top: TopItems) -> impl IntoView {
+    if top.items.is_empty() {
+        return nothing("items");
+    }
+    let rows = top
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            view! {
+                <tr>
+                    <td class="num muted">{i + 1}</td>
+                    <td>{item.item_id}</td>
+                    <td class="num">{format::count(item.impressions)}</td>
+                    <td class="num">{format::count(item.clicks)}</td>
+                    <td class="num">{format::percent(item.ctr)}</td>
+                    <td class="num">{format::count(item.orders)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="data">
+            <thead><tr><th>"#"</th><th>"Item"</th><th>"Impressions"</th><th>"Clicks"</th>
+                <th>"CTR"</th><th>"Orders"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }

@@ -6,7 +6,7 @@
 //! `{"error": {"code", "message"}}` with 400 (bad parameters), 401 (no live read key), 503
 //! (a database is unreachable or busy, retry) or 500.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,7 @@ use recoscope_app::analytics::{
     funnel::funnel_for,
     live::live_for,
     overview::overview_for,
+    recent::recent_for,
     top_items::{top_items_for, RankBy},
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,
@@ -35,6 +36,7 @@ pub fn routes(db: AnalyticsDb) -> Router {
         .route("/api/v1/analytics/funnel", get(funnel))
         .route("/api/v1/analytics/experiments", get(experiments))
         .route("/api/v1/analytics/top_items", get(top_items))
+        .route("/api/v1/analytics/users/{user}/recent", get(recent))
         .with_state(db)
 }
 
@@ -219,6 +221,26 @@ async fn top_items(
                 p.limit.unwrap_or(20),
             )
             .await
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct RecentParams {
+    limit: Option<u32>,
+}
+
+async fn recent(
+    State(db): State<AnalyticsDb>,
+    headers: HeaderMap,
+    Path(user): Path<String>,
+    Query(p): Query<RecentParams>,
+) -> Response {
+    respond(
+        async {
+            let tenant = db.read_keys.caller(&headers).await?;
+            recent_for(&db, &tenant, &user, p.limit.unwrap_or(50)).await
         }
         .await,
     )

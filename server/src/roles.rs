@@ -19,6 +19,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
 use recoscope_app::analytics::live_store::LiveStore;
+use recoscope_app::analytics::recent::RecentReader;
 use recoscope_app::analytics::AnalyticsDb;
 use recoscope_app::identity::ReadKeys;
 use recoscope_clickhouse::ClickHouse;
@@ -76,6 +77,22 @@ fn connect_mongo(config: &Config) -> anyhow::Result<Option<Arc<Mongo>>> {
 }
 
 /// Opens the configuration store and registers the bootstrap keys from the configuration.
+/// The recent-behaviour store for the analytics API (its calls block, so they run off the
+/// runtime).
+fn recent_reader(store: Arc<dyn RecentStore>) -> RecentReader {
+    RecentReader::new(
+        move |tenant: String, user: String, since: i64, limit: usize| {
+            let store = store.clone();
+            async move {
+                tokio::task::spawn_blocking(move || store.recent(&tenant, &user, since, limit))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+        },
+    )
+}
+
 /// Read keys resolved by the tenant store (its calls block, so they run off the runtime).
 fn read_keys(tenants: Arc<dyn TenantStore>) -> ReadKeys {
     ReadKeys::new(move |key: String| {
@@ -217,8 +234,9 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     }
 
     if roles.serve {
+        let recent_store = open_recent_store(&config, mongo.as_ref())?;
         let recent_api = RecentApi {
-            store: open_recent_store(&config, mongo.as_ref())?,
+            store: recent_store.clone(),
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
         let tenants = open_tenant_store(&config, mongo)?;
@@ -246,6 +264,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             )
             .context("REDIS_URL")?,
             read_keys: read_keys(tenants),
+            recent: recent_reader(recent_store),
         };
         let app = http::router(ingest, health.clone(), db.clone(), http::leptos_options()?)
             .merge(recent_routes(recent_api))

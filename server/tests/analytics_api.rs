@@ -134,3 +134,63 @@ async fn signing_in_keeps_the_read_key_in_a_strict_http_only_cookie() {
     assert!(response.headers().get("set-cookie").is_none());
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_recent_behaviour_is_read_with_the_tenants_read_key() {
+    let app = TestApp::start().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let events: Vec<Event> = (0..5)
+        .map(|i| {
+            let user = if i < 3 { "alice" } else { "bob" };
+            let mut e = Event::new("home", user, format!("item-{i}"), ActionType::Click).unwrap();
+            e.timestamp = recoscope_core::UnixMillis::new(now - 60_000 + i * 1000).ok();
+            e.event_id = recoscope_core::Label::new(format!("r-{i}")).ok();
+            e
+        })
+        .collect();
+    assert_eq!(app.post_events(&events).await.status(), 200);
+
+    // The recent-behaviour worker feeds the store from Kafka: wait for alice's three.
+    let path = "/api/v1/analytics/users/alice/recent?limit=10";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recent = loop {
+        let (status, json) = get(&app, path, Some(&app.read_key)).await;
+        assert_eq!(status, 200, "{json}");
+        if json["events"].as_array().unwrap().len() == 3 {
+            break json;
+        }
+        assert!(std::time::Instant::now() < deadline, "{json}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let ids: Vec<&str> = recent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["r-2", "r-1", "r-0"], "newest first, alice's only");
+    let from_server_fn: Value = app
+        .server_fn(
+            "recent",
+            &[("user_id", "alice".into()), ("limit", "10".into())],
+        )
+        .await;
+    assert_eq!(recent, from_server_fn);
+
+    // Another tenant's key finds no alice; bad limits are refused.
+    let store = open_store(&app.config).unwrap();
+    store.create_tenant("elsewhere").unwrap();
+    let other = store.issue_read_key("elsewhere").unwrap().key;
+    let (_, json) = get(&app, path, Some(&other)).await;
+    assert_eq!(json["events"], serde_json::json!([]));
+    let (status, _) = get(
+        &app,
+        "/api/v1/analytics/users/alice/recent?limit=0",
+        Some(&app.read_key),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = get(&app, path, None).await;
+    assert_eq!(status, 401);
+    app.cleanup().await;
+}

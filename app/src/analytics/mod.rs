@@ -9,6 +9,7 @@
 //! - [`trends`]: per hour or per day in the operator's time zone, with CTR and conversion rate.
 //! - [`top_items`]: the best items over a range of days, from the daily item rollup.
 //! - [`stats`]: Wilson intervals and the two-proportion z-test for experiments.
+//! - [`recent`]: one user's behaviour of the last 7 days.
 //! - [`live`]: the last 60 minutes and the hot items now, from the real-time state in Redis.
 //! - `queries` (ssr only): the ClickHouse SQL behind them, on the hourly rollup.
 //! - `live_store` (ssr only): the Redis reads behind the live view.
@@ -19,6 +20,7 @@ pub mod experiments;
 pub mod funnel;
 pub mod live;
 pub mod overview;
+pub mod recent;
 pub mod stats;
 pub mod top_items;
 pub mod trends;
@@ -36,6 +38,8 @@ pub struct AnalyticsDb {
     pub live: live_store::LiveStore,
     /// Who may read which tenant.
     pub read_keys: crate::identity::ReadKeys,
+    /// The recent-behaviour store.
+    pub recent: recent::RecentReader,
 }
 
 #[cfg(feature = "ssr")]

@@ -19,6 +19,7 @@
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use recoscope_app::analytics::live_store::LiveStore;
+use recoscope_app::analytics::recent::RecentReader;
 use recoscope_app::analytics::{
     distributions::{distribution_for, Dimension},
     experiments::experiments_for,
@@ -170,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_secs(3600),
         )?,
         read_keys: ReadKeys::new(|_| async { Ok(None) }),
+        recent: RecentReader::new(|_, _, _, _| async { Ok(Vec::new()) }),
     };
     let outcome = run(&db, &ch, events, runs).await;
     if env_or("BENCH_KEEP", 0) == 1 {

@@ -9,13 +9,9 @@ mod support;
 use chrono::TimeZone;
 use chrono_tz::Europe::Berlin;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
-use recoscope_server::pipeline::batch::Source;
-use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
-use recoscope_server::pipeline::row::BehaviorRow;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use support::TestApp;
-use tokio_util::sync::CancellationToken;
 
 /// A small deterministic generator (xorshift64*), so the dataset is the same on every run.
 struct Rng(u64);
@@ -105,7 +101,7 @@ fn dataset() -> Vec<Generated> {
 }
 
 async fn load(app: &TestApp, events: &[Generated]) {
-    let rows: Vec<(Source, BehaviorRow, ())> = events
+    let records = events
         .iter()
         .enumerate()
         .map(|(i, g)| {
@@ -126,19 +122,10 @@ async fn load(app: &TestApp, events: &[Generated]) {
                     ..Default::default()
                 });
             }
-            let record = BehaviorRecord::new(&app.tenant, e, g.at * 1000, || format!("ev-{i}"));
-            let source = Source {
-                topic: app.config.kafka_topic.clone(),
-                partition: 0,
-                offset: i as i64,
-            };
-            (source, BehaviorRow::from(record), ())
+            BehaviorRecord::new(&app.tenant, e, g.at * 1000, || format!("ev-{i}"))
         })
         .collect();
-    ClickHouseLoader::new(app.clickhouse.clone(), 0)
-        .load(rows, &CancellationToken::new())
-        .await
-        .unwrap();
+    app.load_records(records).await;
 }
 
 async fn get(app: &TestApp, path: &str) -> Value {

@@ -4,12 +4,8 @@
 mod support;
 
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
-use recoscope_server::pipeline::batch::Source;
-use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
-use recoscope_server::pipeline::row::BehaviorRow;
 use recoscope_server::retention::drop_expired;
 use support::{EventCounts, TestApp};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_past_the_window_are_dropped_and_rollups_kept() {
@@ -25,27 +21,16 @@ async fn partitions_past_the_window_are_dropped_and_rollups_kept() {
     // Two events on each of: 100 and 91 days ago (expired with a 90-day window), 90 days ago
     // (the oldest day kept) and yesterday.
     let days = [100, 91, 90, 1];
-    let rows: Vec<(Source, BehaviorRow, ())> = days
+    let records = days
         .iter()
         .flat_map(|days_ago| [(*days_ago, 0), (*days_ago, 1)])
-        .enumerate()
-        .map(|(i, (days_ago, n))| {
+        .map(|(days_ago, n)| {
             let mut e = Event::new("home", "u", format!("i{n}"), ActionType::Click).unwrap();
             e.timestamp = UnixMillis::new(noon(days_ago)).ok();
-            let record =
-                BehaviorRecord::new(&app.tenant, e, noon(0), || format!("ev-{days_ago}-{n}"));
-            let source = Source {
-                topic: app.config.kafka_topic.clone(),
-                partition: 0,
-                offset: i as i64,
-            };
-            (source, BehaviorRow::from(record), ())
+            BehaviorRecord::new(&app.tenant, e, noon(0), || format!("ev-{days_ago}-{n}"))
         })
         .collect();
-    ClickHouseLoader::new(app.clickhouse.clone(), 0)
-        .load(rows, &CancellationToken::new())
-        .await
-        .unwrap();
+    app.load_records(records).await;
     assert_eq!(app.event_counts().await.unwrap().rows, 8);
 
     let dropped = drop_expired(&app.clickhouse, 90, today).await.unwrap();

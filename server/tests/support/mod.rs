@@ -229,6 +229,30 @@ impl TestApp {
             .expect("the API answers")
     }
 
+    /// Loads `records` straight into ClickHouse with the sink's loader, as messages 0, 1, ...
+    /// of partition 0 (no broker, no ingest checks: for datasets dated in the past).
+    pub async fn load_records(&self, records: Vec<recoscope_core::BehaviorRecord>) {
+        use recoscope_server::pipeline::batch::Source;
+        use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
+        use recoscope_server::pipeline::row::BehaviorRow;
+        let rows = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let source = Source {
+                    topic: self.config.kafka_topic.clone(),
+                    partition: 0,
+                    offset: i as i64,
+                };
+                (source, BehaviorRow::from(record), ())
+            })
+            .collect();
+        ClickHouseLoader::new(self.clickhouse.clone(), 0)
+            .load(rows, &tokio_util::sync::CancellationToken::new())
+            .await
+            .expect("ClickHouse took the rows");
+    }
+
     /// Rows and distinct event ids of this tenant in the raw table.
     pub async fn event_counts(&self) -> Result<EventCounts, recoscope_clickhouse::ClickHouseError> {
         self.clickhouse

@@ -103,8 +103,9 @@ async fn dump_dom(url: String) -> (String, String) {
                 "--enable-logging=stderr",
                 "--v=0",
                 "--window-size=1280,900",
-                // Lets the page load the bundle, hydrate and draw before the DOM is dumped.
-                "--virtual-time-budget=15000",
+                // Lets the page load the bundle, hydrate and draw before the DOM is dumped
+                // (the insights page makes seven server calls; 15 s was tight under load).
+                "--virtual-time-budget=30000",
                 &format!("--user-data-dir={profile}"),
                 "--dump-dom",
                 &url,

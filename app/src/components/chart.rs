@@ -52,6 +52,25 @@ pub fn two_axis_lines(
     chart
 }
 
+/// Draws `chart` into the element `id` once it is in the document, checking every 50 ms for
+/// up to 10 s.
+#[cfg(feature = "hydrate")]
+fn draw_when_mounted(id: &'static str, chart: std::rc::Rc<Chart>, attempt: u32) {
+    let mounted = document().get_element_by_id(id).is_some();
+    if mounted {
+        if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
+            leptos::logging::error!("{id}: {e:?}");
+        }
+    } else if attempt < 200 {
+        set_timeout(
+            move || draw_when_mounted(id, chart, attempt + 1),
+            std::time::Duration::from_millis(50),
+        );
+    } else {
+        leptos::logging::error!("{id}: the chart's container never appeared");
+    }
+}
+
 /// A chart in its card. `draw` runs only in the browser, where the chart is drawn.
 #[component]
 pub fn ChartCard(
@@ -64,17 +83,11 @@ pub fn ChartCard(
     {
         let chart = std::rc::Rc::new(draw());
         // Effects run only in the browser. After hydration the container is in the document
-        // already; after a client-side navigation (e.g. from the sign-in page) it is inserted
-        // after the effect runs, so drawing waits for the next frame (the renderer looks the
-        // container up by id).
-        Effect::new(move |_| {
-            let chart = chart.clone();
-            request_animation_frame(move || {
-                if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
-                    leptos::logging::error!("{id}: {e:?}");
-                }
-            });
-        });
+        // already; after a client-side navigation (e.g. from the sign-in page) or inside a
+        // Suspense that mounts its children later, it is inserted after the effect runs, so
+        // drawing waits until the container is there (the renderer looks it up by id).
+        // Timers, not animation frames: headless and background tabs may not run frames.
+        Effect::new(move |_| draw_when_mounted(id, chart.clone(), 0));
     }
     #[cfg(not(feature = "hydrate"))]
     drop(draw);

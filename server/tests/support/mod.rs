@@ -284,12 +284,16 @@ impl TestApp {
             .events
     }
 
-    /// Polls `count()` of the raw table for this tenant until it reaches `expected`.
+    /// Polls `count()` of the raw table for this tenant until it reaches `expected`, and the
+    /// hourly rollup until it holds as many: an insert's rows become visible in the raw table
+    /// before its materialized views have written theirs, so a reader right after the raw
+    /// count can still find the rollups behind (seen once in CI).
     pub async fn wait_for_rows(&self, expected: u64) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let n = self.event_counts().await.unwrap().rows;
-            if n >= expected || Instant::now() > deadline {
+            let settled = n >= expected && self.rollup_events().await >= expected;
+            if settled || Instant::now() > deadline {
                 return n;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

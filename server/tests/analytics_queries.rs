@@ -548,7 +548,7 @@ async fn bad_parameters_get_400_with_the_reason() {
         ),
         (
             "/api/v1/analytics/distribution?dimension=device&from=0&to=99999999",
-            "at most 91 days",
+            "spans at most 91 days",
         ),
     ] {
         let response = app

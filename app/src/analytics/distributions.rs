@@ -55,23 +55,6 @@ pub async fn get_distribution(
     Ok(distribution_for(&db, &tenant, scenario, dimension, from, to).await?)
 }
 
-/// Checks a raw-table range: ordered, and within the raw retention (plus a day).
-#[cfg(feature = "ssr")]
-pub(crate) fn check_raw_range(from: i64, to: i64) -> Result<(), super::AnalyticsError> {
-    const MAX_SECS: i64 = 91 * 86_400;
-    if to <= from {
-        return Err(super::AnalyticsError::BadRequest(
-            "to must be after from".into(),
-        ));
-    }
-    if to - from > MAX_SECS {
-        return Err(super::AnalyticsError::BadRequest(
-            "a range of raw events spans at most 91 days".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// [`get_distribution`] for `tenant`.
 #[cfg(feature = "ssr")]
 pub async fn distribution_for(
@@ -94,7 +77,7 @@ pub async fn distribution_for(
         orders: u64,
         users: u64,
     }
-    check_raw_range(from, to)?;
+    super::check_range(from, to, super::RAW_MAX_DAYS)?;
     let scenario = scenario.filter(|s| !s.is_empty());
     let column = match dimension {
         Dimension::Device => "device_type",

@@ -181,7 +181,7 @@ pub async fn experiments_for(
     from: i64,
     to: i64,
 ) -> Result<Experiments, super::AnalyticsError> {
-    super::distributions::check_raw_range(from, to)?;
+    super::check_range(from, to, super::RAW_MAX_DAYS)?;
     let scenario = scenario.filter(|s| !s.is_empty());
     let experiment_id = experiment_id.filter(|s| !s.is_empty());
     let one = if experiment_id.is_some() {

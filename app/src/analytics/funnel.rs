@@ -65,7 +65,7 @@ pub async fn funnel_for(
         level: u64,
         users: u64,
     }
-    super::distributions::check_raw_range(from, to)?;
+    super::check_range(from, to, super::RAW_MAX_DAYS)?;
     if window_secs == 0 || window_secs > MAX_WINDOW_SECS {
         return Err(super::AnalyticsError::BadRequest(format!(
             "window_secs must be between 1 and {MAX_WINDOW_SECS}"

@@ -89,6 +89,27 @@ impl From<AnalyticsError> for leptos::prelude::ServerFnError {
     }
 }
 
+/// Days a range of raw events may span (raw retention is 90 days, plus a day of slack).
+#[cfg(feature = "ssr")]
+pub(crate) const RAW_MAX_DAYS: i64 = 91;
+/// Days a range over the rollups may span (they keep everything; this bounds the answer).
+#[cfg(feature = "ssr")]
+pub(crate) const ROLLUP_MAX_DAYS: i64 = 400;
+
+/// Checks a range `[from, to)` in epoch seconds: ordered, and at most `max_days` long.
+#[cfg(feature = "ssr")]
+pub(crate) fn check_range(from: i64, to: i64, max_days: i64) -> Result<(), AnalyticsError> {
+    if to <= from {
+        return Err(AnalyticsError::BadRequest("to must be after from".into()));
+    }
+    if to - from > max_days * 86_400 {
+        return Err(AnalyticsError::BadRequest(format!(
+            "this range spans at most {max_days} days"
+        )));
+    }
+    Ok(())
+}
+
 /// Logs the full error on the server and gives the caller a short, safe message.
 #[cfg(feature = "ssr")]
 pub(crate) fn query_failed(

@@ -86,11 +86,7 @@ pub async fn top_items_for(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    if to <= from || to - from > 400 * 86_400 {
-        return Err(super::AnalyticsError::BadRequest(
-            "to must be after from, and at most 400 days later".into(),
-        ));
-    }
+    super::check_range(from, to, super::ROLLUP_MAX_DAYS)?;
     let scenario = scenario.filter(|s| !s.is_empty());
     let (day_from, day_to) = (
         from.div_euclid(86_400) * 86_400,

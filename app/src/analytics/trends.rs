@@ -9,10 +9,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The longest range of one trend query: raw retention is 90 days, the rollup keeps more, so
-/// this only bounds the answer's size.
-pub const MAX_DAYS: i64 = 400;
-/// Hourly buckets are for shorter ranges.
+/// Hourly buckets are for ranges up to this many days (daily ones up to the rollups' bound).
 pub const MAX_HOURLY_DAYS: i64 = 31;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,18 +106,11 @@ mod server {
         let zone: Tz = tz
             .parse()
             .map_err(|_| AnalyticsError::BadRequest(format!("unknown time zone {tz:?}")))?;
-        if to <= from {
-            return Err(AnalyticsError::BadRequest("to must be after from".into()));
-        }
         let max_days = match granularity {
             Granularity::Hour => MAX_HOURLY_DAYS,
-            Granularity::Day => MAX_DAYS,
+            Granularity::Day => crate::analytics::ROLLUP_MAX_DAYS,
         };
-        if to - from > max_days * 86_400 {
-            return Err(AnalyticsError::BadRequest(format!(
-                "a {granularity:?} trend spans at most {max_days} days"
-            )));
-        }
+        crate::analytics::check_range(from, to, max_days)?;
         let scenario = scenario.filter(|s| !s.is_empty());
         let starts = bucket_starts(zone, granularity, from, to);
         let (first, end) = (starts[0], *starts.last().expect("at least two bounds"));

@@ -6,8 +6,9 @@
 //! `{"error": {"code", "message"}}` with 400 (bad parameters), 401 (no live read key), 503
 //! (a database is unreachable or busy, retry) or 500.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,26 +41,41 @@ pub fn routes(db: AnalyticsDb) -> Router {
         .with_state(db)
 }
 
+fn error_response(error: AnalyticsError) -> Response {
+    let (status, code) = match &error {
+        AnalyticsError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        AnalyticsError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        AnalyticsError::Failed {
+            retryable: true, ..
+        } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        AnalyticsError::Failed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
+    };
+    let body = json!({"error": {"code": code, "message": error.to_string()}});
+    (status, Json(body)).into_response()
+}
+
 fn respond<T: Serialize>(result: Result<T, AnalyticsError>) -> Response {
-    match result {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => {
-            let (status, code) = match &error {
-                AnalyticsError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-                AnalyticsError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-                AnalyticsError::Failed {
-                    retryable: true, ..
-                } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-                AnalyticsError::Failed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
-            };
-            let body = json!({"error": {"code": code, "message": error.to_string()}});
-            (status, Json(body)).into_response()
-        }
+    result.map_or_else(error_response, |value| Json(value).into_response())
+}
+
+/// The tenant of the request's read key. Extracted before anything else, so a request
+/// without a live key gets its 401 whatever its other parameters.
+struct Caller(String);
+
+impl FromRequestParts<AnalyticsDb> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, db: &AnalyticsDb) -> Result<Self, Response> {
+        db.read_keys
+            .caller(&parts.headers)
+            .await
+            .map(Caller)
+            .map_err(error_response)
     }
 }
 
-async fn scopes(State(db): State<AnalyticsDb>, headers: HeaderMap) -> Response {
-    respond(async { scopes_for(&db, &db.read_keys.caller(&headers).await?).await }.await)
+async fn scopes(State(db): State<AnalyticsDb>, Caller(tenant): Caller) -> Response {
+    respond(scopes_for(&db, &tenant).await)
 }
 
 #[derive(Deserialize)]
@@ -71,16 +87,10 @@ struct OverviewParams {
 
 async fn overview(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<OverviewParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            overview_for(&db, &tenant, p.scenario, p.hours, p.until).await
-        }
-        .await,
-    )
+    respond(overview_for(&db, &tenant, p.scenario, p.hours, p.until).await)
 }
 
 #[derive(Deserialize)]
@@ -91,16 +101,10 @@ struct LiveParams {
 
 async fn live(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<LiveParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            live_for(&db, &tenant, p.scenario, p.top.unwrap_or(20)).await
-        }
-        .await,
-    )
+    respond(live_for(&db, &tenant, p.scenario, p.top.unwrap_or(20)).await)
 }
 
 #[derive(Deserialize)]
@@ -114,17 +118,11 @@ struct TrendParams {
 
 async fn trends(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<TrendParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            let tz = p.tz.unwrap_or_else(|| "UTC".into());
-            trends_for(&db, &tenant, p.scenario, p.from, p.to, p.granularity, &tz).await
-        }
-        .await,
-    )
+    let tz = p.tz.unwrap_or_else(|| "UTC".into());
+    respond(trends_for(&db, &tenant, p.scenario, p.from, p.to, p.granularity, &tz).await)
 }
 
 #[derive(Deserialize)]
@@ -137,16 +135,10 @@ struct DistributionParams {
 
 async fn distribution(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<DistributionParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            distribution_for(&db, &tenant, p.scenario, p.dimension, p.from, p.to).await
-        }
-        .await,
-    )
+    respond(distribution_for(&db, &tenant, p.scenario, p.dimension, p.from, p.to).await)
 }
 
 #[derive(Deserialize)]
@@ -159,16 +151,10 @@ struct FunnelParams {
 
 async fn funnel(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<FunnelParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            funnel_for(&db, &tenant, p.scenario, p.from, p.to, p.window_secs).await
-        }
-        .await,
-    )
+    respond(funnel_for(&db, &tenant, p.scenario, p.from, p.to, p.window_secs).await)
 }
 
 #[derive(Deserialize)]
@@ -181,16 +167,10 @@ struct ExperimentParams {
 
 async fn experiments(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<ExperimentParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            experiments_for(&db, &tenant, p.scenario, p.experiment_id, p.from, p.to).await
-        }
-        .await,
-    )
+    respond(experiments_for(&db, &tenant, p.scenario, p.experiment_id, p.from, p.to).await)
 }
 
 #[derive(Deserialize)]
@@ -204,26 +184,12 @@ struct TopItemParams {
 
 async fn top_items(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Query(p): Query<TopItemParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            let rank_by = p.rank_by.unwrap_or(RankBy::Clicks);
-            top_items_for(
-                &db,
-                &tenant,
-                p.scenario,
-                p.from,
-                p.to,
-                rank_by,
-                p.limit.unwrap_or(20),
-            )
-            .await
-        }
-        .await,
-    )
+    let rank_by = p.rank_by.unwrap_or(RankBy::Clicks);
+    let limit = p.limit.unwrap_or(20);
+    respond(top_items_for(&db, &tenant, p.scenario, p.from, p.to, rank_by, limit).await)
 }
 
 #[derive(Deserialize)]
@@ -233,15 +199,9 @@ struct RecentParams {
 
 async fn recent(
     State(db): State<AnalyticsDb>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     Path(user): Path<String>,
     Query(p): Query<RecentParams>,
 ) -> Response {
-    respond(
-        async {
-            let tenant = db.read_keys.caller(&headers).await?;
-            recent_for(&db, &tenant, &user, p.limit.unwrap_or(50)).await
-        }
-        .await,
-    )
+    respond(recent_for(&db, &tenant, &user, p.limit.unwrap_or(50)).await)
 }

@@ -214,13 +214,16 @@ impl ClickHouseLoader {
         drop(redelivered);
         // One pass, borrowing the keys: keep an event's first copy unless ClickHouse holds
         // it already or this loader inserted it lately.
+        // Each row's hash for the memory of recent events, computed once.
+        let hashes: Vec<u64> = rows.iter().map(|(_, row, _)| event_key(row)).collect();
         let keep: Vec<bool> = {
             let inserted = self.inserted.lock().unwrap_or_else(|e| e.into_inner());
             let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
             rows.iter()
-                .map(|(_, row, _)| {
+                .zip(&hashes)
+                .map(|((_, row, _), hash)| {
                     let key = (row.tenant_id.as_str(), row.event_id.as_str());
-                    seen.insert(key) && !present.contains(&key) && !inserted.contains(row)
+                    seen.insert(key) && !present.contains(&key) && !inserted.contains(*hash)
                 })
                 .collect()
         };
@@ -232,16 +235,16 @@ impl ClickHouseLoader {
         .await
         .ok()?;
         let total = rows.len();
-        let fresh: Vec<(BehaviorRow, T)> = rows
+        let (fresh, keys): (Vec<(BehaviorRow, T)>, Vec<u64>) = rows
             .into_iter()
+            .zip(hashes)
             .zip(keep)
-            .filter_map(|((_, row, value), keep)| keep.then_some((row, value)))
-            .collect();
+            .filter_map(|(((_, row, value), hash), keep)| keep.then_some(((row, value), hash)))
+            .unzip();
         if fresh.len() < total {
             metrics::counter!("recoscope_sink_duplicates_skipped_total")
                 .increment((total - fresh.len()) as u64);
         }
-        let keys: Vec<u64> = fresh.iter().map(|(row, _)| event_key(row)).collect();
         let mut refused = Vec::new();
         if !insert_isolating_bad_rows(&self.clickhouse, fresh, &mut refused, shutdown).await {
             return None;
@@ -431,8 +434,8 @@ impl RecentEvents {
         }
     }
 
-    fn contains(&self, row: &BehaviorRow) -> bool {
-        self.capacity > 0 && self.keys.contains(&event_key(row))
+    fn contains(&self, key: u64) -> bool {
+        self.capacity > 0 && self.keys.contains(&key)
     }
 
     fn extend(&mut self, keys: impl Iterator<Item = u64>) {

@@ -26,7 +26,7 @@ use recoscope_app::analytics::{
     funnel::funnel_for,
     overview::overview_for,
     trends::{trends_for, Granularity},
-    AnalyticsDb,
+    AnalyticsDb, AnalyticsError,
 };
 use recoscope_app::identity::ReadKeys;
 use recoscope_bench::setup::{env_or, unique};
@@ -134,6 +134,12 @@ async fn raw_overview(ch: &ClickHouse, from: i64, to: i64) -> anyhow::Result<Raw
     Ok(kpis)
 }
 
+/// A query's outcome with its answer dropped (the analytics errors are not `std` errors:
+/// they become server-function errors through their own conversion).
+fn done<T>(result: Result<T, AnalyticsError>) -> anyhow::Result<()> {
+    result.map(drop).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 type Run<'a> = Box<dyn Fn() -> BoxFuture<'a, anyhow::Result<()>> + 'a>;
 
 /// p50 and p95 of `runs` timed calls after one warm-up.
@@ -233,18 +239,17 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
     );
 
     let week = now - 7 * 86_400;
+    // Each entry: a name and a call of the product's query function (or the baseline).
+    macro_rules! call {
+        ($e:expr) => {
+            Box::new(move || async move { done($e.await) }.boxed()) as Run
+        };
+    }
+    let berlin = "Europe/Berlin";
     let queries: Vec<(&str, Run)> = vec![
         (
             "overview_rollup",
-            Box::new(move || {
-                async move {
-                    overview_for(db, TENANT, None, hours, Some(now))
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(overview_for(db, TENANT, None, hours, Some(now))),
         ),
         (
             "overview_raw_scan",
@@ -252,83 +257,57 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
         ),
         (
             "trends_day_berlin_30d",
-            Box::new(move || {
-                async move {
-                    trends_for(
-                        db,
-                        TENANT,
-                        None,
-                        from,
-                        to,
-                        Granularity::Day,
-                        "Europe/Berlin",
-                    )
-                    .await
-                    .map(drop)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(trends_for(
+                db,
+                TENANT,
+                None,
+                from,
+                to,
+                Granularity::Day,
+                berlin
+            )),
         ),
         (
             "trends_hour_7d",
-            Box::new(move || {
-                async move {
-                    trends_for(db, TENANT, None, week, now, Granularity::Hour, "UTC")
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(trends_for(
+                db,
+                TENANT,
+                None,
+                week,
+                now,
+                Granularity::Hour,
+                "UTC"
+            )),
         ),
         (
             "distribution_device_30d",
-            Box::new(move || {
-                async move {
-                    distribution_for(db, TENANT, None, Dimension::Device, from, to)
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(distribution_for(
+                db,
+                TENANT,
+                None,
+                Dimension::Device,
+                from,
+                to
+            )),
         ),
         (
             "distribution_position_30d",
-            Box::new(move || {
-                async move {
-                    distribution_for(db, TENANT, None, Dimension::Position, from, to)
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(distribution_for(
+                db,
+                TENANT,
+                None,
+                Dimension::Position,
+                from,
+                to
+            )),
         ),
         (
             "funnel_7d_1h_window",
-            Box::new(move || {
-                async move {
-                    funnel_for(db, TENANT, None, week, now, 3600)
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(funnel_for(db, TENANT, None, week, now, 3600)),
         ),
         (
             "experiments_30d",
-            Box::new(move || {
-                async move {
-                    experiments_for(db, TENANT, None, None, from, to)
-                        .await
-                        .map(drop)
-                        .map_err(|e| anyhow::anyhow!("{e}"))
-                }
-                .boxed()
-            }),
+            call!(experiments_for(db, TENANT, None, None, from, to)),
         ),
     ];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

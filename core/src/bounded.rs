@@ -19,7 +19,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         FieldError {
             code,
             message: message.into(),

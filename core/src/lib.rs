@@ -6,6 +6,8 @@
 //!   configurable `Limits`; used by the ingest API and by the tracker before it sends.
 //! - [`event`]: the wire format a tracker or a server-side producer sends
 //!   (`Event`, `ActionType`, `EventContext`) and the batch envelope.
+//! - [`catalog`]: the items and scenarios an operator imports (`CatalogItem`, `Scenario`),
+//!   checked when built or deserialized.
 //! - [`realtime`]: the layout of the real-time state in Redis (keys, decay), shared by its
 //!   writer and the dashboard's live view.
 //! - [`record`]: what the ingest API writes to Kafka (`BehaviorRecord`): the event plus what
@@ -14,6 +16,7 @@
 //! Kept free of I/O so the WASM tracker can depend on it.
 
 pub mod bounded;
+pub mod catalog;
 pub mod event;
 pub mod realtime;
 pub mod record;

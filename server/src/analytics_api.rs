@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use recoscope_app::analytics::{
-    catalog::scopes_for,
     distributions::{distribution_for, Dimension},
     experiments::experiments_for,
     funnel::funnel_for,
     live::live_for,
     overview::overview_for,
     recent::recent_for,
+    scopes::scopes_for,
     top_items::{top_items_for, RankBy},
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,

@@ -1,6 +1,9 @@
 //! The Recoscope server: one binary, every role.
 //!
+//! - [`admin`]: the admin token check of the `/api/v1/tenants/…` endpoints.
 //! - [`analytics_api`]: `/api/v1/analytics/*`, the dashboard's data as JSON (read keys).
+//! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
+//! - [`catalog_import`]: JSON and CSV catalog files → checked records and a report.
 //! - [`clock`]: wall-clock milliseconds.
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
@@ -12,13 +15,17 @@
 //! - [`recent_api`]: a user's recent behaviour (admin token).
 //! - [`retention`]: dropping raw events older than `RAW_RETENTION_DAYS`.
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
-//! - [`store`]: tenants, write keys and origins (`TenantStore`, SQLite by default).
+//! - [`store`]: tenants, keys, origins, item catalogs and recent behaviour (SQLite by
+//!   default, MongoDB with `MONGODB_URI`).
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
 //! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
 //!
 //! `main.rs` only parses the command line and calls into these.
 
+pub mod admin;
 pub mod analytics_api;
+pub mod catalog_api;
+pub mod catalog_import;
 pub mod clock;
 pub mod config;
 pub mod http;

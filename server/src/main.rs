@@ -1,10 +1,13 @@
 //! `recoscope`: the command line. All logic lives in the library.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use recoscope_clickhouse::ClickHouse;
+use recoscope_server::catalog_import::{self, Format};
 use recoscope_server::config::Config;
 use recoscope_server::roles::{self, Roles};
 use recoscope_server::{migrations, simulate};
+use std::path::PathBuf;
 
 // The ingest path allocates many small, short-lived buffers across threads (JSON values,
 // Kafka payloads, delivery futures); glibc's malloc spent a fifth of bench/ingest's CPU.
@@ -41,6 +44,115 @@ enum Command {
     /// for the dashboard and `/api/v1/analytics`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import, list and delete a tenant's item catalog and scenarios (names for the ids
+    /// events carry).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Import items from a JSON (array or lines) or CSV file (columns item_id, name, and
+    /// optionally category, price, url). Existing items are replaced; bad records are
+    /// listed and the rest imported (exit status 1 when any was rejected).
+    ImportItems {
+        tenant: String,
+        file: PathBuf,
+        /// Default: from the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Import scenarios (scenario_id, name, optional description) the same way.
+    ImportScenarios {
+        tenant: String,
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// List items in id order, a page at a time.
+    Items {
+        tenant: String,
+        /// Start after this id (the last id of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// List scenarios.
+    Scenarios { tenant: String },
+    /// Delete items by id.
+    DeleteItems { tenant: String, ids: Vec<String> },
+    /// Delete scenarios by id.
+    DeleteScenarios { tenant: String, ids: Vec<String> },
+}
+
+/// Runs a catalog command; an import that rejected records fails after printing its report.
+fn catalog(config: &Config, command: CatalogCommand) -> anyhow::Result<()> {
+    let (tenants, catalog) = recoscope_server::roles::open_stores(config)?;
+    let tenant_id = match &command {
+        CatalogCommand::ImportItems { tenant, .. }
+        | CatalogCommand::ImportScenarios { tenant, .. }
+        | CatalogCommand::Items { tenant, .. }
+        | CatalogCommand::Scenarios { tenant }
+        | CatalogCommand::DeleteItems { tenant, .. }
+        | CatalogCommand::DeleteScenarios { tenant, .. } => tenant.clone(),
+    };
+    anyhow::ensure!(
+        tenants.tenant(&tenant_id)?.is_some(),
+        "unknown tenant {tenant_id:?} (recoscope tenants list)"
+    );
+    let read = |file: &PathBuf, format: Option<Format>| -> anyhow::Result<(Vec<u8>, Format)> {
+        let format = format
+            .or_else(|| Format::from_path(file))
+            .with_context(|| {
+                format!(
+                    "{}: cannot tell the format from the name; pass --format json or csv",
+                    file.display()
+                )
+            })?;
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        Ok((bytes, format))
+    };
+    let report = match command {
+        CatalogCommand::ImportItems { file, format, .. } => {
+            let (bytes, format) = read(&file, format)?;
+            catalog_import::import_items(catalog.as_ref(), &tenant_id, &bytes, format)?
+        }
+        CatalogCommand::ImportScenarios { file, format, .. } => {
+            let (bytes, format) = read(&file, format)?;
+            catalog_import::import_scenarios(catalog.as_ref(), &tenant_id, &bytes, format)?
+        }
+        CatalogCommand::Items { after, limit, .. } => {
+            let items = catalog.list_items(&tenant_id, after.as_deref(), limit)?;
+            println!("{}", serde_json::to_string_pretty(&items)?);
+            return Ok(());
+        }
+        CatalogCommand::Scenarios { .. } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&catalog.scenarios(&tenant_id)?)?
+            );
+            return Ok(());
+        }
+        CatalogCommand::DeleteItems { ids, .. } => {
+            let deleted = catalog.delete_items(&tenant_id, &ids)?;
+            println!("{}", serde_json::json!({ "deleted": deleted }));
+            return Ok(());
+        }
+        CatalogCommand::DeleteScenarios { ids, .. } => {
+            let deleted = catalog.delete_scenarios(&tenant_id, &ids)?;
+            println!("{}", serde_json::json!({ "deleted": deleted }));
+            return Ok(());
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    anyhow::ensure!(
+        report.rejected_count == 0,
+        "{} of {} records rejected (listed above); the others were imported",
+        report.rejected_count,
+        report.records
+    );
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -130,6 +242,9 @@ async fn main() -> anyhow::Result<()> {
     if matches!(command, Command::Tenants(_) | Command::Keys(_)) {
         return admin(&config, command);
     }
+    if let Command::Catalog(command) = command {
+        return catalog(&config, command);
+    }
     let roles = match command {
         Command::Migrate => {
             let applied = migrations::migrate(&ClickHouse::new(config.clickhouse())?).await?;
@@ -144,7 +259,11 @@ async fn main() -> anyhow::Result<()> {
             serve: false,
             worker: true,
         },
-        Command::All | Command::Simulate(_) | Command::Tenants(_) | Command::Keys(_) => Roles::ALL,
+        Command::All
+        | Command::Simulate(_)
+        | Command::Tenants(_)
+        | Command::Keys(_)
+        | Command::Catalog(_) => Roles::ALL,
     };
     let running = roles::start(config, roles).await?;
     match (running.addr, roles.serve) {

@@ -3,6 +3,7 @@
 //! <RECOSCOPE_ADMIN_TOKEN>` (write keys are public and never read data); without a configured
 //! token the endpoint is off.
 
+use crate::admin::error;
 use crate::clock::now_ms;
 use crate::store::recent::{RecentStore, RETENTION};
 use axum::extract::{Path, Query, State};
@@ -27,46 +28,14 @@ struct Params {
 
 const MAX_LIMIT: usize = 500;
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
-
-/// Compares without an early exit on the first differing byte.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 async fn recent(
     State(api): State<RecentApi>,
     Path((tenant, user)): Path<(String, String)>,
     Query(params): Query<Params>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(token) = &api.admin_token else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "disabled",
-            "set RECOSCOPE_ADMIN_TOKEN to enable read endpoints",
-        );
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| same_secret(g, token)) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid admin token is required",
-        );
+    if let Err(refused) = crate::admin::check(api.admin_token.as_deref(), &headers) {
+        return refused.into_response();
     }
     let limit = params.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let since = now_ms() - RETENTION.as_millis() as i64;

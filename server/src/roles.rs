@@ -1,6 +1,7 @@
 //! The roles one binary can play, started in-process: `serve` (ingest API + dashboard),
 //! `worker` (stream workers), or both. Tests start the same way the binary does.
 
+use crate::catalog_api::{catalog_routes, CatalogApi};
 use crate::config::Config;
 use crate::http::{self, HealthState};
 use crate::ingest::enrich::TrustedProxies;
@@ -13,16 +14,20 @@ use crate::pipeline::lag;
 use crate::pipeline::realtime::RealtimeWorker;
 use crate::pipeline::recent_feed::RecentFeed;
 use crate::recent_api::{recent_routes, RecentApi};
+use crate::store::catalog::{CatalogStore, SqliteCatalogStore};
 use crate::store::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
+use crate::store::mongo_catalog::MongoCatalogStore;
 use crate::store::recent::{RecentStore, SqliteRecentStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
+use recoscope_app::analytics::catalog::{Catalog, CatalogFuture, CatalogReader};
 use recoscope_app::analytics::live_store::LiveStore;
 use recoscope_app::analytics::recent::RecentReader;
 use recoscope_app::analytics::AnalyticsDb;
 use recoscope_app::identity::ReadKeys;
 use recoscope_clickhouse::ClickHouse;
+use recoscope_core::catalog::{CatalogItem, Scenario};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -93,6 +98,32 @@ fn recent_reader(store: Arc<dyn RecentStore>) -> RecentReader {
     )
 }
 
+/// The catalog store as the analytics views read it (its calls block, so they run off the
+/// runtime).
+pub struct StoreCatalog(pub Arc<dyn CatalogStore>);
+
+impl CatalogReader for StoreCatalog {
+    fn items(&self, tenant: String, ids: Vec<String>) -> CatalogFuture<Vec<CatalogItem>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.items(&tenant, &ids))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn scenarios(&self, tenant: String) -> CatalogFuture<Vec<Scenario>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.scenarios(&tenant))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Read keys resolved by the tenant store (its calls block, so they run off the runtime).
 fn read_keys(tenants: Arc<dyn TenantStore>) -> ReadKeys {
     ReadKeys::new(move |key: String| {
@@ -147,6 +178,30 @@ fn open_recent_store(
             )?,
         ),
     })
+}
+
+/// The item catalog and scenarios: MongoDB when connected, else tables in the configuration
+/// store's SQLite file.
+fn open_catalog_store(
+    config: &Config,
+    mongo: Option<&Arc<Mongo>>,
+) -> anyhow::Result<Arc<dyn CatalogStore>> {
+    Ok(match mongo {
+        Some(mongo) => Arc::new(MongoCatalogStore::new(mongo.clone())),
+        None => Arc::new(
+            SqliteCatalogStore::open(std::path::Path::new(&config.store_path))
+                .with_context(|| format!("opening the catalog in {}", config.store_path))?,
+        ),
+    })
+}
+
+/// The configuration and catalog stores, for the CLI.
+pub fn open_stores(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn TenantStore>, Arc<dyn CatalogStore>)> {
+    let mongo = connect_mongo(config)?;
+    let catalog = open_catalog_store(config, mongo.as_ref())?;
+    Ok((open_tenant_store(config, mongo)?, catalog))
 }
 
 /// Serves `app` until shutdown.
@@ -239,6 +294,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             store: recent_store.clone(),
             admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
         };
+        let catalog = open_catalog_store(&config, mongo.as_ref())?;
         let tenants = open_tenant_store(&config, mongo)?;
         let ingest = IngestState {
             sink: health.sink.clone(),
@@ -263,11 +319,18 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 Duration::from_secs(config.realtime_hot_half_life_secs),
             )
             .context("REDIS_URL")?,
-            read_keys: read_keys(tenants),
+            read_keys: read_keys(tenants.clone()),
             recent: recent_reader(recent_store),
+            catalog: Catalog::new(StoreCatalog(catalog.clone())),
+        };
+        let catalog_api = CatalogApi {
+            catalog,
+            tenants,
+            admin_token: recent_api.admin_token.clone(),
         };
         let app = http::router(ingest, health.clone(), db.clone(), http::leptos_options()?)
             .merge(recent_routes(recent_api))
+            .merge(catalog_routes(catalog_api))
             .merge(crate::analytics_api::routes(db));
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);

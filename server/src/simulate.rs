@@ -12,6 +12,7 @@
 use crate::clock::now_ms;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario, ScenarioFields};
 use recoscope_core::{
     ActionType, Event, EventContext, ExtraData, Fraction, Label, Seconds, UnixMillis,
 };
@@ -41,6 +42,10 @@ pub struct SimulateArgs {
     /// Random seed, for reproducible traffic.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Instead of sending traffic, write the simulated shop's catalog to this directory
+    /// (`items.csv`, `scenarios.json`) for `recoscope catalog import`.
+    #[arg(long)]
+    pub write_catalog: Option<std::path::PathBuf>,
 }
 
 const SCENARIOS: [&str; 4] = ["home_feed", "product_detail", "cart_upsell", "search"];
@@ -64,6 +69,86 @@ const LOCATIONS: [&str; 8] = [
     "Vienna",
     "Stockholm",
 ];
+
+const CATEGORIES: [(&str, [&str; 4]); 5] = [
+    ("Shoes", ["Runner", "Trail shoe", "Sneaker", "Boot"]),
+    ("Jackets", ["Rain jacket", "Parka", "Fleece", "Windbreaker"]),
+    ("Bags", ["Backpack", "Tote", "Duffel", "Sling bag"]),
+    ("Kitchen", ["Kettle", "Pan", "Knife set", "Grinder"]),
+    ("Books", ["Novel", "Cookbook", "Atlas", "Field guide"]),
+];
+const ADJECTIVES: [&str; 8] = [
+    "Blue", "Classic", "Light", "Urban", "Nordic", "Compact", "Everyday", "Pro",
+];
+
+/// The simulated shop's catalog: a name, category, price and page for each of the items
+/// the traffic uses (`item-0` … `item-399`), and a name for each scenario. Derived from the
+/// item number, so it matches the traffic of any seed.
+pub fn demo_catalog() -> (Vec<CatalogItem>, Vec<Scenario>) {
+    let items = (0..ITEMS)
+        .map(|i| {
+            let (category, nouns) = CATEGORIES[i as usize % CATEGORIES.len()];
+            let noun = nouns[(i as usize / CATEGORIES.len()) % nouns.len()];
+            let adjective = ADJECTIVES[(i as usize / 20) % ADJECTIVES.len()];
+            CatalogItem::new(ItemFields {
+                item_id: Some(format!("item-{i}")),
+                name: Some(format!("{adjective} {} {i}", noun.to_lowercase())),
+                category: Some(category.to_string()),
+                price: Some(f64::from(500 + i * 37 % 20_000) / 100.0),
+                url: Some(format!("https://shop.example/p/item-{i}")),
+            })
+            .expect("generated items are valid")
+        })
+        .collect();
+    let scenarios = [
+        (
+            "home_feed",
+            "Home feed",
+            "Personalised picks on the first screen",
+        ),
+        (
+            "product_detail",
+            "Similar items",
+            "Under the product on its page",
+        ),
+        ("cart_upsell", "Cart upsell", "Add-ons offered in the cart"),
+        ("search", "Search ranking", "Re-ranked search results"),
+    ]
+    .into_iter()
+    .map(|(id, name, description)| {
+        Scenario::new(ScenarioFields {
+            scenario_id: Some(id.into()),
+            name: Some(name.into()),
+            description: Some(description.into()),
+        })
+        .expect("generated scenarios are valid")
+    })
+    .collect();
+    (items, scenarios)
+}
+
+/// Writes [`demo_catalog`] as `items.csv` and `scenarios.json` in `dir`.
+pub fn write_demo_catalog(dir: &std::path::Path) -> anyhow::Result<()> {
+    let (items, scenarios) = demo_catalog();
+    std::fs::create_dir_all(dir)?;
+    let mut csv = csv::Writer::from_path(dir.join("items.csv"))?;
+    csv.write_record(["item_id", "name", "category", "price", "url"])?;
+    for item in &items {
+        csv.write_record([
+            item.item_id(),
+            item.name(),
+            item.category().unwrap_or(""),
+            &item.price().map(|p| format!("{p:.2}")).unwrap_or_default(),
+            item.url().unwrap_or(""),
+        ])?;
+    }
+    csv.flush()?;
+    std::fs::write(
+        dir.join("scenarios.json"),
+        serde_json::to_string_pretty(&scenarios)?,
+    )?;
+    Ok(())
+}
 
 /// Generates sessions; separate from sending so it can be tested and benchmarked.
 pub struct TrafficModel {
@@ -227,6 +312,11 @@ impl Sender {
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.write_catalog {
+        write_demo_catalog(dir)?;
+        println!("wrote {}/items.csv and scenarios.json", dir.display());
+        return Ok(());
+    }
     anyhow::ensure!(!args.keys.is_empty(), "at least one --keys entry is needed");
     anyhow::ensure!(
         args.sessions_per_sec > 0.0,

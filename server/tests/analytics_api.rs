@@ -41,7 +41,10 @@ async fn each_read_key_sees_its_own_tenant_only() {
         .await;
     assert_eq!(json, from_server_fn);
     let (_, scopes) = get(&app, "/api/v1/analytics/scopes", Some(&app.read_key)).await;
-    assert_eq!(scopes["scenarios"], serde_json::json!(["home"]));
+    assert_eq!(
+        scopes["scenarios"],
+        serde_json::json!([{"id": "home", "name": null, "description": null, "has_data": true}])
+    );
 
     // Another tenant's key reads that tenant, which has nothing: no way to name ours.
     let store = open_store(&app.config).unwrap();

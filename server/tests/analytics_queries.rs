@@ -621,7 +621,7 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
     assert!(html.contains("tablet"), "{html}");
     assert!(html.contains("exp-page"), "{html}");
     assert!(
-        html.contains("<td>item-1</td>"),
+        html.contains("<span class=\"item-id\">item-1</span>"),
         "the top item is listed: {html}"
     );
     assert!(html.contains("id=\"daily-effect-chart\""));

@@ -176,7 +176,7 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
     );
     for item in ["hot-0", "hot-1", "hot-2", "hot-3"] {
         assert!(
-            dom.contains(&format!("<td class=\"item\">{item}</td>")),
+            dom.contains(&format!("<span class=\"item-id\">{item}</span>")),
             "{item} missing"
         );
     }

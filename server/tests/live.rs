@@ -175,7 +175,12 @@ async fn the_live_view_shows_the_last_hour_and_the_hot_items_now() {
         m
     };
     check(&all, &expected(events.iter()), &by_minute(None));
-    assert_eq!(all.scenarios, ["home_feed", "search"]);
+    let ids: Vec<_> = all
+        .scenarios
+        .iter()
+        .map(|s| (s.id.as_str(), s.has_data))
+        .collect();
+    assert_eq!(ids, [("home_feed", true), ("search", true)]);
 
     let search = live(&app, Some("search"), 5).await;
     check(

@@ -1,30 +1,68 @@
-//! The caller's tenant and its scenarios, for the dashboard's header and filters.
+//! The item catalog and scenarios (ssr only): how the analytics views reach the catalog
+//! store, which lives in the server crate (SQLite or MongoDB). Views use it to put names on
+//! the ids that events carry.
+//!
+//! A view treats the catalog as optional: when the store fails, its numbers still come back,
+//! with ids only and `catalog_unavailable` set.
 
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+use recoscope_core::catalog::{CatalogItem, Scenario};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scopes {
-    /// The tenant the caller's read key reads.
-    pub tenant: String,
-    /// Its scenarios with data.
-    pub scenarios: Vec<String>,
+pub type CatalogFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+/// Reads a tenant's catalog. The server implements it over its `CatalogStore`.
+pub trait CatalogReader: Send + Sync + 'static {
+    /// The items among `ids` that the catalog has.
+    fn items(&self, tenant: String, ids: Vec<String>) -> CatalogFuture<Vec<CatalogItem>>;
+    /// All the tenant's scenarios.
+    fn scenarios(&self, tenant: String) -> CatalogFuture<Vec<Scenario>>;
 }
 
-/// The caller's tenant and the scenarios it has data for.
-#[server(endpoint = "scopes")]
-pub async fn get_scopes() -> Result<Scopes, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    Ok(scopes_for(&super::analytics_db()?, &tenant).await?)
+/// The catalog reader the analytics views share.
+#[derive(Clone)]
+pub struct Catalog(Arc<dyn CatalogReader>);
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Catalog")
+    }
 }
 
-/// [`get_scopes`] for `tenant`.
-#[cfg(feature = "ssr")]
-pub async fn scopes_for(
-    db: &super::AnalyticsDb,
-    tenant: &str,
-) -> Result<Scopes, super::AnalyticsError> {
-    super::queries::scopes(&db.clickhouse, tenant)
-        .await
-        .map_err(|e| super::query_failed("scopes", e))
+impl Catalog {
+    pub fn new(reader: impl CatalogReader) -> Self {
+        Catalog(Arc::new(reader))
+    }
+
+    /// The catalog entries for `ids`, by id; `None` when the store failed (logged).
+    pub async fn items_by_id(
+        &self,
+        tenant: &str,
+        ids: Vec<String>,
+    ) -> Option<std::collections::HashMap<String, CatalogItem>> {
+        match self.0.items(tenant.to_string(), ids).await {
+            Ok(items) => Some(
+                items
+                    .into_iter()
+                    .map(|item| (item.item_id().to_string(), item))
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::warn!(%error, tenant, "item catalog unavailable; showing ids");
+                None
+            }
+        }
+    }
+
+    /// The tenant's scenarios; `None` when the store failed (logged).
+    pub async fn scenarios(&self, tenant: &str) -> Option<Vec<Scenario>> {
+        match self.0.scenarios(tenant.to_string()).await {
+            Ok(scenarios) => Some(scenarios),
+            Err(error) => {
+                tracing::warn!(%error, tenant, "scenario catalog unavailable; showing ids");
+                None
+            }
+        }
+    }
 }

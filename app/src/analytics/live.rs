@@ -31,6 +31,23 @@ pub struct LiveMinute {
 pub struct HotItem {
     pub item_id: String,
     pub score: f64,
+    /// From the item catalog, when it has the item.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl HotItem {
+    /// An item not (yet) looked up in the catalog.
+    pub fn new(item_id: String, score: f64) -> Self {
+        HotItem {
+            item_id,
+            score,
+            name: None,
+            url: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,8 +63,9 @@ pub struct Live {
     pub totals: Option<Kpis>,
     /// Best first.
     pub hot_items: Vec<HotItem>,
-    /// Scenarios with real-time state for this tenant (for the filter).
-    pub scenarios: Vec<String>,
+    /// Scenarios with real-time state for this tenant (`has_data`) and those the catalog
+    /// names (for the filter).
+    pub scenarios: Vec<super::scopes::ScenarioScope>,
 }
 
 /// The last 60 minutes and the `top` hot items of the caller's tenant (and `scenario`, or
@@ -76,15 +94,29 @@ pub async fn live_for(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    db.live
-        .read(tenant, scenario.as_deref(), top as usize, now_ms)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "live query failed");
-            super::AnalyticsError::Failed {
-                message: "live view: the real-time store is unreachable or busy; try again shortly"
-                    .into(),
-                retryable: true,
+    let (live, named) = futures::join!(
+        db.live
+            .read(tenant, scenario.as_deref(), top as usize, now_ms),
+        db.catalog.scenarios(tenant)
+    );
+    let (mut live, active) = live.map_err(|error| {
+        tracing::error!(%error, "live query failed");
+        super::AnalyticsError::Failed {
+            message: "live view: the real-time store is unreachable or busy; try again shortly"
+                .into(),
+            retryable: true,
+        }
+    })?;
+    live.scenarios = super::scopes::name_scenarios(active, named.as_deref().unwrap_or_default());
+    // Names are a nicety here: without the catalog the live view still shows ids.
+    let ids = live.hot_items.iter().map(|i| i.item_id.clone()).collect();
+    if let Some(catalog) = db.catalog.items_by_id(tenant, ids).await {
+        for item in &mut live.hot_items {
+            if let Some(entry) = catalog.get(&item.item_id) {
+                item.name = Some(entry.name().to_string());
+                item.url = entry.url().map(str::to_string);
             }
-        })
+        }
+    }
+    Ok(live)
 }

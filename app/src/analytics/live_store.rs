@@ -26,13 +26,15 @@ impl LiveStore {
         })
     }
 
+    /// The live view of `tenant` (and `scenario`, or all), without scenario names, and the
+    /// scenarios that have real-time state.
     pub async fn read(
         &self,
         tenant: &str,
         scenario: Option<&str>,
         top: usize,
         now_ms: i64,
-    ) -> redis::RedisResult<Live> {
+    ) -> redis::RedisResult<(Live, Vec<String>)> {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));
@@ -133,15 +135,18 @@ impl LiveStore {
             )
         });
 
-        Ok(Live {
-            tenant: tenant.to_string(),
-            scenario: scenario.map(str::to_string),
-            as_of: now_ms,
-            minutes: series,
-            totals,
-            hot_items: merge_hot_items(&hot, top, now_ms, self.half_life_ms)?,
-            scenarios: known,
-        })
+        Ok((
+            Live {
+                tenant: tenant.to_string(),
+                scenario: scenario.map(str::to_string),
+                as_of: now_ms,
+                minutes: series,
+                totals,
+                hot_items: merge_hot_items(&hot, top, now_ms, self.half_life_ms)?,
+                scenarios: Vec::new(),
+            },
+            known,
+        ))
     }
 }
 
@@ -167,7 +172,7 @@ fn merge_hot_items(
     }
     let mut hot: Vec<HotItem> = scores
         .into_iter()
-        .map(|(item_id, score)| HotItem { item_id, score })
+        .map(|(item_id, score)| HotItem::new(item_id, score))
         .collect();
     hot.sort_by(|a, b| {
         b.score
@@ -214,16 +219,7 @@ mod tests {
         let hot = merge_hot_items(&replies, 2, 10_000, half_life).unwrap();
         assert_eq!(
             hot,
-            vec![
-                HotItem {
-                    item_id: "b".into(),
-                    score: 5.0
-                },
-                HotItem {
-                    item_id: "a".into(),
-                    score: 4.0
-                },
-            ]
+            vec![HotItem::new("b".into(), 5.0), HotItem::new("a".into(), 4.0),]
         );
     }
 }

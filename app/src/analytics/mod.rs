@@ -5,7 +5,7 @@
 //! - [`distributions`]: by device, os, location and list position.
 //! - [`funnel`]: impression → click → view → add_cart → order per user, within a window.
 //! - [`experiments`]: groups against their control, with intervals and significance.
-//! - [`catalog`]: which tenants and scenarios have data (for the filters).
+//! - [`scopes`]: the caller's tenant and its scenarios, with names (for the filters).
 //! - [`trends`]: per hour or per day in the operator's time zone, with CTR and conversion rate.
 //! - [`top_items`]: the best items over a range of days, from the daily item rollup.
 //! - [`stats`]: Wilson intervals and the two-proportion z-test for experiments.
@@ -13,18 +13,21 @@
 //! - [`live`]: the last 60 minutes and the hot items now, from the real-time state in Redis.
 //! - `queries` (ssr only): the ClickHouse SQL behind them, on the hourly rollup.
 //! - `live_store` (ssr only): the Redis reads behind the live view.
+//! - `catalog` (ssr only): names for item and scenario ids, from the catalog store.
 
-pub mod catalog;
 pub mod distributions;
 pub mod experiments;
 pub mod funnel;
 pub mod live;
 pub mod overview;
 pub mod recent;
+pub mod scopes;
 pub mod stats;
 pub mod top_items;
 pub mod trends;
 
+#[cfg(feature = "ssr")]
+pub mod catalog;
 #[cfg(feature = "ssr")]
 pub mod live_store;
 #[cfg(feature = "ssr")]
@@ -40,6 +43,8 @@ pub struct AnalyticsDb {
     pub read_keys: crate::identity::ReadKeys,
     /// The recent-behaviour store.
     pub recent: recent::RecentReader,
+    /// Item and scenario names.
+    pub catalog: catalog::Catalog,
 }
 
 #[cfg(feature = "ssr")]

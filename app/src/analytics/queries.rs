@@ -2,7 +2,6 @@
 //! columns are aggregate states: counts are `sumMerge`d and users `uniqMerge`d at query time,
 //! so a range spanning many hours never adds up unique counts or averages averages.
 
-use super::catalog::Scopes;
 use super::overview::{Kpis, Overview, TrendPoint};
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
 use serde::Deserialize;
@@ -233,7 +232,11 @@ struct NameRow {
     name: String,
 }
 
-pub async fn scopes(ch: &ClickHouse, tenant: &str) -> Result<Scopes, ClickHouseError> {
+/// The scenarios the tenant has data for, in id order.
+pub async fn scenarios_with_data(
+    ch: &ClickHouse,
+    tenant: &str,
+) -> Result<Vec<String>, ClickHouseError> {
     let scenarios: Vec<NameRow> = ch
         .fetch(
             Query::new(
@@ -243,10 +246,7 @@ pub async fn scopes(ch: &ClickHouse, tenant: &str) -> Result<Scopes, ClickHouseE
             .bind(tenant),
         )
         .await?;
-    Ok(Scopes {
-        tenant: tenant.to_string(),
-        scenarios: scenarios.into_iter().map(|r| r.name).collect(),
-    })
+    Ok(scenarios.into_iter().map(|r| r.name).collect())
 }
 
 #[cfg(test)]

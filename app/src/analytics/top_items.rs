@@ -1,7 +1,5 @@
 //! Top items over a range of UTC days, by clicks, impressions, orders or CTR, from the daily
-//! item rollup (`item_stats_daily`).
-//!
-//! Not yet: names from an item catalog (issue 5); items are shown by id.
+//! item rollup (`item_stats_daily`), with names, categories and links from the item catalog.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,6 +21,10 @@ pub enum RankBy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopItem {
     pub item_id: String,
+    /// From the item catalog; `None` when the catalog does not have the item.
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub url: Option<String>,
     pub impressions: u64,
     pub clicks: u64,
     pub views: u64,
@@ -42,6 +44,9 @@ pub struct TopItems {
     pub to: i64,
     /// Best first; empty when the range has no events.
     pub items: Vec<TopItem>,
+    /// The item catalog could not be read: the items have no names this time.
+    #[serde(default)]
+    pub catalog_unavailable: bool,
 }
 
 /// The caller's `limit` best items over the UTC days that `[from, to)` touches.
@@ -127,23 +132,34 @@ pub async fn top_items_for(
         .fetch(query)
         .await
         .map_err(|e| super::query_failed("top items", e))?;
+    let catalog = db
+        .catalog
+        .items_by_id(tenant, rows.iter().map(|r| r.item_id.clone()).collect())
+        .await;
     Ok(TopItems {
         tenant: tenant.to_string(),
         scenario,
         rank_by,
         from: day_from,
         to: day_to,
+        catalog_unavailable: catalog.is_none(),
         items: rows
             .into_iter()
-            .map(|r| TopItem {
-                ctr: ratio(r.clicks, r.impressions),
-                conversion_rate: ratio(r.orders, r.clicks),
-                item_id: r.item_id,
-                impressions: r.impressions,
-                clicks: r.clicks,
-                views: r.views,
-                add_carts: r.add_carts,
-                orders: r.orders,
+            .map(|r| {
+                let entry = catalog.as_ref().and_then(|c| c.get(&r.item_id));
+                TopItem {
+                    name: entry.map(|e| e.name().to_string()),
+                    category: entry.and_then(|e| e.category()).map(str::to_string),
+                    url: entry.and_then(|e| e.url()).map(str::to_string),
+                    ctr: ratio(r.clicks, r.impressions),
+                    conversion_rate: ratio(r.orders, r.clicks),
+                    item_id: r.item_id,
+                    impressions: r.impressions,
+                    clicks: r.clicks,
+                    views: r.views,
+                    add_carts: r.add_carts,
+                    orders: r.orders,
+                }
             })
             .collect(),
     })

@@ -1,5 +1,6 @@
 //! The hot items now: rank, item and decayed score, with a bar relative to the best.
 
+use super::item_name::ItemName;
 use crate::analytics::live::HotItem;
 use leptos::prelude::*;
 
@@ -26,7 +27,7 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
             view! {
                 <tr>
                     <td class="rank">{rank + 1}</td>
-                    <td class="item">{item.item_id}</td>
+                    <td class="item"><ItemName id=item.item_id name=item.name url=item.url /></td>
                     <td class="score">
                         <span class="bar" style=width></span>
                         <span class="value">{format!("{:.1}", item.score)}</span>

@@ -5,12 +5,14 @@
 //! - [`trend_chart`]: the hourly trend as a charming (ECharts) line chart.
 //! - [`live_chart`]: the last 60 minutes, minute by minute.
 //! - [`hot_items`]: the hot items table.
+//! - [`item_name`]: an item as a person reads it (catalog name, link, id).
 //! - [`page`]: the error panel, the empty state and the filter form every page uses.
 //! - [`format`]: number, ratio and time formatting shared by the views.
 
 pub mod chart;
 pub mod format;
 pub mod hot_items;
+pub mod item_name;
 pub mod kpi;
 pub mod live_chart;
 pub mod page;

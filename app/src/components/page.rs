@@ -1,6 +1,7 @@
 //! Pieces every page uses: the error panel inside each data view's `ErrorBoundary`, the
 //! "no data yet" state, and the scenario filter form.
 
+use crate::analytics::scopes::ScenarioScope;
 use leptos::prelude::*;
 use leptos_router::components::Form;
 
@@ -50,13 +51,19 @@ pub fn NoDataYet() -> impl IntoView {
 }
 
 /// `<option>`s for `values`, with `selected` marked.
-fn options(values: Vec<String>, selected: &str) -> impl IntoView {
-    values
+/// One option per scenario, labelled with its catalog name when it has one; a scenario
+/// without data says so.
+fn options(scenarios: Vec<ScenarioScope>, selected: &str) -> impl IntoView {
+    scenarios
         .into_iter()
-        .map(|v| {
-            let is_selected = v == selected;
-            let label = v.clone();
-            view! { <option value=v selected=is_selected>{label}</option> }
+        .map(|s| {
+            let is_selected = s.id == selected;
+            let label = if s.has_data {
+                s.label().to_string()
+            } else {
+                format!("{} (no data yet)", s.label())
+            };
+            view! { <option value=s.id selected=is_selected>{label}</option> }
         })
         .collect_view()
 }
@@ -65,7 +72,7 @@ fn options(values: Vec<String>, selected: &str) -> impl IntoView {
 /// own controls as children, before the button. The tenant is the caller's, never a choice.
 #[component]
 pub fn ScopeFilters(
-    scenarios: Vec<String>,
+    scenarios: Vec<ScenarioScope>,
     scenario: String,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {

@@ -2,8 +2,8 @@
 //! and range, all from server functions.
 
 use crate::analytics::{
-    catalog::{get_scopes, Scopes},
     overview::{get_overview, Overview},
+    scopes::{get_scopes, Scopes},
 };
 use crate::components::page::{LoadError, NoDataYet, ScopeFilters};
 use crate::components::{format, kpi::KpiCards, trend_chart::TrendChart};
@@ -64,10 +64,11 @@ pub fn DashboardPage() -> impl IntoView {
                     let hours = filters().hours;
                     Ok::<_, ServerFnError>(view! {
                         <FilterBar scopes=page.scopes.clone() scenario=filters().scenario hours=hours />
-                        {if page.scopes.scenarios.is_empty() {
+                        {if !page.scopes.has_data() {
                             view! { <NoDataYet /> }.into_any()
                         } else {
-                            view! { <OverviewView overview=page.overview /> }.into_any()
+                            let scenario = page.scopes.scenario_label(page.overview.scenario.as_deref());
+                            view! { <OverviewView overview=page.overview scenario /> }.into_any()
                         }}
                     })
                 })}
@@ -92,17 +93,13 @@ fn FilterBar(scopes: Scopes, scenario: String, hours: u32) -> impl IntoView {
 }
 
 #[component]
-fn OverviewView(overview: Overview) -> impl IntoView {
+fn OverviewView(overview: Overview, scenario: String) -> impl IntoView {
     let range = format!(
         "{} → {}",
         format::datetime(overview.from),
         format::datetime(overview.to)
     );
-    let scope = format!(
-        "{} · {}",
-        overview.tenant,
-        overview.scenario.as_deref().unwrap_or("all scenarios")
-    );
+    let scope = format!("{} · {scenario}", overview.tenant);
     view! {
         <p class="scope">{scope} " · " {range}</p>
         {match overview.kpis {

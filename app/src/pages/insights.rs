@@ -3,14 +3,15 @@
 //! (its own resource, `Suspense` and `ErrorBoundary`), so one slow or failing query does not
 //! hide the others.
 
-use crate::analytics::catalog::get_scopes;
 use crate::analytics::distributions::{get_distribution, Dimension, Distribution};
 use crate::analytics::experiments::{get_experiments, Experiment, Experiments};
 use crate::analytics::funnel::{get_funnel, Funnel};
+use crate::analytics::scopes::get_scopes;
 use crate::analytics::top_items::{get_top_items, RankBy, TopItems};
 use crate::analytics::trends::{get_trends, Granularity, Trends};
 use crate::components::chart::{two_axis_lines, ChartCard, LineSeries};
 use crate::components::format;
+use crate::components::item_name::ItemName;
 use crate::components::page::{LoadError, ScopeFilters};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -109,14 +110,14 @@ pub fn InsightsPage() -> impl IntoView {
                         .iter()
                         .map(|z| view! { <option value=*z selected=*z == f.tz>{*z}</option> })
                         .collect_view();
+                    let scope = scopes.scenario_label(f.scenario.as_deref());
                     Ok::<_, ServerFnError>(view! {
                         <ScopeFilters scenarios=scopes.scenarios
                             scenario=f.scenario.clone().unwrap_or_default()>
                             <label>"Range " <select name="days">{range_options}</select></label>
                             <label>"Time zone " <select name="tz">{zone_options}</select></label>
                         </ScopeFilters>
-                        <p class="scope">{scopes.tenant} " · "
-                            {f.scenario.clone().unwrap_or_else(|| "all scenarios".into())}</p>
+                        <p class="scope">{scopes.tenant} " · " {scope}</p>
                     })
                 })}
             </ErrorBoundary>
@@ -298,7 +299,8 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
             view! {
                 <tr>
                     <td class="num muted">{i + 1}</td>
-                    <td>{item.item_id}</td>
+                    <td><ItemName id=item.item_id name=item.name url=item.url /></td>
+                    <td>{item.category.unwrap_or_default()}</td>
                     <td class="num">{format::count(item.impressions)}</td>
                     <td class="num">{format::count(item.clicks)}</td>
                     <td class="num">{format::percent(item.ctr)}</td>
@@ -307,10 +309,14 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
             }
         })
         .collect_view();
+    let notice = top.catalog_unavailable.then(|| {
+        view! { <p class="muted">"The item catalog is unavailable: items show by id."</p> }
+    });
     view! {
+        {notice}
         <table class="data">
-            <thead><tr><th>"#"</th><th>"Item"</th><th>"Impressions"</th><th>"Clicks"</th>
-                <th>"CTR"</th><th>"Orders"</th></tr></thead>
+            <thead><tr><th>"#"</th><th>"Item"</th><th>"Category"</th><th>"Impressions"</th>
+                <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }

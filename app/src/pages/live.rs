@@ -2,6 +2,7 @@
 //! refreshed every few seconds in the browser from the `live` server function.
 
 use crate::analytics::live::{get_live, Live};
+use crate::analytics::scopes::scenario_label;
 use crate::components::page::{LoadError, ScopeFilters};
 use crate::components::{format, hot_items::HotItems, kpi::KpiCards, live_chart::LiveChart};
 use leptos::prelude::*;
@@ -56,7 +57,7 @@ fn LiveView(live: Live) -> impl IntoView {
     let scope = format!(
         "{} · {} · as of {} · refreshes every {REFRESH_SECS} s",
         live.tenant,
-        live.scenario.as_deref().unwrap_or("all scenarios"),
+        scenario_label(&live.scenarios, live.scenario.as_deref()),
         format::clock(live.as_of)
     );
     view! {

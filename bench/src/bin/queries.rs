@@ -18,6 +18,7 @@
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use recoscope_app::analytics::catalog::Catalog;
 use recoscope_app::analytics::live_store::LiveStore;
 use recoscope_app::analytics::recent::RecentReader;
 use recoscope_app::analytics::{
@@ -37,7 +38,10 @@ use recoscope_server::clock::now_ms;
 use recoscope_server::config::Config;
 use recoscope_server::migrations::migrate;
 use recoscope_server::pipeline::row::BehaviorRow;
-use recoscope_server::simulate::TrafficModel;
+use recoscope_server::roles::StoreCatalog;
+use recoscope_server::simulate::{demo_catalog, TrafficModel};
+use recoscope_server::store::catalog::{CatalogStore, SqliteCatalogStore};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -169,6 +173,13 @@ async fn main() -> anyhow::Result<()> {
     config.clickhouse_database = unique("bench_queries_");
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;
+    let catalog_dir = std::env::temp_dir().join(unique("recoscope-bench-catalog-"));
+    let catalog_store: Arc<dyn CatalogStore> = Arc::new(SqliteCatalogStore::open(
+        &catalog_dir.join("catalog.sqlite3"),
+    )?);
+    let (items, scenarios) = demo_catalog();
+    catalog_store.upsert_items(TENANT, &items)?;
+    catalog_store.upsert_scenarios(TENANT, &scenarios)?;
     let db = AnalyticsDb {
         clickhouse: ch.clone(),
         live: LiveStore::new(
@@ -178,8 +189,11 @@ async fn main() -> anyhow::Result<()> {
         )?,
         read_keys: ReadKeys::new(|_| async { Ok(None) }),
         recent: RecentReader::new(|_, _, _, _| async { Ok(Vec::new()) }),
+        // The simulated shop's catalog in a real SQLite store: top items pay for their names.
+        catalog: Catalog::new(StoreCatalog(catalog_store.clone())),
     };
     let outcome = run(&db, &ch, events, runs).await;
+    std::fs::remove_dir_all(&catalog_dir)?;
     if env_or("BENCH_KEEP", 0) == 1 {
         println!("kept database {}", config.clickhouse_database);
         return outcome;

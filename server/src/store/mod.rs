@@ -1,17 +1,20 @@
 //! Configuration data: tenants, their write keys (public, for sending events), read keys
-//! (secret, for reading analytics) and allowed origins.
+//! (secret, for reading analytics), allowed origins, and their item catalogs and scenarios.
 //!
 //! - [`TenantStore`]: the trait the API and the CLI use.
 //! - [`sqlite`]: the embedded default (one SQLite file, safe for several processes, so the
 //!   CLI can issue a key while the server runs).
 //! - [`conformance`]: one test suite every backend must pass.
 //! - [`recent`]: recent behaviour per user, 7 days (`RecentStore`, fed without blocking ingest).
+//! - [`catalog`]: item names and scenarios per tenant (`CatalogStore`), imported from files.
 //!
-//! - [`mongo`]: the MongoDB backends of both traits (the original design's stores), chosen
-//!   with `MONGODB_URI`; they pass the same conformance suites.
+//! - [`mongo`], [`mongo_catalog`]: the MongoDB backends of the three traits (the original
+//!   design's stores), chosen with `MONGODB_URI`; they pass the same conformance suites.
 
+pub mod catalog;
 pub mod conformance;
 pub mod mongo;
+pub mod mongo_catalog;
 pub mod recent;
 pub mod sqlite;
 

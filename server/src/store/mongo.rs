@@ -1,6 +1,7 @@
 //! MongoDB backends (the original design's stores): `tenants` and `write_keys` for the
-//! configuration, `interactions` with a TTL index for recent behaviour. Chosen with
-//! `MONGODB_URI`; both pass the same conformance suites as the SQLite defaults.
+//! configuration, `interactions` with a TTL index for recent behaviour (the catalog's are in
+//! `store::mongo_catalog`). Chosen with `MONGODB_URI`; each passes the same conformance
+//! suite as its SQLite default.
 //!
 //! The store traits are synchronous: the SQLite defaults answer in microseconds and the CLI
 //! has no async runtime. So the driver runs on a small runtime of its own and callers wait
@@ -33,7 +34,7 @@ pub struct Mongo {
     database: Database,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -80,7 +81,7 @@ impl Mongo {
         }))
     }
 
-    fn run<T: Send + 'static>(
+    pub(crate) fn run<T: Send + 'static>(
         &self,
         future: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -88,8 +89,12 @@ impl Mongo {
         wait_on(runtime, future)
     }
 
-    fn collection(&self, name: &str) -> Collection<Document> {
+    pub(crate) fn collection(&self, name: &str) -> Collection<Document> {
         self.database.collection(name)
+    }
+
+    pub(crate) fn database(&self) -> Database {
+        self.database.clone()
     }
 
     /// Drops the whole database (tests clean up with this).
@@ -134,6 +139,15 @@ async fn create_indexes(database: &Database) -> Result<(), MongoError> {
             IndexOptions::builder().expire_after(RETENTION).build(),
         ))
         .await?;
+    for (collection, id) in [
+        ("catalog_items", "item_id"),
+        ("catalog_scenarios", "scenario_id"),
+    ] {
+        database
+            .collection::<Document>(collection)
+            .create_index(index(doc! {"tenant_id": 1, id: 1}, IndexOptions::default()))
+            .await?;
+    }
     Ok(())
 }
 
@@ -486,6 +500,19 @@ impl RecentStore for MongoRecentStore {
     }
 }
 
+/// A fresh database on the test server (`MONGODB_URI`, or the local stack's), for the
+/// conformance tests; the caller drops it.
+#[cfg(test)]
+pub(crate) fn test_connection() -> Arc<Mongo> {
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into());
+    let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    Mongo::connect(&uri, &database)
+        .unwrap_or_else(|e| panic!("a MongoDB server at {uri} (scripts/stack up): {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     //! The SQLite backends' conformance suites, on a MongoDB-protocol server: `MONGODB_URI`,
@@ -494,13 +521,7 @@ mod tests {
     use super::*;
 
     fn connect() -> Arc<Mongo> {
-        let uri = std::env::var("MONGODB_URI")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into());
-        let database = format!("test_{}", uuid::Uuid::new_v4().simple());
-        Mongo::connect(&uri, &database)
-            .unwrap_or_else(|e| panic!("a MongoDB server at {uri} (scripts/stack up): {e}"))
+        test_connection()
     }
 
     #[test]

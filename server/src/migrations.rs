@@ -2,7 +2,8 @@
 //! order and recorded in `schema_migrations` so each runs once.
 //!
 //! A file may hold several statements separated by `;` at the end of a line. Statements use
-//! `IF NOT EXISTS`, so two processes migrating at the same moment do no harm. A migration
+//! `IF NOT EXISTS`, so two processes migrating at the same moment do no harm; `ADD COLUMN`,
+//! which 18.16 cannot guard that way, counts as done when the column is there. A migration
 //! that was edited after it was applied is reported (checksum mismatch) instead of silently
 //! diverging.
 
@@ -43,7 +44,24 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_item_stats_daily.sql",
         sql: include_str!("../../sql/0005_item_stats_daily.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_users_hll.sql",
+        sql: include_str!("../../sql/0006_users_hll.sql"),
+    },
 ];
+
+/// ClickHouse's "column already exists" (and other column errors).
+const ILLEGAL_COLUMN: u32 = 44;
+
+/// Whether `error` from `statement` means its work is already done. ClickHouse 18.16 has no
+/// `ADD COLUMN IF NOT EXISTS`, so adding a column that is there means an earlier, interrupted
+/// run of the same migration added it.
+fn already_done(statement: &str, error: &ClickHouseError) -> bool {
+    error.code() == Some(ILLEGAL_COLUMN)
+        && statement.contains("ADD COLUMN")
+        && error.to_string().contains("already exists")
+}
 
 #[derive(Debug, Error)]
 pub enum MigrationError {
@@ -97,6 +115,11 @@ struct Applied {
 /// Creates the database if needed and applies what has not run yet. Returns the versions
 /// applied now.
 pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
+    migrate_to(ch, u32::MAX).await
+}
+
+/// [`migrate`], up to and including version `last` (upgrade tests start from an old schema).
+pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
     let db = ch.database().to_string();
     ch.execute_on_server(Query::new(format!("CREATE DATABASE IF NOT EXISTS {db}")))
         .await?;
@@ -113,7 +136,7 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
         .await?;
 
     let mut ran = Vec::new();
-    for migration in MIGRATIONS {
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= last) {
         let current = checksum(migration.sql);
         if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
             if done.checksum != current {
@@ -126,12 +149,18 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
             continue;
         }
         for statement in statements(migration.sql) {
-            ch.execute(Query::new(statement)).await.map_err(|source| {
-                MigrationError::Statement {
-                    name: migration.name,
-                    source,
+            match ch.execute(Query::new(statement.clone())).await {
+                Ok(_) => {}
+                Err(e) if already_done(&statement, &e) => {
+                    tracing::info!(migration = migration.name, "column already added");
                 }
-            })?;
+                Err(source) => {
+                    return Err(MigrationError::Statement {
+                        name: migration.name,
+                        source,
+                    })
+                }
+            }
         }
         ch.execute(
             Query::new("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")

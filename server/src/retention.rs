@@ -5,6 +5,10 @@
 //! partitioned by day (`toYYYYMMDD(event_time)`), so expiry drops whole partitions older
 //! than the cutoff, which is cheap (files removed, nothing rewritten) and leaves the
 //! materialized rollups untouched. The worker runs it at boot and then every hour.
+//!
+//! Where the server has table TTL (19.6 and later), the worker also sets the same window as
+//! the raw table's TTL at boot ([`ensure_ttl`]), so rows expire even while no worker runs;
+//! dropping partitions stays as the immediate, cheap path on every version.
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query};
 use std::time::Duration;
@@ -59,9 +63,68 @@ pub async fn drop_expired(
     Ok(expired)
 }
 
-/// Runs [`drop_expired`] now and every hour until `shutdown`; failures are logged and tried
-/// again at the next round.
+/// The first release with table TTL (`ALTER TABLE … MODIFY TTL`).
+const TTL_SINCE: (u32, u32) = (19, 6);
+
+/// Whether a server reporting `version()` (e.g. `18.16.1`, `24.8.4.13`) has table TTL.
+pub fn supports_ttl(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= TTL_SINCE,
+        _ => false,
+    }
+}
+
+/// The TTL clause for `keep_days`, as the server prints it back in `engine_full`.
+fn ttl_clause(keep_days: u32) -> String {
+    format!("TTL event_time + toIntervalDay({keep_days})")
+}
+
+/// Sets the raw table's TTL to `keep_days` where the server supports it and it is not
+/// already so (changing a TTL rewrites parts, so it is not repeated at every boot). Returns
+/// whether the table has that TTL now.
+pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Engine {
+        engine_full: String,
+    }
+    let server: Version = clickhouse
+        .fetch_one(Query::new("SELECT version() AS version"))
+        .await?;
+    if !supports_ttl(&server.version) {
+        return Ok(false);
+    }
+    let table: Engine = clickhouse
+        .fetch_one(
+            Query::new(
+                "SELECT engine_full FROM system.tables                  WHERE database = currentDatabase() AND name = ?",
+            )
+            .bind(TABLE),
+        )
+        .await?;
+    let clause = ttl_clause(keep_days);
+    if !table.engine_full.contains(&clause) {
+        // `keep_days` is a validated number: nothing else reaches the statement.
+        clickhouse
+            .execute(Query::new(format!(
+                "ALTER TABLE {TABLE} MODIFY TTL event_time + INTERVAL {keep_days} DAY"
+            )))
+            .await?;
+        tracing::info!(keep_days, "raw events now expire by TTL as well");
+    }
+    Ok(true)
+}
+
+/// Sets the TTL where supported ([`ensure_ttl`]), then runs [`drop_expired`] now and every
+/// hour until `shutdown`; failures are logged and tried again at the next round.
 pub async fn run(clickhouse: ClickHouse, keep_days: u32, shutdown: CancellationToken) {
+    if let Err(error) = ensure_ttl(&clickhouse, keep_days).await {
+        tracing::warn!(%error, "could not set the raw table's TTL; partitions are still dropped");
+    }
     loop {
         let today = chrono::Utc::now().date_naive();
         if let Err(error) = drop_expired(&clickhouse, keep_days, today).await {
@@ -71,5 +134,25 @@ pub async fn run(clickhouse: ClickHouse, keep_days: u32, shutdown: CancellationT
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_offered_from_19_6() {
+        for (version, has) in [
+            ("18.16.1", false),
+            ("19.5.3.8", false),
+            ("19.6.2.11", true),
+            ("20.3.1", true),
+            ("24.8.4.13", true),
+            ("garbage", false),
+        ] {
+            assert_eq!(supports_ttl(version), has, "{version}");
+        }
+        assert_eq!(ttl_clause(90), "TTL event_time + toIntervalDay(90)");
     }
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
-use recoscope_server::retention::drop_expired;
+use recoscope_server::retention::{drop_expired, ensure_ttl, supports_ttl};
 use support::{EventCounts, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,6 +51,31 @@ async fn partitions_past_the_window_are_dropped_and_rollups_kept() {
         "90 days ago and yesterday stay"
     );
     assert_eq!(app.rollup_events().await, 8, "the rollup keeps every event");
+    // The TTL is set exactly where the server has TTL (not on 18.16, the stack's version).
+    #[derive(serde::Deserialize)]
+    struct Table {
+        version: String,
+        engine_full: String,
+    }
+    let table = || async {
+        app.clickhouse
+            .fetch_one::<Table>(recoscope_clickhouse::Query::new(
+                "SELECT version() AS version, engine_full FROM system.tables \
+                 WHERE database = currentDatabase() AND name = 'user_behaviors'",
+            ))
+            .await
+            .unwrap()
+    };
+    let has_ttl = supports_ttl(&table().await.version);
+    assert_eq!(ensure_ttl(&app.clickhouse, 90).await.unwrap(), has_ttl);
+    assert_eq!(
+        ensure_ttl(&app.clickhouse, 90).await.unwrap(),
+        has_ttl,
+        "again: no change"
+    );
+    let engine = table().await.engine_full;
+    assert_eq!(engine.contains("TTL"), has_ttl, "{engine}");
+
     // Nothing more to drop the second time.
     assert!(drop_expired(&app.clickhouse, 90, today)
         .await

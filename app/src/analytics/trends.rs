@@ -2,7 +2,7 @@
 //! (CTR and conversion rate), from the hourly rollup.
 //!
 //! Days are the operator's local days: a day with a daylight-saving change has 23 or 25
-//! hours, and its users are counted once across them (the rollup's `uniq` states merge).
+//! hours, and its users are counted once across them (the rollup's HyperLogLog states merge).
 //! The rollup is by UTC hour, so in zones whose offset is not a whole number of hours
 //! (India, Nepal, parts of Australia) an hour is attributed to the local day it starts in.
 
@@ -75,7 +75,7 @@ pub use server::trends_for;
 mod server {
     use super::*;
     use crate::analytics::overview::ratio;
-    use crate::analytics::queries::scoped;
+    use crate::analytics::queries::StateRows;
     use crate::analytics::{query_failed, AnalyticsDb, AnalyticsError};
     use chrono::{DateTime, Duration, NaiveDate, TimeZone};
     use chrono_tz::Tz;
@@ -123,14 +123,20 @@ mod server {
                 quoted(zone.name())
             ),
         };
-        let sql = format!(
-            "SELECT {bucket} AS bucket, sumMerge(events) AS events, \
-             sumMerge(impressions) AS impressions, sumMerge(clicks) AS clicks, \
-             sumMerge(views) AS views, sumMerge(add_carts) AS add_carts, \
-             sumMerge(orders) AS orders, uniqMerge(users) AS users \
-             FROM metrics_hourly WHERE {{scope}} GROUP BY bucket ORDER BY bucket"
+        let rows = StateRows::new(tenant, scenario.as_deref(), &bucket);
+        // UTC days are whole rows of the daily rollup; local days are made of hours.
+        let rows = if granularity == Granularity::Day && zone == chrono_tz::UTC {
+            rows.days_and_hours(1, first, end)
+        } else {
+            rows.hours(1, first, end)
+        };
+        let query = rows.select(
+            "bucket, sumMerge(events) AS events, sumMerge(impressions) AS impressions, \
+             sumMerge(clicks) AS clicks, sumMerge(views) AS views, \
+             sumMerge(add_carts) AS add_carts, sumMerge(orders) AS orders, \
+             uniqHLL12Merge(users) AS users",
+            "GROUP BY bucket ORDER BY bucket",
         );
-        let query = scoped(&sql, tenant, scenario.as_deref(), first, end);
         let rows: Vec<Row> = db
             .clickhouse
             .fetch(query)

@@ -5,8 +5,9 @@
 //!    30 days, are inserted into a throw-away database as the sink inserts them (RowBinary,
 //!    blocks of 500,000 rows; the materialized views fill the rollups).
 //! 2. Each query runs `BENCH_RUNS` (20) times after one warm-up; p50 and p95 are reported.
-//!    The queries are the product's own functions (`*_for` in `recoscope_app::analytics`).
-//!    Before timing, both tables are merged (`OPTIMIZE ... FINAL`) as background merges
+//!    The queries are the product's own functions (`*_for` in `recoscope_app::analytics`);
+//!    top items look their names up in a SQLite catalog of the simulator's 400 items.
+//!    Before timing, the tables are merged (`OPTIMIZE ... FINAL`) as background merges
 //!    would have done by the time a 30-day range is read; `BENCH_MERGE=0` skips that.
 //! 3. Baseline: the same overview (KPIs, the previous period's KPIs, the daily trend with
 //!    distinct users per day) computed from `user_behaviors` directly (count, countIf, uniq
@@ -26,6 +27,7 @@ use recoscope_app::analytics::{
     experiments::experiments_for,
     funnel::funnel_for,
     overview::overview_for,
+    top_items::{top_items_for, RankBy},
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,
 };
@@ -217,9 +219,15 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
     if env_or("BENCH_MERGE", 1) == 1 {
         // Steady state: in production the background merges fold each hour's parts long
         // before anyone reads a 30-day range; a fresh bulk load has not been merged yet.
-        // Both tables are merged, so the baseline gets the same treatment.
+        // The raw table is merged too, so the baseline gets the same treatment.
         let started = Instant::now();
-        for table in ["metrics_hourly", "metrics_daily", "user_behaviors"] {
+        for table in [
+            "metrics_hourly",
+            "users_hourly",
+            "metrics_daily",
+            "item_stats_daily",
+            "user_behaviors",
+        ] {
             ch.execute(Query::new(format!("OPTIMIZE TABLE {table} FINAL")))
                 .await?;
         }
@@ -264,6 +272,10 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
         (
             "overview_rollup",
             call!(overview_for(db, TENANT, None, hours, Some(now))),
+        ),
+        (
+            "overview_24h",
+            call!(overview_for(db, TENANT, None, 24, Some(now))),
         ),
         (
             "overview_raw_scan",
@@ -322,6 +334,18 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
         (
             "experiments_30d",
             call!(experiments_for(db, TENANT, None, None, from, to)),
+        ),
+        (
+            "top_items_30d_named",
+            call!(top_items_for(
+                db,
+                TENANT,
+                None,
+                from,
+                to,
+                RankBy::Clicks,
+                20
+            )),
         ),
     ];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

@@ -42,7 +42,7 @@ apt_install() {
 # cargo install into TOOLS_DIR unless the binary already reports the wanted version.
 cargo_tool() {
   local bin="$1" version="$2"; shift 2
-  if [ -x "$TOOLS_DIR/bin/$bin" ] && "$TOOLS_DIR/bin/$bin" --version 2>/dev/null | grep -q "$version"; then
+  if [ -x "$TOOLS_DIR/bin/$bin" ] && "$TOOLS_DIR/bin/$bin" --version 2>/dev/null | grep "$version" >/dev/null; then
     return 0
   fi
   log "building $bin $version from crates.io (once; cached in $TOOLS_DIR)"
@@ -64,7 +64,7 @@ tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The wasm32 target and wasm-bindgen-cli at exactly the version in Cargo.lock.
 wasm_tools() {
-  rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
+  rustup target list --installed 2>/dev/null | grep wasm32-unknown-unknown >/dev/null \
     || rustup target add wasm32-unknown-unknown
   local wbg; wbg="$(wasm_bindgen_version)"
   # Not --locked: its lockfile wants a webpki-roots release the registry mirror lacks.

@@ -2,13 +2,14 @@
 //! order and recorded in `schema_migrations` so each runs once.
 //!
 //! A file may hold several statements separated by `;` at the end of a line. Statements use
-//! `IF NOT EXISTS`, so two processes migrating at the same moment do no harm; `ADD COLUMN`,
-//! which 18.16 cannot guard that way, counts as done when the column is there. A migration
+//! `IF NOT EXISTS` (and backfills guard themselves), so a migration interrupted halfway can
+//! run again from its start. One process migrates at a time (a lock table). A migration
 //! that was edited after it was applied is reported (checksum mismatch) instead of silently
 //! diverging.
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
 use serde::Deserialize;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub struct Migration {
@@ -46,22 +47,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "0006_users_hll.sql",
-        sql: include_str!("../../sql/0006_users_hll.sql"),
+        name: "0006_rollup_states.sql",
+        sql: include_str!("../../sql/0006_rollup_states.sql"),
     },
 ];
-
-/// ClickHouse's "column already exists" (and other column errors).
-const ILLEGAL_COLUMN: u32 = 44;
-
-/// Whether `error` from `statement` means its work is already done. ClickHouse 18.16 has no
-/// `ADD COLUMN IF NOT EXISTS`, so adding a column that is there means an earlier, interrupted
-/// run of the same migration added it.
-fn already_done(statement: &str, error: &ClickHouseError) -> bool {
-    error.code() == Some(ILLEGAL_COLUMN)
-        && statement.contains("ADD COLUMN")
-        && error.to_string().contains("already exists")
-}
 
 #[derive(Debug, Error)]
 pub enum MigrationError {
@@ -76,6 +65,11 @@ pub enum MigrationError {
         applied: String,
         current: String,
     },
+    #[error(
+        "another process has been migrating this database for 15 minutes (table \
+         {LOCK_TABLE}); if none is, drop that table"
+    )]
+    Locked,
     #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
 }
@@ -119,10 +113,75 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
 }
 
 /// [`migrate`], up to and including version `last` (upgrade tests start from an old schema).
+///
+/// One process at a time: every role migrates at boot, and two processes copying the same
+/// history at once would count it twice. ClickHouse has no locks, but creating a table is
+/// atomic, so the process that creates [`LOCK_TABLE`] migrates while the others wait, then
+/// find the work done.
 pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
     let db = ch.database().to_string();
     ch.execute_on_server(Query::new(format!("CREATE DATABASE IF NOT EXISTS {db}")))
         .await?;
+    acquire_lock(ch).await?;
+    let outcome = apply(ch, last).await;
+    let released = ch
+        .execute(Query::new(format!("DROP TABLE IF EXISTS {LOCK_TABLE}")))
+        .await;
+    let ran = outcome?;
+    released?;
+    Ok(ran)
+}
+
+/// The table whose existence means "a process is migrating this database".
+pub const LOCK_TABLE: &str = "schema_migrations_lock";
+/// How long a process waits for another's migration before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
+/// A lock this old was left by a migrator that died; it is taken over.
+const LOCK_STALE: Duration = Duration::from_secs(2 * 3600);
+/// ClickHouse's "table already exists".
+const TABLE_ALREADY_EXISTS: u32 = 57;
+
+async fn acquire_lock(ch: &ClickHouse) -> Result<(), MigrationError> {
+    #[derive(Deserialize)]
+    struct Age {
+        secs: i64,
+    }
+    let started = Instant::now();
+    loop {
+        let create = format!("CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log");
+        match ch.execute(Query::new(create)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some(TABLE_ALREADY_EXISTS) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let age: Vec<Age> = ch
+            .fetch(
+                Query::new(
+                    "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS secs \
+                     FROM system.tables WHERE database = currentDatabase() AND name = ? \
+                     AND toInt64(metadata_modification_time) > 0",
+                )
+                .bind(LOCK_TABLE),
+            )
+            .await?;
+        if age
+            .first()
+            .is_some_and(|a| a.secs > LOCK_STALE.as_secs() as i64)
+        {
+            tracing::warn!("taking over a migration lock older than {LOCK_STALE:?}");
+            ch.execute(Query::new(format!("DROP TABLE IF EXISTS {LOCK_TABLE}")))
+                .await?;
+            continue;
+        }
+        if started.elapsed() > LOCK_WAIT {
+            return Err(MigrationError::Locked);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Applies what has not run yet, under the lock.
+async fn apply(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
     ch.execute(Query::new(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version UInt32, name String, checksum String, applied_at DateTime('UTC')) \
@@ -149,18 +208,12 @@ pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, Migratio
             continue;
         }
         for statement in statements(migration.sql) {
-            match ch.execute(Query::new(statement.clone())).await {
-                Ok(_) => {}
-                Err(e) if already_done(&statement, &e) => {
-                    tracing::info!(migration = migration.name, "column already added");
+            ch.execute(Query::new(statement)).await.map_err(|source| {
+                MigrationError::Statement {
+                    name: migration.name,
+                    source,
                 }
-                Err(source) => {
-                    return Err(MigrationError::Statement {
-                        name: migration.name,
-                        source,
-                    })
-                }
-            }
+            })?;
         }
         ch.execute(
             Query::new("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")

@@ -1,12 +1,12 @@
 //! Upgrading a database that already holds data, on the real ClickHouse: migration 0006
-//! (users as HyperLogLog states) fills the new states from the raw events kept, without
-//! doubling any count, and a run interrupted after its first `ADD COLUMN` completes when
-//! run again.
+//! (`rollup_states`, users as HyperLogLog states) carries the counts over from the old
+//! rollups and the users from the raw events kept, without doubling any count, also when a
+//! run interrupted halfway is run again; and processes migrating at once take turns.
 
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
 use recoscope_server::config::Config;
-use recoscope_server::migrations::{migrate, migrate_to, statements, MIGRATIONS};
+use recoscope_server::migrations::{migrate, migrate_to, statements, LOCK_TABLE, MIGRATIONS};
 use recoscope_server::pipeline::row::BehaviorRow;
 
 #[derive(serde::Deserialize, Debug, PartialEq)]
@@ -15,19 +15,17 @@ struct Rollup {
     users: u64,
 }
 
-/// Events of the hourly or daily rollup, and users of the same grain.
+/// Events and users of the hourly or the daily rows.
 async fn rollup(ch: &ClickHouse, grain: &str) -> Rollup {
-    let sql = match grain {
-        "hourly" => {
-            "SELECT (SELECT sumMerge(events) FROM metrics_hourly) AS events, \
-                     (SELECT uniqHLL12Merge(users) FROM users_hourly) AS users"
-        }
-        _ => {
-            "SELECT sumMerge(events) AS events, uniqHLL12Merge(users_hll) AS users \
-              FROM metrics_daily"
-        }
-    };
-    ch.fetch_one(Query::new(sql)).await.unwrap()
+    ch.fetch_one(
+        Query::new(
+            "SELECT sumMerge(events) AS events, uniqHLL12Merge(users) AS users \
+             FROM rollup_states WHERE grain = ?",
+        )
+        .bind(grain),
+    )
+    .await
+    .unwrap()
 }
 
 /// 90 events of 30 users over three hours of one day, loaded into the raw table (and by the
@@ -48,20 +46,30 @@ async fn load(ch: &ClickHouse, first_id: usize) {
 }
 
 async fn upgrade(ch: &ClickHouse) {
-    let before_hll = MIGRATIONS
+    upgrade_after_an_interruption(ch).await;
+    two_processes_migrate_one_at_a_time(ch).await;
+}
+
+async fn upgrade_after_an_interruption(ch: &ClickHouse) {
+    let before = MIGRATIONS
         .iter()
-        .position(|m| m.name == "0006_users_hll.sql")
+        .position(|m| m.name == "0006_rollup_states.sql")
         .unwrap();
-    migrate_to(ch, before_hll as u32).await.unwrap();
+    migrate_to(ch, before as u32).await.unwrap();
     load(ch, 0).await;
 
-    // As if an earlier run had stopped right after its first statement.
-    let first = statements(MIGRATIONS[before_hll].sql).remove(0);
-    assert!(first.contains("ADD COLUMN users_hll"), "{first}");
-    ch.execute(Query::new(first)).await.unwrap();
+    // As if an earlier run had stopped after copying the hourly counts.
+    let partial: Vec<String> = statements(MIGRATIONS[before].sql)
+        .into_iter()
+        .take(4)
+        .collect();
+    assert!(partial[3].contains("FROM metrics_hourly"), "{}", partial[3]);
+    for statement in partial {
+        ch.execute(Query::new(statement)).await.unwrap();
+    }
 
-    assert_eq!(migrate(ch).await.unwrap(), vec![before_hll as u32 + 1]);
-    for grain in ["hourly", "daily"] {
+    assert_eq!(migrate(ch).await.unwrap(), vec![before as u32 + 1]);
+    for grain in ["hour", "day"] {
         assert_eq!(
             rollup(ch, grain).await,
             Rollup {
@@ -73,7 +81,7 @@ async fn upgrade(ch: &ClickHouse) {
     }
     // New events reach the new states through the replaced views.
     load(ch, 1000).await;
-    for grain in ["hourly", "daily"] {
+    for grain in ["hour", "day"] {
         assert_eq!(
             rollup(ch, grain).await,
             Rollup {
@@ -89,8 +97,36 @@ async fn upgrade(ch: &ClickHouse) {
     );
 }
 
+/// A process that finds the lock waits until it is released, then finds nothing to do; two
+/// processes booting together apply each migration once.
+async fn two_processes_migrate_one_at_a_time(ch: &ClickHouse) {
+    ch.execute(Query::new(format!(
+        "CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log"
+    )))
+    .await
+    .unwrap();
+    let waiting = tokio::spawn({
+        let ch = ch.clone();
+        async move { migrate(&ch).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!waiting.is_finished(), "the lock holds the second process");
+    ch.execute(Query::new(format!("DROP TABLE {LOCK_TABLE}")))
+        .await
+        .unwrap();
+    assert!(waiting.await.unwrap().is_empty());
+
+    // A fresh database, migrated by two processes at once: every migration applied once.
+    let fresh = ch.with_database(format!("{}_twin", ch.database()));
+    let (a, b) = tokio::join!(migrate(&fresh), migrate(&fresh));
+    let (mut a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_empty() || b.is_empty(), "{a:?} and {b:?}");
+    a.extend(b);
+    assert_eq!(a.len(), MIGRATIONS.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrating_a_database_with_data_to_hll_users_keeps_every_count() {
+async fn upgrading_a_database_with_data_to_rollup_states_keeps_every_count() {
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
         config.clickhouse_url = from_env.clickhouse_url;
@@ -103,12 +139,14 @@ async fn migrating_a_database_with_data_to_hll_users_keeps_every_count() {
         async move { upgrade(&ch).await }
     })
     .await;
-    ch.execute_on_server(Query::new(format!(
-        "DROP DATABASE IF EXISTS {}",
-        config.clickhouse_database
-    )))
-    .await
-    .unwrap();
+    for database in [
+        config.clickhouse_database.clone(),
+        format!("{}_twin", config.clickhouse_database),
+    ] {
+        ch.execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
+            .await
+            .unwrap();
+    }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }

@@ -1,5 +1,5 @@
-//! ClickHouse SQL behind the server functions. Reads the `metrics_hourly` and
-//! `metrics_daily` rollups, whose columns are aggregate states: counts are `sumMerge`d and
+//! ClickHouse SQL behind the server functions. Reads the `rollup_states` rollup (hourly and
+//! daily rows), whose columns are aggregate states: counts are `sumMerge`d and
 //! users `uniqHLL12Merge`d (HyperLogLog, about 1.6% error) at query time, so a range spanning
 //! many hours never adds up unique counts or averages averages.
 
@@ -45,100 +45,83 @@ pub(crate) fn scoped_on(
         .bind(SqlValue::DateTime(to))
 }
 
-/// An empty `sum` state and an empty `uniqHLL12` state: the columns one rollup does not
-/// have, so rows of several rollups stack into one set that merges as one.
-const NO_SUM: &str = "arrayReduce('sumState', emptyArrayUInt64())";
-const NO_USERS: &str = "arrayReduce('uniqHLL12State', emptyArrayString())";
-const SUM_COLUMNS: [&str; 6] = [
-    "events",
-    "impressions",
-    "clicks",
-    "views",
-    "add_carts",
-    "orders",
-];
+const STATE_COLUMNS: &str = "events, impressions, clicks, views, add_carts, orders, users";
 
-/// Aggregate-state rows covering periods of time, read from the rollups in one `UNION ALL`:
-/// each row has `period` (a number the caller gives each range), `bucket` (epoch seconds:
-/// the start of the row's day, or what the caller's expression makes of its hour) and the
-/// states `events, impressions, clicks, views, add_carts, orders, users`. Sums and users
-/// merge across any mix of rows (`sumMerge`, `uniqHLL12Merge`).
+/// Aggregate-state rows of `rollup_states` covering periods of time: each row has `period`
+/// (the number the caller gives the range it falls in), `bucket` (epoch seconds, what the
+/// caller's expression makes of the row's start `t`) and the states `events, impressions,
+/// clicks, views, add_carts, orders, users`. Sums and users merge across any mix of rows
+/// (`sumMerge`, `uniqHLL12Merge`).
 ///
-/// - Whole UTC days come from `metrics_daily` (one row a day: the cheap path for long
-///   ranges), when the caller allows it;
-/// - other hours come from `metrics_hourly` (their sums) and `users_hourly` (their users),
-///   kept apart so that reading a few hours' users never reads the month's.
-///
-/// However many ranges, it is at most three `SELECT`s, one per table, each with its ranges
-/// `OR`ed: on ClickHouse 18.16 every branch of a `UNION ALL` costs 1–2 ms of its own.
+/// Whole UTC days are read as daily rows (one a day: the cheap path for long ranges) where
+/// the caller allows it, the other hours as hourly rows. However many ranges, it is one
+/// `SELECT` with the ranges `OR`ed: on ClickHouse 18.16 each branch of a `UNION ALL` would
+/// cost 1–2 ms of its own.
 pub(crate) struct StateRows<'a> {
     tenant: &'a str,
     scenario: Option<&'a str>,
-    hour_bucket: &'a str,
-    hours: Vec<(u8, i64, i64)>,
-    days: Vec<(u8, i64, i64)>,
+    bucket: &'a str,
+    /// (grain, period, from, to)
+    ranges: Vec<(&'static str, u8, i64, i64)>,
 }
 
-/// The start of an hour row's UTC day, as a bucket.
-pub(crate) const HOUR_TO_DAY: &str = "toInt64(toUInt32(toStartOfDay(hour)))";
-/// The hour itself, as a bucket.
-pub(crate) const HOUR: &str = "toInt64(toUInt32(hour))";
+/// The start of a row's UTC day, as a bucket.
+pub(crate) const UTC_DAY: &str = "toInt64(toUInt32(toStartOfDay(t)))";
+/// The row's own start (its hour, for hourly rows), as a bucket.
+pub(crate) const START: &str = "toInt64(toUInt32(t))";
 
 impl<'a> StateRows<'a> {
-    /// Rows of `tenant` (and `scenario`, or all); hour rows bucketed by `hour_bucket`, an
-    /// expression of the column `hour` giving epoch seconds (a constant of ours, never input).
-    pub(crate) fn new(tenant: &'a str, scenario: Option<&'a str>, hour_bucket: &'a str) -> Self {
+    /// Rows of `tenant` (and `scenario`, or all), bucketed by `bucket`: an expression of the
+    /// column `t` giving epoch seconds (a constant of ours, never input).
+    pub(crate) fn new(tenant: &'a str, scenario: Option<&'a str>, bucket: &'a str) -> Self {
         StateRows {
             tenant,
             scenario,
-            hour_bucket,
-            hours: Vec::new(),
-            days: Vec::new(),
+            bucket,
+            ranges: Vec::new(),
         }
     }
 
-    /// The hours `[from, to)` of `period`, from the hourly rollups.
+    /// The hours `[from, to)` of `period`, as hourly rows.
     pub(crate) fn hours(mut self, period: u8, from: i64, to: i64) -> Self {
         if from < to {
-            self.hours.push((period, from, to));
+            self.ranges.push(("hour", period, from, to));
         }
         self
     }
 
-    /// `[from, to)` of `period`: its whole UTC days from the daily rollup, the hours before
-    /// and after them from the hourly ones.
+    /// `[from, to)` of `period`: its whole UTC days as daily rows, the hours before and after
+    /// them as hourly rows.
     pub(crate) fn days_and_hours(mut self, period: u8, from: i64, to: i64) -> Self {
         let first_day = (from + 86_399).div_euclid(86_400) * 86_400;
         let end_day = to.div_euclid(86_400) * 86_400;
         if first_day >= end_day {
             return self.hours(period, from, to);
         }
-        self.days.push((period, first_day, end_day));
+        self.ranges.push(("day", period, first_day, end_day));
         self.hours(period, from, first_day)
             .hours(period, end_day, to)
     }
 
-    /// One table's `SELECT`: `period` is the number of the range a row falls in, and the
-    /// rows are those of any range.
-    fn branch(
-        &self,
-        binds: &mut Vec<SqlValue>,
-        ranges: &[(u8, i64, i64)],
-        range_sql: &str,
-        select: &str,
-    ) -> String {
+    /// `SELECT {columns} FROM (the rows) {rest}`, every value bound.
+    pub(crate) fn select(self, columns: &str, rest: &str) -> Query {
+        let range_sql = |grain: &str| format!("(grain = '{grain}' AND t >= ? AND t < ?)");
+        let mut binds: Vec<SqlValue> = Vec::new();
         let range_values = |binds: &mut Vec<SqlValue>| {
-            for (_, from, to) in ranges {
+            for (_, _, from, to) in &self.ranges {
                 binds.push(SqlValue::DateTime(*from));
                 binds.push(SqlValue::DateTime(*to));
             }
         };
-        let period = ranges
+        // A row's period: the number of the range it falls in.
+        let period = self
+            .ranges
             .iter()
-            .map(|(period, _, _)| format!("{range_sql}, {period}"))
+            .map(|(grain, period, _, _)| format!("{}, {period}", range_sql(grain)))
+            .chain(std::iter::once("0".to_string()))
             .collect::<Vec<_>>()
             .join(", ");
-        range_values(binds);
+        range_values(&mut binds);
         binds.push(self.tenant.into());
         let scenario = match self.scenario {
             Some(s) => {
@@ -147,65 +130,23 @@ impl<'a> StateRows<'a> {
             }
             None => "",
         };
-        range_values(binds);
-        let any_range = vec![format!("({range_sql})"); ranges.len()].join(" OR ");
-        select
-            .replace("{period}", &format!("multiIf({period}, 0)"))
-            .replace(
-                "{where}",
-                &format!("tenant_id = ? {scenario} AND ({any_range})"),
-            )
-    }
-
-    /// `SELECT {columns} FROM (the rows) {rest}`, every value bound.
-    pub(crate) fn select(self, columns: &str, rest: &str) -> Query {
-        let sums = SUM_COLUMNS.join(", ");
-        let no_sums = SUM_COLUMNS.map(|c| format!("{NO_SUM} AS {c}")).join(", ");
-        let mut binds = Vec::new();
-        let mut parts = Vec::new();
-        if !self.days.is_empty() {
-            parts.push(self.branch(
-                &mut binds,
-                &self.days,
-                "day >= toDate(?) AND day < toDate(?)",
-                &format!(
-                    "SELECT {{period}} AS period, toInt64(toUInt32(toDateTime(day, 'UTC'))) \
-                     AS bucket, {sums}, users_hll AS users FROM metrics_daily WHERE {{where}}"
-                ),
-            ));
-        }
-        if !self.hours.is_empty() {
-            let bucket = self.hour_bucket;
-            parts.push(self.branch(
-                &mut binds,
-                &self.hours,
-                "hour >= ? AND hour < ?",
-                &format!(
-                    "SELECT {{period}} AS period, {bucket} AS bucket, {sums}, \
-                     {NO_USERS} AS users FROM metrics_hourly WHERE {{where}}"
-                ),
-            ));
-            parts.push(self.branch(
-                &mut binds,
-                &self.hours,
-                "hour >= ? AND hour < ?",
-                &format!(
-                    "SELECT {{period}} AS period, {bucket} AS bucket, {no_sums}, users \
-                     FROM users_hourly WHERE {{where}}"
-                ),
-            ));
-        }
-        if parts.is_empty() {
-            // Nothing to read: no rows, in a well-formed query.
-            parts.push(format!(
-                "SELECT 0 AS period, 0 AS bucket, {no_sums}, {NO_USERS} AS users LIMIT 0"
-            ));
-        }
+        range_values(&mut binds);
+        let any_range = if self.ranges.is_empty() {
+            "0".to_string() // nothing to read: no rows, in a well-formed query
+        } else {
+            self.ranges
+                .iter()
+                .map(|(grain, ..)| range_sql(grain))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let rows = format!(
+            "SELECT multiIf({period}) AS period, {} AS bucket, {STATE_COLUMNS} \
+             FROM rollup_states WHERE tenant_id = ? {scenario} AND ({any_range})",
+            self.bucket
+        );
         binds.into_iter().fold(
-            Query::new(format!(
-                "SELECT {columns} FROM ({}) {rest}",
-                parts.join(" UNION ALL ")
-            )),
+            Query::new(format!("SELECT {columns} FROM ({rows}) {rest}")),
             Query::bind,
         )
     }
@@ -242,7 +183,7 @@ pub async fn overview(
     let daily = to - from > HOURLY_TREND_MAX_SECS;
     // An hourly trend needs every hour of the range on its own; a daily one takes days.
     // The previous period only gives its KPIs, so it takes days either way.
-    let rows = StateRows::new(tenant, scenario, if daily { HOUR_TO_DAY } else { HOUR })
+    let rows = StateRows::new(tenant, scenario, if daily { UTC_DAY } else { START })
         .days_and_hours(PREVIOUS, from - (to - from), from);
     let rows = if daily {
         rows.days_and_hours(CURRENT, from, to)
@@ -340,7 +281,7 @@ pub async fn scenarios_with_data(
     let scenarios: Vec<NameRow> = ch
         .fetch(
             Query::new(
-                "SELECT DISTINCT scenario_id AS name FROM metrics_hourly \
+                "SELECT DISTINCT scenario_id AS name FROM rollup_states \
                  WHERE tenant_id = ? ORDER BY name LIMIT 1000",
             )
             .bind(tenant),
@@ -370,36 +311,39 @@ mod tests {
     }
 
     #[test]
-    fn ranges_read_whole_days_from_the_daily_rollup_and_the_rest_by_hour() {
+    fn ranges_read_whole_days_as_daily_rows_and_the_rest_by_hour() {
         let day = 86_400;
         // 06:00 on day 10 to 03:00 on day 13: days 11 and 12 whole, 18 + 3 hours around them.
         let (from, to) = (10 * day + 6 * 3600, 13 * day + 3 * 3600);
-        let sql = StateRows::new("t", None, HOUR_TO_DAY)
+        let sql = StateRows::new("t", None, UTC_DAY)
             .days_and_hours(1, from, to)
             .select("count()", "")
             .render()
             .unwrap();
-        assert_eq!(sql.matches("FROM metrics_daily").count(), 1, "{sql}");
-        assert_eq!(sql.matches("FROM metrics_hourly").count(), 1, "{sql}");
-        assert_eq!(sql.matches("FROM users_hourly").count(), 1, "{sql}");
-        for bound in [from, 11 * day, 13 * day, to] {
-            assert!(
-                sql.contains(&format!("toDateTime({bound}, 'UTC')")),
-                "{bound}: {sql}"
-            );
+        assert_eq!(sql.matches("FROM rollup_states").count(), 1, "{sql}");
+        let range = |grain: &str, a: i64, b: i64| {
+            format!("(grain = '{grain}' AND t >= toDateTime({a}, 'UTC') AND t < toDateTime({b}, 'UTC'))")
+        };
+        for part in [
+            range("day", 11 * day, 13 * day),
+            range("hour", from, 11 * day),
+            range("hour", 13 * day, to),
+        ] {
+            // Once for the period, once for the filter.
+            assert_eq!(sql.matches(&part).count(), 2, "{part}: {sql}");
         }
-        // Within one day: hours only; an empty range: no rows at all, still valid SQL.
-        let sql = StateRows::new("t", Some("s"), HOUR)
+        // Within one day: hours only; an empty range: no rows, still valid SQL.
+        let sql = StateRows::new("t", Some("s"), START)
             .days_and_hours(1, from, from + 7200)
             .select("count()", "")
             .render()
             .unwrap();
-        assert!(!sql.contains("metrics_daily") && sql.contains("scenario_id = 's'"));
-        let sql = StateRows::new("t", None, HOUR)
+        assert!(!sql.contains("grain = 'day'") && sql.contains("scenario_id = 's'"));
+        let sql = StateRows::new("t", None, START)
             .select("count()", "")
             .render()
             .unwrap();
-        assert!(sql.contains("LIMIT 0"), "{sql}");
+        assert!(sql.contains("AND (0)"), "{sql}");
     }
 
     #[test]

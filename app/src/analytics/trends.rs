@@ -115,11 +115,11 @@ mod server {
         let starts = bucket_starts(zone, granularity, from, to);
         let (first, end) = (starts[0], *starts.last().expect("at least two bounds"));
         let bucket = match granularity {
-            Granularity::Hour => "toInt64(toUInt32(hour))".to_string(),
+            Granularity::Hour => "toInt64(toUInt32(t))".to_string(),
             // ClickHouse wants the zone as a constant. It is the canonical name of a zone
             // chrono-tz knows (letters, digits, `/_+-` only), never the caller's text.
             Granularity::Day => format!(
-                "toInt64(toUInt32(toStartOfDay(hour, {})))",
+                "toInt64(toUInt32(toStartOfDay(t, {})))",
                 quoted(zone.name())
             ),
         };

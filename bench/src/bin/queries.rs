@@ -221,13 +221,7 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
         // before anyone reads a 30-day range; a fresh bulk load has not been merged yet.
         // The raw table is merged too, so the baseline gets the same treatment.
         let started = Instant::now();
-        for table in [
-            "metrics_hourly",
-            "users_hourly",
-            "metrics_daily",
-            "item_stats_daily",
-            "user_behaviors",
-        ] {
+        for table in ["rollup_states", "item_stats_daily", "user_behaviors"] {
             ch.execute(Query::new(format!("OPTIMIZE TABLE {table} FINAL")))
                 .await?;
         }

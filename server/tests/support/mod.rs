@@ -275,7 +275,8 @@ impl TestApp {
         self.clickhouse
             .fetch_one::<Rollup>(
                 Query::new(
-                    "SELECT sumMerge(events) AS events FROM metrics_hourly WHERE tenant_id = ?",
+                    "SELECT sumMerge(events) AS events FROM rollup_states \
+                     WHERE tenant_id = ? AND grain = 'hour'",
                 )
                 .bind(&self.tenant),
             )

@@ -6,26 +6,9 @@ mod support;
 
 use recoscope_core::{ActionType, Event};
 use serde_json::{json, Value};
-use std::process::Command;
-use support::TestApp;
+use support::{cli, TestApp};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
-        .args(args)
-        .env_remove("MONGODB_URI")
-        .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
-        .env("RECOSCOPE_WRITE_KEYS", "")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 async fn get(app: &TestApp, path: &str, bearer: &str) -> (u16, Value) {
     let response = app
@@ -254,29 +237,27 @@ async fn the_admin_api_imports_and_pages_the_catalog() {
     let app = TestApp::start_with(|c| c.admin_token = ADMIN_TOKEN.into()).await;
     let items = format!("/api/v1/tenants/{}/catalog/items", app.tenant);
     let csv = "item_id,name,price\na,Ant,1\nb,Bee,oops\nc,Cat,3\n";
+    // An import with the admin token.
+    let import = |content_type: &'static str, body: &'static str| {
+        post_file(&app, &items, content_type, body, Some(ADMIN_TOKEN))
+    };
 
     // Without the admin token (a read key is not one): 401, nothing written.
     for token in [None, Some(app.read_key.as_str())] {
         let (status, body) = post_file(&app, &items, "text/csv", csv, token).await;
         assert_eq!(status, 401, "{body}");
     }
-    let (status, body) = post_file(&app, &items, "application/xml", csv, Some(ADMIN_TOKEN)).await;
+    let (status, body) = import("application/xml", csv).await;
     assert_eq!(status, 415, "{body}");
-    let (status, body) = post_file(
-        &app,
-        "/api/v1/tenants/nobody/catalog/items",
-        "text/csv",
-        csv,
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let nobody = "/api/v1/tenants/nobody/catalog/items";
+    let (status, body) = post_file(&app, nobody, "text/csv", csv, Some(ADMIN_TOKEN)).await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
         (404, json!("not_found"))
     );
 
     // Good rows in, the bad one reported.
-    let (status, report) = post_file(&app, &items, "text/csv", csv, Some(ADMIN_TOKEN)).await;
+    let (status, report) = import("text/csv", csv).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["inserted"], 2);
     assert_eq!(report["rejected_count"], 1);
@@ -285,40 +266,19 @@ async fn the_admin_api_imports_and_pages_the_catalog() {
 
     // JSON Lines; a file where nothing is usable is a 400 with the same report.
     let lines = "{\"item_id\": \"d\", \"name\": \"Dog\"}\n{\"item_id\": \"e\"}\n";
-    let (status, report) = post_file(
-        &app,
-        &items,
-        "application/x-ndjson",
-        lines,
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, report) = import("application/x-ndjson", lines).await;
     assert_eq!(
         (status, report["inserted"].clone()),
         (200, json!(1)),
         "{report}"
     );
-    let (status, report) = post_file(
-        &app,
-        &items,
-        "application/json",
-        r#"[{"name": "no id"}]"#,
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, report) = import("application/json", r#"[{"name": "no id"}]"#).await;
     assert_eq!(
         (status, report["rejected_count"].clone()),
         (400, json!(1)),
         "{report}"
     );
-    let (status, body) = post_file(
-        &app,
-        &items,
-        "application/json",
-        "[{\"item_id\":",
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let (status, body) = import("application/json", "[{\"item_id\":").await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "unreadable_file");
 

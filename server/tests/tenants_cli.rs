@@ -4,24 +4,7 @@
 mod support;
 
 use recoscope_core::{ActionType, Event};
-use std::process::Command;
-use support::TestApp;
-
-fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
-        .args(args)
-        .env_remove("MONGODB_URI")
-        .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
-        .env("RECOSCOPE_WRITE_KEYS", "")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{cli, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_issued_and_revoked_by_the_cli_take_effect_at_once() {

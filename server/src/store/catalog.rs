@@ -59,7 +59,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     fn delete_scenarios(&self, tenant: &str, ids: &[String]) -> Result<usize, StoreError>;
 }
 
-fn too_many(ids: &[String]) -> Result<(), StoreError> {
+/// Refuses a lookup of more than [`MAX_LOOKUP`] ids.
+pub(crate) fn check_lookup(ids: &[String]) -> Result<(), StoreError> {
     if ids.len() > MAX_LOOKUP {
         return Err(StoreError::Invalid(format!(
             "lookup of {} ids: at most {MAX_LOOKUP} at a time",
@@ -146,6 +147,42 @@ impl SqliteCatalogStore {
             .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
         f(&mut connection)
     }
+
+    /// Writes `rows` in one transaction with `write` (an `INSERT OR REPLACE`), counting
+    /// those whose id `exists` found already there as updated.
+    fn upsert_rows<R>(
+        &self,
+        exists: &str,
+        write: &str,
+        tenant: &str,
+        rows: &[R],
+        id: impl Fn(&R) -> &str,
+        write_row: impl Fn(&mut rusqlite::CachedStatement, &R) -> rusqlite::Result<usize>,
+    ) -> Result<Upserted, StoreError> {
+        self.with(|connection| {
+            let tx = connection.transaction().map_err(backend)?;
+            let mut count = Upserted::default();
+            {
+                let mut exists = tx.prepare_cached(exists).map_err(backend)?;
+                let mut write = tx.prepare_cached(write).map_err(backend)?;
+                for row in rows {
+                    let existed = exists
+                        .query_row(params![tenant, id(row)], |_| Ok(()))
+                        .optional()
+                        .map_err(backend)?
+                        .is_some();
+                    write_row(&mut write, row).map_err(backend)?;
+                    if existed {
+                        count.updated += 1;
+                    } else {
+                        count.inserted += 1;
+                    }
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(count)
+        })
+    }
 }
 
 /// `?, ?, ?` for `n` parameters after the tenant (`?1`).
@@ -168,52 +205,28 @@ fn item_row(row: &rusqlite::Row) -> rusqlite::Result<ItemFields> {
 
 impl CatalogStore for SqliteCatalogStore {
     fn upsert_items(&self, tenant: &str, items: &[CatalogItem]) -> Result<Upserted, StoreError> {
-        self.with(|connection| {
-            let tx = connection.transaction().map_err(backend)?;
-            let mut count = Upserted::default();
-            {
-                let mut exists = tx
-                    .prepare_cached(
-                        "SELECT 1 FROM catalog_items WHERE tenant_id = ?1 AND item_id = ?2",
-                    )
-                    .map_err(backend)?;
-                let mut write = tx
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO catalog_items \
-                         (tenant_id, item_id, name, category, price, url) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .map_err(backend)?;
-                for item in items {
-                    let existed = exists
-                        .query_row(params![tenant, item.item_id()], |_| Ok(()))
-                        .optional()
-                        .map_err(backend)?
-                        .is_some();
-                    write
-                        .execute(params![
-                            tenant,
-                            item.item_id(),
-                            item.name(),
-                            item.category(),
-                            item.price(),
-                            item.url()
-                        ])
-                        .map_err(backend)?;
-                    if existed {
-                        count.updated += 1;
-                    } else {
-                        count.inserted += 1;
-                    }
-                }
-            }
-            tx.commit().map_err(backend)?;
-            Ok(count)
-        })
+        self.upsert_rows(
+            "SELECT 1 FROM catalog_items WHERE tenant_id = ?1 AND item_id = ?2",
+            "INSERT OR REPLACE INTO catalog_items \
+             (tenant_id, item_id, name, category, price, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            tenant,
+            items,
+            CatalogItem::item_id,
+            |write, item| {
+                write.execute(params![
+                    tenant,
+                    item.item_id(),
+                    item.name(),
+                    item.category(),
+                    item.price(),
+                    item.url()
+                ])
+            },
+        )
     }
 
     fn items(&self, tenant: &str, ids: &[String]) -> Result<Vec<CatalogItem>, StoreError> {
-        too_many(ids)?;
+        check_lookup(ids)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -275,39 +288,22 @@ impl CatalogStore for SqliteCatalogStore {
         tenant: &str,
         scenarios: &[Scenario],
     ) -> Result<Upserted, StoreError> {
-        self.with(|connection| {
-            let tx = connection.transaction().map_err(backend)?;
-            let mut count = Upserted::default();
-            for scenario in scenarios {
-                let existed = tx
-                    .query_row(
-                        "SELECT 1 FROM catalog_scenarios WHERE tenant_id = ?1 AND scenario_id = ?2",
-                        params![tenant, scenario.scenario_id()],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(backend)?
-                    .is_some();
-                tx.execute(
-                    "INSERT OR REPLACE INTO catalog_scenarios \
-                     (tenant_id, scenario_id, name, description) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        tenant,
-                        scenario.scenario_id(),
-                        scenario.name(),
-                        scenario.description()
-                    ],
-                )
-                .map_err(backend)?;
-                if existed {
-                    count.updated += 1;
-                } else {
-                    count.inserted += 1;
-                }
-            }
-            tx.commit().map_err(backend)?;
-            Ok(count)
-        })
+        self.upsert_rows(
+            "SELECT 1 FROM catalog_scenarios WHERE tenant_id = ?1 AND scenario_id = ?2",
+            "INSERT OR REPLACE INTO catalog_scenarios \
+             (tenant_id, scenario_id, name, description) VALUES (?1, ?2, ?3, ?4)",
+            tenant,
+            scenarios,
+            Scenario::scenario_id,
+            |write, scenario| {
+                write.execute(params![
+                    tenant,
+                    scenario.scenario_id(),
+                    scenario.name(),
+                    scenario.description()
+                ])
+            },
+        )
     }
 
     fn scenarios(&self, tenant: &str) -> Result<Vec<Scenario>, StoreError> {
@@ -341,7 +337,7 @@ fn delete(
     tenant: &str,
     ids: &[String],
 ) -> Result<usize, StoreError> {
-    too_many(ids)?;
+    check_lookup(ids)?;
     if ids.is_empty() {
         return Ok(0);
     }

@@ -5,7 +5,7 @@
 //! A write is one `update` command per thousand documents (each an upsert that replaces),
 //! so importing a large catalog costs a round trip per thousand items, not per item.
 
-use super::catalog::{scenario_from_columns, stored_item, CatalogStore, Upserted, MAX_LOOKUP};
+use super::catalog::{check_lookup, scenario_from_columns, stored_item, CatalogStore, Upserted};
 use super::mongo::{backend, Mongo};
 use super::StoreError;
 use futures::TryStreamExt;
@@ -105,16 +105,6 @@ fn number(reply: &Document, field: &str) -> Result<usize, StoreError> {
         Some(Bson::Double(n)) => Ok(*n as usize),
         other => Err(backend(format!("update reply without {field}: {other:?}"))),
     }
-}
-
-fn check_lookup(ids: &[String]) -> Result<(), StoreError> {
-    if ids.len() > MAX_LOOKUP {
-        return Err(StoreError::Invalid(format!(
-            "lookup of {} ids: at most {MAX_LOOKUP} at a time",
-            ids.len()
-        )));
-    }
-    Ok(())
 }
 
 fn optional_str(document: &Document, field: &str) -> Option<String> {

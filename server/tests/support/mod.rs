@@ -143,6 +143,24 @@ pub struct TestApp {
     running: Option<Running>,
 }
 
+/// Runs the `recoscope` binary with `args` against this app's SQLite configuration store;
+/// returns (success, stdout, stderr).
+pub fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
+        .args(args)
+        .env_remove("MONGODB_URI")
+        .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
+        .env("RECOSCOPE_WRITE_KEYS", "")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }

@@ -1,5 +1,6 @@
 //! The ClickHouse loader on the real stack: a batch delivered again is not counted twice (raw
-//! table and rollup), and poison messages go to the dead-letter topic while the sink goes on.
+//! table and rollup), poison messages go to the dead-letter topic while the sink goes on, and
+//! a failing materialized view doubles nothing.
 
 mod support;
 
@@ -152,6 +153,53 @@ async fn a_full_batch_passes_the_duplicate_lookup() {
         (raw.rows, raw.distinct, rollup),
         (n as u64, n as u64, n as u64)
     );
+    app.cleanup().await;
+}
+
+/// A broken materialized view (an operator's schema error) is not bad data: ClickHouse has
+/// already written the raw block when the view fails, so the loader keeps those rows once,
+/// never splits the batch to "isolate" them (which inserted them again with every half:
+/// 12 events became 56 rows), and goes on once the view is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_view_neither_doubles_raw_rows_nor_dead_letters_them() {
+    let app = TestApp::start().await;
+    // A view that cannot fill its target: 18.16 wants every column of it.
+    for statement in [
+        "CREATE TABLE broken_target (x UInt8, y AggregateFunction(sum, UInt64)) ENGINE = Log",
+        "CREATE MATERIALIZED VIEW broken_mv TO broken_target AS \
+         SELECT toUInt8(1) AS x FROM user_behaviors",
+    ] {
+        app.clickhouse.execute(Query::new(statement)).await.unwrap();
+    }
+    let all = records(&app.tenant, 300);
+    let topic = &app.config.kafka_topic;
+    let shutdown = CancellationToken::new();
+    let loader = ClickHouseLoader::new(app.clickhouse.clone(), 1000);
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        loader.load(consumed(topic, 0, &all[..200]), &shutdown),
+    )
+    .await
+    .expect("the load ends")
+    .unwrap();
+    assert!(refused.is_empty(), "not bad data: {refused:?}");
+    let (raw, _) = counts(&app).await;
+    assert_eq!((raw.rows, raw.distinct), (200, 200), "each row once");
+    assert!(app.metric("recoscope_sink_view_failures_total").await >= Some(1.0));
+
+    // Fixed: the next rows reach the raw table and the rollups as usual.
+    app.clickhouse
+        .execute(Query::new("DROP TABLE broken_mv"))
+        .await
+        .unwrap();
+    let before = app.rollup_events().await;
+    loader
+        .load(consumed(topic, 100, &all[200..]), &shutdown)
+        .await
+        .unwrap();
+    let (raw, rollup) = counts(&app).await;
+    assert_eq!((raw.rows, raw.distinct), (300, 300));
+    assert_eq!(rollup - before, 100);
     app.cleanup().await;
 }
 

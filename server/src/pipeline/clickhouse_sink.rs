@@ -6,7 +6,8 @@
 //! 2. load the rows ([`ClickHouseLoader`]): without the events ClickHouse already holds, in
 //!    one `RowBinary` insert, retrying transient failures with jittered backoff; rows
 //!    ClickHouse refuses as bad data are isolated by splitting and go to the dead-letter topic
-//!    too;
+//!    too; a failing materialized view is not bad data and is never split (raw rows it let
+//!    in are kept once);
 //! 3. commit the offsets.
 //!
 //! Offsets never move before ClickHouse (or the dead-letter topic) took every message (the
@@ -35,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 const TABLE: &str = "user_behaviors";
 const FENCE_TABLE: &str = "sink_fence";
+/// The pause before inserting again when a failing view let no row in.
+const VIEW_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
 /// A consumed message: a row to load (with the message, for the dead-letter topic should
 /// ClickHouse refuse it) or a letter that is already dead.
@@ -246,8 +249,16 @@ impl ClickHouseLoader {
                 .increment((total - fresh.len()) as u64);
         }
         let mut refused = Vec::new();
-        if !insert_isolating_bad_rows(&self.clickhouse, fresh, &mut refused, shutdown).await {
-            return None;
+        let mut pending = fresh;
+        loop {
+            match insert_isolating_bad_rows(&self.clickhouse, pending, &mut refused, shutdown).await
+            {
+                Inserted::Done => break,
+                Inserted::Shutdown => return None,
+                Inserted::ViewFailed { rows, error } => {
+                    pending = self.after_view_failure(rows, error, shutdown).await?;
+                }
+            }
         }
         let refused_keys: HashSet<u64> = refused.iter().map(|(row, _, _)| event_key(row)).collect();
         self.inserted
@@ -260,6 +271,46 @@ impl ClickHouseLoader {
                 .map(|(_, value, reason)| (value, reason))
                 .collect(),
         )
+    }
+
+    /// A materialized view failed after ClickHouse wrote (part of) `rows` to the raw table.
+    /// Inserting them again would count them twice, and they are not bad data: the rows
+    /// now in the raw table are kept as they are (the rollups miss them until the view is
+    /// fixed and they are rebuilt), the others are returned to insert again. Each attempt
+    /// writes at least one more block, so this ends.
+    async fn after_view_failure<T: Send>(
+        &self,
+        rows: Vec<(BehaviorRow, T)>,
+        error: ClickHouseError,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<(BehaviorRow, T)>> {
+        tracing::error!(
+            %error,
+            "a materialized view on {TABLE} fails: raw events are kept once, but the rollups \
+             miss them until the view is fixed"
+        );
+        metrics::counter!("recoscope_sink_view_failures_total").increment(1);
+        let keys: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
+        let present = retry(shutdown, "lookup after a view failure", || async {
+            self.present(&keys)
+                .await
+                .map_err(|e| Retry::Again(e.to_string()))
+        })
+        .await
+        .ok()?;
+        drop(keys);
+        let (written, missing): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(row, _)| {
+            present.contains(&(row.tenant_id.as_str(), row.event_id.as_str()))
+        });
+        metrics::counter!("recoscope_sink_rows_inserted_total").increment(written.len() as u64);
+        if written.is_empty() {
+            // Nothing got in this time: wait before trying again, as for an outage.
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(VIEW_FAILURE_PAUSE) => {}
+            }
+        }
+        Some(missing)
     }
 
     /// The fence of each partition the batch comes from (absent: never written).
@@ -455,18 +506,39 @@ impl RecentEvents {
     }
 }
 
+/// How an insert ended.
+enum Inserted<T> {
+    /// Every row is in (or refused as bad data).
+    Done,
+    /// Shutdown came while ClickHouse was down.
+    Shutdown,
+    /// A materialized view failed: ClickHouse had already written (some of) these rows to
+    /// the raw table, so they are not bad data and must not be inserted blindly again.
+    ViewFailed {
+        rows: Vec<(BehaviorRow, T)>,
+        error: ClickHouseError,
+    },
+}
+
+/// Whether ClickHouse failed in a materialized view after writing the raw block: the row
+/// data is fine, the schema is not (on 18.16 and current releases alike).
+fn is_view_failure(error: &ClickHouseError) -> bool {
+    error.to_string().contains("while pushing to view")
+}
+
 /// Inserts `rows`, retrying transient failures; on a permanent rejection splits the rows
-/// until each refused row is alone, and puts it in `refused` with ClickHouse's reason.
-/// Returns false only if shutdown came while ClickHouse was down.
+/// until each refused row is alone, and puts it in `refused` with ClickHouse's reason. A
+/// failing materialized view stops it (see [`Inserted::ViewFailed`]): splitting would
+/// write the raw rows again with every half.
 fn insert_isolating_bad_rows<'a, T: Send + 'a>(
     ch: &'a ClickHouse,
     mut rows: Vec<(BehaviorRow, T)>,
     refused: &'a mut Vec<(BehaviorRow, T, String)>,
     shutdown: &'a CancellationToken,
-) -> BoxFuture<'a, bool> {
+) -> BoxFuture<'a, Inserted<T>> {
     async move {
         if rows.is_empty() {
-            return true;
+            return Inserted::Done;
         }
         let plain: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
         let outcome = retry(shutdown, "insert", || async {
@@ -477,24 +549,34 @@ fn insert_isolating_bad_rows<'a, T: Send + 'a>(
             }
         })
         .await;
+        drop(plain);
         match outcome {
-            Err(()) => false,
+            Err(()) => Inserted::Shutdown,
             Ok(Ok(())) => {
                 metrics::counter!("recoscope_sink_rows_inserted_total")
                     .increment(rows.len() as u64);
-                true
+                Inserted::Done
             }
+            Ok(Err(error)) if is_view_failure(&error) => Inserted::ViewFailed { rows, error },
             Ok(Err(error)) if rows.len() == 1 => {
                 let (row, value) = rows.remove(0);
                 tracing::error!(%error, event_id = %row.event_id, "row refused by ClickHouse");
                 metrics::counter!("recoscope_sink_rows_rejected_total").increment(1);
                 refused.push((row, value, format!("refused by ClickHouse: {error}")));
-                true
+                Inserted::Done
             }
             Ok(Err(_)) => {
                 let second = rows.split_off(rows.len() / 2);
-                insert_isolating_bad_rows(ch, rows, refused, shutdown).await
-                    && insert_isolating_bad_rows(ch, second, refused, shutdown).await
+                match insert_isolating_bad_rows(ch, rows, refused, shutdown).await {
+                    Inserted::Done => {
+                        insert_isolating_bad_rows(ch, second, refused, shutdown).await
+                    }
+                    Inserted::Shutdown => Inserted::Shutdown,
+                    Inserted::ViewFailed { mut rows, error } => {
+                        rows.extend(second);
+                        Inserted::ViewFailed { rows, error }
+                    }
+                }
             }
         }
     }

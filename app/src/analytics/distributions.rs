@@ -24,6 +24,8 @@ pub struct DistributionRow {
     pub impressions: u64,
     pub clicks: u64,
     pub orders: u64,
+    /// Distinct users (ClickHouse `uniq`: exact up to about 65,000, a close estimate
+    /// beyond).
     pub users: u64,
     pub ctr: Option<f64>,
     pub conversion_rate: Option<f64>,
@@ -89,7 +91,7 @@ pub async fn distribution_for(
         "SELECT {column} AS value, count() AS events, \
          countIf(action_type = 'impression') AS impressions, \
          countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders, \
-         uniqExact(user_id) AS users \
+         uniq(user_id) AS users \
          FROM user_behaviors WHERE {{scope}} GROUP BY value ORDER BY events DESC, value \
          LIMIT {MAX_VALUES}"
     );

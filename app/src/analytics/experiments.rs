@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct ExperimentGroup {
     pub group: String,
     pub is_control: bool,
+    /// Distinct users (ClickHouse `uniq`: exact up to about 65,000, a close estimate
+    /// beyond).
     pub users: u64,
     pub impressions: u64,
     pub clicks: u64,
@@ -190,7 +192,7 @@ pub async fn experiments_for(
         ""
     };
     let sql = format!(
-        "SELECT experiment_id, experiment_group, uniqExact(user_id) AS users, \
+        "SELECT experiment_id, experiment_group, uniq(user_id) AS users, \
          countIf(action_type = 'impression') AS impressions, \
          countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders \
          FROM user_behaviors WHERE {{scope}} AND experiment_id != '' {one} \

@@ -70,35 +70,15 @@ pub(crate) fn check_lookup(ids: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A stored row read back: it passed the checks when written, so failing them now means
+/// A stored row read back through its type's checks (`CatalogItem` from `ItemFields`,
+/// `Scenario` from `ScenarioFields`): it passed them when written, so failing them now means
 /// the store was edited by hand.
-fn stored<T, F>(value: Result<T, recoscope_core::FieldError>, what: F) -> Result<T, StoreError>
+fn stored<T, F>(fields: F) -> Result<T, StoreError>
 where
-    F: FnOnce() -> String,
+    T: TryFrom<F, Error = recoscope_core::FieldError>,
 {
-    value.map_err(|e| StoreError::Backend(format!("stored {} is invalid: {e}", what())))
-}
-
-/// An item read back from a backend's columns or fields.
-pub(crate) fn stored_item(fields: ItemFields) -> Result<CatalogItem, StoreError> {
-    let what = format!("item {:?}", fields.item_id);
-    stored(CatalogItem::new(fields), || what)
-}
-
-pub(crate) fn scenario_from_columns(
-    scenario_id: String,
-    name: String,
-    description: Option<String>,
-) -> Result<Scenario, StoreError> {
-    let what = format!("scenario {scenario_id:?}");
-    stored(
-        Scenario::new(ScenarioFields {
-            scenario_id: Some(scenario_id),
-            name: Some(name),
-            description,
-        }),
-        || what,
-    )
+    T::try_from(fields)
+        .map_err(|e| StoreError::Backend(format!("stored catalog entry is invalid: {e}")))
 }
 
 pub struct SqliteCatalogStore {
@@ -241,7 +221,7 @@ impl CatalogStore for SqliteCatalogStore {
             let rows = query
                 .query_map(params_from_iter(parameters), item_row)
                 .map_err(backend)?;
-            rows.map(|row| stored_item(row.map_err(backend)?)).collect()
+            rows.map(|row| stored(row.map_err(backend)?)).collect()
         })
     }
 
@@ -262,7 +242,7 @@ impl CatalogStore for SqliteCatalogStore {
             let rows = query
                 .query_map(params![tenant, after.unwrap_or(""), limit], item_row)
                 .map_err(backend)?;
-            rows.map(|row| stored_item(row.map_err(backend)?)).collect()
+            rows.map(|row| stored(row.map_err(backend)?)).collect()
         })
     }
 
@@ -315,13 +295,15 @@ impl CatalogStore for SqliteCatalogStore {
                 )
                 .map_err(backend)?;
             let rows = query
-                .query_map([tenant], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .query_map([tenant], |row| {
+                    Ok(ScenarioFields {
+                        scenario_id: row.get(0)?,
+                        name: row.get(1)?,
+                        description: row.get(2)?,
+                    })
+                })
                 .map_err(backend)?;
-            rows.map(|row| {
-                let (id, name, description) = row.map_err(backend)?;
-                scenario_from_columns(id, name, description)
-            })
-            .collect()
+            rows.map(|row| stored(row.map_err(backend)?)).collect()
         })
     }
 

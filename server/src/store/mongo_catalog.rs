@@ -5,12 +5,12 @@
 //! A write is one `update` command per thousand documents (each an upsert that replaces),
 //! so importing a large catalog costs a round trip per thousand items, not per item.
 
-use super::catalog::{check_lookup, scenario_from_columns, stored_item, CatalogStore, Upserted};
+use super::catalog::{check_lookup, CatalogStore, Upserted};
 use super::mongo::{backend, Mongo};
 use super::StoreError;
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document};
-use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario};
+use mongodb::bson::{self, doc, Bson, Document};
+use recoscope_core::catalog::{CatalogItem, Scenario};
 use std::sync::Arc;
 
 const ITEMS: &str = "catalog_items";
@@ -107,55 +107,34 @@ fn number(reply: &Document, field: &str) -> Result<usize, StoreError> {
     }
 }
 
-fn optional_str(document: &Document, field: &str) -> Option<String> {
-    document.get_str(field).ok().map(str::to_string)
+/// The stored document of a catalog entry: its own fields (as the type serializes them,
+/// absent ones left out), the tenant, and `_id` = `{t: tenant, <id_key>: id}`.
+fn document_of(
+    tenant: &str,
+    id_key: &str,
+    id: &str,
+    entry: &impl serde::Serialize,
+) -> Result<(Document, Document), StoreError> {
+    let key = doc! {"t": tenant, id_key: id};
+    let mut document = bson::to_document(entry).map_err(backend)?;
+    document.insert("_id", key.clone());
+    document.insert("tenant_id", tenant);
+    Ok((key, document))
 }
 
-fn item_from(document: &Document) -> Result<CatalogItem, StoreError> {
-    stored_item(ItemFields {
-        item_id: optional_str(document, "item_id"),
-        name: optional_str(document, "name"),
-        category: optional_str(document, "category"),
-        price: document.get_f64("price").ok(),
-        url: optional_str(document, "url"),
-    })
-}
-
-fn scenario_from(document: &Document) -> Result<Scenario, StoreError> {
-    scenario_from_columns(
-        document
-            .get_str("scenario_id")
-            .map_err(backend)?
-            .to_string(),
-        document.get_str("name").map_err(backend)?.to_string(),
-        optional_str(document, "description"),
-    )
+/// A stored entry read back through the type's checks (`_id` and `tenant_id` are ignored);
+/// failing them means the collection was edited by hand.
+fn entry_from<T: serde::de::DeserializeOwned>(document: Document) -> Result<T, StoreError> {
+    bson::from_document(document)
+        .map_err(|e| StoreError::Backend(format!("stored catalog entry is invalid: {e}")))
 }
 
 impl CatalogStore for MongoCatalogStore {
     fn upsert_items(&self, tenant: &str, items: &[CatalogItem]) -> Result<Upserted, StoreError> {
         let documents = items
             .iter()
-            .map(|item| {
-                let key = doc! {"t": tenant, "i": item.item_id()};
-                let mut document = doc! {
-                    "_id": key.clone(),
-                    "tenant_id": tenant,
-                    "item_id": item.item_id(),
-                    "name": item.name(),
-                };
-                if let Some(category) = item.category() {
-                    document.insert("category", category);
-                }
-                if let Some(price) = item.price() {
-                    document.insert("price", price);
-                }
-                if let Some(url) = item.url() {
-                    document.insert("url", url);
-                }
-                (key, document)
-            })
-            .collect();
+            .map(|item| document_of(tenant, "i", item.item_id(), item))
+            .collect::<Result<_, _>>()?;
         self.upsert(ITEMS, documents)
     }
 
@@ -166,8 +145,8 @@ impl CatalogStore for MongoCatalogStore {
         }
         let filter = doc! {"tenant_id": tenant, "item_id": {"$in": ids}};
         self.find(ITEMS, filter, "item_id", None)?
-            .iter()
-            .map(item_from)
+            .into_iter()
+            .map(entry_from)
             .collect()
     }
 
@@ -180,8 +159,8 @@ impl CatalogStore for MongoCatalogStore {
         let filter = doc! {"tenant_id": tenant, "item_id": {"$gt": after.unwrap_or("")}};
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.find(ITEMS, filter, "item_id", Some(limit))?
-            .iter()
-            .map(item_from)
+            .into_iter()
+            .map(entry_from)
             .collect()
     }
 
@@ -203,27 +182,15 @@ impl CatalogStore for MongoCatalogStore {
     ) -> Result<Upserted, StoreError> {
         let documents = scenarios
             .iter()
-            .map(|scenario| {
-                let key = doc! {"t": tenant, "s": scenario.scenario_id()};
-                let mut document = doc! {
-                    "_id": key.clone(),
-                    "tenant_id": tenant,
-                    "scenario_id": scenario.scenario_id(),
-                    "name": scenario.name(),
-                };
-                if let Some(description) = scenario.description() {
-                    document.insert("description", description);
-                }
-                (key, document)
-            })
-            .collect();
+            .map(|scenario| document_of(tenant, "s", scenario.scenario_id(), scenario))
+            .collect::<Result<_, _>>()?;
         self.upsert(SCENARIOS, documents)
     }
 
     fn scenarios(&self, tenant: &str) -> Result<Vec<Scenario>, StoreError> {
         self.find(SCENARIOS, doc! {"tenant_id": tenant}, "scenario_id", None)?
-            .iter()
-            .map(scenario_from)
+            .into_iter()
+            .map(entry_from)
             .collect()
     }
 

@@ -8,15 +8,6 @@ use recoscope_server::roles::open_store;
 use serde_json::Value;
 use support::TestApp;
 
-async fn get(app: &TestApp, path: &str, key: Option<&str>) -> (u16, Value) {
-    let mut request = app.http.get(app.url(path));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_read_key_sees_its_own_tenant_only() {
     let app = TestApp::start().await;
@@ -29,7 +20,7 @@ async fn each_read_key_sees_its_own_tenant_only() {
     // The JSON API and the server function give the same answer for the same key.
     let until = chrono::Utc::now().timestamp() + 3600;
     let path = format!("/api/v1/analytics/overview?hours=24&until={until}");
-    let (status, json) = get(&app, &path, Some(&app.read_key)).await;
+    let (status, json) = app.get_json(&path, Some(&app.read_key)).await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["tenant"], app.tenant.as_str());
     assert_eq!(json["kpis"]["impressions"], 12);
@@ -40,7 +31,9 @@ async fn each_read_key_sees_its_own_tenant_only() {
         )
         .await;
     assert_eq!(json, from_server_fn);
-    let (_, scopes) = get(&app, "/api/v1/analytics/scopes", Some(&app.read_key)).await;
+    let (_, scopes) = app
+        .get_json("/api/v1/analytics/scopes", Some(&app.read_key))
+        .await;
     assert_eq!(
         scopes["scenarios"],
         serde_json::json!([{"id": "home", "name": null, "description": null, "has_data": true}])
@@ -50,11 +43,13 @@ async fn each_read_key_sees_its_own_tenant_only() {
     let store = open_store(&app.config).unwrap();
     store.create_tenant("other_tenant").unwrap();
     let other = store.issue_read_key("other_tenant").unwrap().key;
-    let (status, json) = get(&app, &format!("{path}&tenant={}", app.tenant), Some(&other)).await;
+    let (status, json) = app
+        .get_json(&format!("{path}&tenant={}", app.tenant), Some(&other))
+        .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["tenant"], "other_tenant");
     assert_eq!(json["kpis"], Value::Null);
-    let (_, scopes) = get(&app, "/api/v1/analytics/scopes", Some(&other)).await;
+    let (_, scopes) = app.get_json("/api/v1/analytics/scopes", Some(&other)).await;
     assert_eq!(scopes["scenarios"], serde_json::json!([]));
 
     // No key, a write key, an unknown or a revoked key: 401 with a reason.
@@ -65,7 +60,7 @@ async fn each_read_key_sees_its_own_tenant_only() {
         Some("rr_unknown"),
         Some(other.as_str()),
     ] {
-        let (status, json) = get(&app, &path, key).await;
+        let (status, json) = app.get_json(&path, key).await;
         assert_eq!(status, 401, "{key:?}: {json}");
         assert_eq!(json["error"]["code"], "unauthorized");
     }
@@ -81,12 +76,9 @@ async fn each_read_key_sees_its_own_tenant_only() {
     assert!(response.text().await.unwrap().contains("unauthorized"));
 
     // Parameters out of range: 400 naming the parameter.
-    let (status, json) = get(
-        &app,
-        "/api/v1/analytics/overview?hours=0",
-        Some(&app.read_key),
-    )
-    .await;
+    let (status, json) = app
+        .get_json("/api/v1/analytics/overview?hours=0", Some(&app.read_key))
+        .await;
     assert_eq!(status, 400, "{json}");
     assert!(json["error"]["message"]
         .as_str()
@@ -157,7 +149,7 @@ async fn a_users_recent_behaviour_is_read_with_the_tenants_read_key() {
     let path = "/api/v1/analytics/users/alice/recent?limit=10";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let recent = loop {
-        let (status, json) = get(&app, path, Some(&app.read_key)).await;
+        let (status, json) = app.get_json(path, Some(&app.read_key)).await;
         assert_eq!(status, 200, "{json}");
         if json["events"].as_array().unwrap().len() == 3 {
             break json;
@@ -184,16 +176,16 @@ async fn a_users_recent_behaviour_is_read_with_the_tenants_read_key() {
     let store = open_store(&app.config).unwrap();
     store.create_tenant("elsewhere").unwrap();
     let other = store.issue_read_key("elsewhere").unwrap().key;
-    let (_, json) = get(&app, path, Some(&other)).await;
+    let (_, json) = app.get_json(path, Some(&other)).await;
     assert_eq!(json["events"], serde_json::json!([]));
-    let (status, _) = get(
-        &app,
-        "/api/v1/analytics/users/alice/recent?limit=0",
-        Some(&app.read_key),
-    )
-    .await;
+    let (status, _) = app
+        .get_json(
+            "/api/v1/analytics/users/alice/recent?limit=0",
+            Some(&app.read_key),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = get(&app, path, None).await;
+    let (status, _) = app.get_json(path, None).await;
     assert_eq!(status, 401);
     app.cleanup().await;
 }

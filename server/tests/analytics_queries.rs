@@ -128,16 +128,9 @@ async fn load(app: &TestApp, events: &[Generated]) {
     app.load_records(records).await;
 }
 
+/// `GET path` with the read key; must answer 200.
 async fn get(app: &TestApp, path: &str) -> Value {
-    let response = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(&app.read_key)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = app.get_json(path, Some(&app.read_key)).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
@@ -602,15 +595,8 @@ async fn bad_parameters_get_400_with_the_reason() {
             "spans at most 91 days",
         ),
     ] {
-        let response = app
-            .http
-            .get(app.url(path))
-            .bearer_auth(&app.read_key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{path}");
-        let body: Value = response.json().await.unwrap();
+        let (status, body) = app.get_json(path, Some(&app.read_key)).await;
+        assert_eq!(status, 400, "{path}: {body}");
         assert!(
             body["error"]["message"].as_str().unwrap().contains(reason),
             "{path}: {body}"

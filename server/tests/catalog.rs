@@ -10,17 +10,6 @@ use support::{cli, TestApp};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-async fn get(app: &TestApp, path: &str, bearer: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 async fn post_file(
     app: &TestApp,
     path: &str,
@@ -113,7 +102,7 @@ async fn a_catalog_imported_by_the_cli_names_top_items_hot_items_and_scenarios()
         now - 86_400,
         now + 3600
     );
-    let (status, top) = get(&app, &path, &app.read_key).await;
+    let (status, top) = app.get_json(&path, Some(&app.read_key)).await;
     assert_eq!(status, 200, "{top}");
     let rows: Vec<(Value, Value, Value, Value)> = top["items"]
         .as_array()
@@ -150,7 +139,9 @@ async fn a_catalog_imported_by_the_cli_names_top_items_hot_items_and_scenarios()
     assert_eq!(top["catalog_unavailable"], false);
 
     // The scenario filter: named scenarios, with or without data.
-    let (_, scopes) = get(&app, "/api/v1/analytics/scopes", &app.read_key).await;
+    let (_, scopes) = app
+        .get_json("/api/v1/analytics/scopes", Some(&app.read_key))
+        .await;
     assert_eq!(
         scopes["scenarios"],
         json!([
@@ -163,7 +154,9 @@ async fn a_catalog_imported_by_the_cli_names_top_items_hot_items_and_scenarios()
     // The live view's hot items carry names too (once the real-time worker has them).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let (status, live) = get(&app, "/api/v1/analytics/live?top=5", &app.read_key).await;
+        let (status, live) = app
+            .get_json("/api/v1/analytics/live?top=5", Some(&app.read_key))
+            .await;
         assert_eq!(status, 200, "{live}");
         let named = live["hot_items"]
             .as_array()
@@ -283,15 +276,21 @@ async fn the_admin_api_imports_and_pages_the_catalog() {
     assert_eq!(body["error"]["code"], "unreadable_file");
 
     // Paging in id order: a, c, d.
-    let (status, page) = get(&app, &format!("{items}?limit=2"), ADMIN_TOKEN).await;
+    let (status, page) = app
+        .get_json(&format!("{items}?limit=2"), Some(ADMIN_TOKEN))
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 3);
     assert_eq!(page["items"][0]["name"], "Ant");
     assert_eq!(page["next_after"], "c");
-    let (_, page) = get(&app, &format!("{items}?limit=2&after=c"), ADMIN_TOKEN).await;
+    let (_, page) = app
+        .get_json(&format!("{items}?limit=2&after=c"), Some(ADMIN_TOKEN))
+        .await;
     assert_eq!(page["items"][0]["item_id"], "d");
     assert_eq!(page["next_after"], Value::Null);
-    let (status, _) = get(&app, &format!("{items}?limit=0"), ADMIN_TOKEN).await;
+    let (status, _) = app
+        .get_json(&format!("{items}?limit=0"), Some(ADMIN_TOKEN))
+        .await;
     assert_eq!(status, 400);
 
     let scenarios = format!("/api/v1/tenants/{}/catalog/scenarios", app.tenant);
@@ -308,7 +307,7 @@ async fn the_admin_api_imports_and_pages_the_catalog() {
         (200, json!(1)),
         "{report}"
     );
-    let (_, listed) = get(&app, &scenarios, ADMIN_TOKEN).await;
+    let (_, listed) = app.get_json(&scenarios, Some(ADMIN_TOKEN)).await;
     assert_eq!(
         listed["scenarios"],
         json!([{"scenario_id": "home", "name": "Home feed"}])

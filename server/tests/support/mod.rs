@@ -343,6 +343,19 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET path` with `Authorization: Bearer <bearer>` (none: no header): status and JSON.
+    pub async fn get_json(&self, path: &str, bearer: Option<&str>) -> (u16, serde_json::Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.expect("the API answers");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("a JSON body"),
+        )
+    }
+
     /// The body of `GET path`, signed in (the read key in the dashboard's cookie).
     pub async fn get_text(&self, path: &str) -> String {
         let response = self

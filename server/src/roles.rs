@@ -81,63 +81,51 @@ fn connect_mongo(config: &Config) -> anyhow::Result<Option<Arc<Mongo>>> {
     Ok(Some(mongo))
 }
 
-/// Opens the configuration store and registers the bootstrap keys from the configuration.
-/// The recent-behaviour store for the analytics API (its calls block, so they run off the
-/// runtime).
+/// Runs a store call (the stores are synchronous) on the blocking pool, with its error as
+/// text, as the app's readers take it.
+async fn off_runtime<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The recent-behaviour store for the analytics API.
 fn recent_reader(store: Arc<dyn RecentStore>) -> RecentReader {
     RecentReader::new(
         move |tenant: String, user: String, since: i64, limit: usize| {
             let store = store.clone();
-            async move {
-                tokio::task::spawn_blocking(move || store.recent(&tenant, &user, since, limit))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
-            }
+            off_runtime(move || store.recent(&tenant, &user, since, limit))
         },
     )
 }
 
-/// The catalog store as the analytics views read it (its calls block, so they run off the
-/// runtime).
+/// The catalog store as the analytics views read it.
 pub struct StoreCatalog(pub Arc<dyn CatalogStore>);
 
 impl CatalogReader for StoreCatalog {
     fn items(&self, tenant: String, ids: Vec<String>) -> CatalogFuture<Vec<CatalogItem>> {
         let store = self.0.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || store.items(&tenant, &ids))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(off_runtime(move || store.items(&tenant, &ids)))
     }
 
     fn scenarios(&self, tenant: String) -> CatalogFuture<Vec<Scenario>> {
         let store = self.0.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || store.scenarios(&tenant))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        })
+        Box::pin(off_runtime(move || store.scenarios(&tenant)))
     }
 }
 
-/// Read keys resolved by the tenant store (its calls block, so they run off the runtime).
+/// Read keys resolved by the tenant store.
 fn read_keys(tenants: Arc<dyn TenantStore>) -> ReadKeys {
     ReadKeys::new(move |key: String| {
         let tenants = tenants.clone();
-        async move {
-            tokio::task::spawn_blocking(move || tenants.tenant_for_read_key(&key))
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|tenant| tenant.map(|t| t.id))
-                .map_err(|e| e.to_string())
-        }
+        off_runtime(move || Ok(tenants.tenant_for_read_key(&key)?.map(|t| t.id)))
     })
 }
 
+/// Opens the configuration store and registers the bootstrap keys from the configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
     open_tenant_store(config, connect_mongo(config)?)
 }

@@ -67,12 +67,13 @@ FROM metrics_daily
 WHERE (SELECT count() FROM rollup_states WHERE grain = 'day') = 0
 GROUP BY tenant_id, scenario_id, day;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_states_hourly_mv TO rollup_states AS
+-- One view fills both grains: each event is counted in its hour and in its UTC day.
+CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_states_mv TO rollup_states AS
 SELECT
     tenant_id,
-    CAST('hour' AS Enum8('hour' = 1, 'day' = 2)) AS grain,
+    grain_start.1 AS grain,
     scenario_id,
-    toStartOfHour(event_time) AS t,
+    grain_start.2 AS t,
     sumState(toUInt64(1)) AS events,
     sumState(toUInt64(action_type = 'impression')) AS impressions,
     sumState(toUInt64(action_type = 'click')) AS clicks,
@@ -84,37 +85,20 @@ SELECT
     uniqHLL12State(user_id) AS users,
     sumState(ifNull(watch_duration, 0.)) AS watch_time
 FROM user_behaviors
-GROUP BY tenant_id, scenario_id, t;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_states_daily_mv TO rollup_states AS
-SELECT
-    tenant_id,
-    CAST('day' AS Enum8('hour' = 1, 'day' = 2)) AS grain,
-    scenario_id,
-    toDateTime(toDate(event_time), 'UTC') AS t,
-    sumState(toUInt64(1)) AS events,
-    sumState(toUInt64(action_type = 'impression')) AS impressions,
-    sumState(toUInt64(action_type = 'click')) AS clicks,
-    sumState(toUInt64(action_type = 'view')) AS views,
-    sumState(toUInt64(action_type = 'like')) AS likes,
-    sumState(toUInt64(action_type = 'share')) AS shares,
-    sumState(toUInt64(action_type = 'add_cart')) AS add_carts,
-    sumState(toUInt64(action_type = 'order')) AS orders,
-    uniqHLL12State(user_id) AS users,
-    sumState(ifNull(watch_duration, 0.)) AS watch_time
-FROM user_behaviors
-GROUP BY tenant_id, scenario_id, t;
+ARRAY JOIN [
+    (CAST('hour' AS Enum8('hour' = 1, 'day' = 2)), toStartOfHour(event_time)),
+    (CAST('day' AS Enum8('hour' = 1, 'day' = 2)), toDateTime(toDate(event_time), 'UTC'))
+] AS grain_start
+GROUP BY tenant_id, grain, scenario_id, t;
 
 -- History of the users: HLL states from the raw events still kept (90 days). These rows
 -- carry only `users`; the other columns take empty states, which merge as nothing.
 INSERT INTO rollup_states (tenant_id, grain, scenario_id, t, users)
-SELECT tenant_id, 'hour', scenario_id, toStartOfHour(event_time) AS hour,
+SELECT tenant_id, grain_start.1 AS grain, scenario_id, grain_start.2 AS t,
     uniqHLL12State(user_id)
 FROM user_behaviors
-GROUP BY tenant_id, scenario_id, hour;
-
-INSERT INTO rollup_states (tenant_id, grain, scenario_id, t, users)
-SELECT tenant_id, 'day', scenario_id, toDateTime(toDate(event_time), 'UTC') AS day,
-    uniqHLL12State(user_id)
-FROM user_behaviors
-GROUP BY tenant_id, scenario_id, day
+ARRAY JOIN [
+    (CAST('hour' AS Enum8('hour' = 1, 'day' = 2)), toStartOfHour(event_time)),
+    (CAST('day' AS Enum8('hour' = 1, 'day' = 2)), toDateTime(toDate(event_time), 'UTC'))
+] AS grain_start
+GROUP BY tenant_id, grain, scenario_id, t

@@ -20,14 +20,37 @@ pub struct Config {
     /// metrics.
     #[envconfig(from = "WORKER_LISTEN", default = "127.0.0.1:3001")]
     pub worker_listen: SocketAddr,
-    /// Static membership of this worker in its consumer groups (`group.instance.id`), e.g.
-    /// the pod name of a StatefulSet. A worker restarted with the same id takes its place
-    /// again without waiting for a rebalance. Empty: dynamic membership.
+    /// A readable name for this worker process in the partition-ownership logs and keys
+    /// (e.g. the pod name). Empty: host name and process id. It is only a label: ownership
+    /// never depends on it, so two processes given the same name by mistake still never
+    /// own one partition together.
     #[envconfig(from = "WORKER_INSTANCE_ID", default = "")]
     pub worker_instance_id: String,
     /// A consumer partition further behind than this many messages makes readiness fail.
     #[envconfig(from = "WORKER_READY_MAX_LAG", default = "100000")]
     pub worker_ready_max_lag: i64,
+    /// A partition with work waiting (lag > 0) whose committed offset has not moved for this
+    /// long is stalled: readiness fails, a warning names it, `/metrics` shows it.
+    #[envconfig(from = "WORKER_STALL_SECS", default = "60")]
+    pub worker_stall_secs: u64,
+    /// How long a worker's claim on a partition lasts without renewal (renewed every third
+    /// of it). A crashed worker's partitions are taken over this long after its last renewal.
+    #[envconfig(from = "WORKER_LEASE_SECS", default = "10")]
+    pub worker_lease_secs: u64,
+
+    /// Request line and headers must arrive within this time (also between requests on a
+    /// kept-alive connection); a client that stalls is disconnected.
+    #[envconfig(from = "HTTP_HEADER_TIMEOUT_SECS", default = "10")]
+    pub http_header_timeout_secs: u64,
+    /// A request body must arrive within this time (408 otherwise).
+    #[envconfig(from = "HTTP_BODY_TIMEOUT_SECS", default = "30")]
+    pub http_body_timeout_secs: u64,
+    /// Request line and headers larger than this get 431.
+    #[envconfig(from = "HTTP_MAX_HEADER_BYTES", default = "65536")]
+    pub http_max_header_bytes: usize,
+    /// Open HTTP connections at most (also bounded by the open-file limit); more wait.
+    #[envconfig(from = "HTTP_MAX_CONNECTIONS", default = "10000")]
+    pub http_max_connections: usize,
 
     /// Kafka bootstrap servers, comma-separated.
     #[envconfig(from = "KAFKA_BROKERS", default = "127.0.0.1:9092")]
@@ -192,6 +215,15 @@ impl Config {
         Config::init_from_hashmap(&HashMap::new()).expect("defaults parse")
     }
 
+    /// The limits every HTTP connection gets.
+    pub fn connection_limits(&self) -> crate::http_server::ConnectionLimits {
+        crate::http_server::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs),
+            max_header_bytes: self.http_max_header_bytes,
+            max_connections: crate::http_server::connections_that_fit(self.http_max_connections),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |var, reason: &str| {
             Err(ConfigError::Invalid {
@@ -213,6 +245,24 @@ impl Config {
         }
         if self.sink_dead_letter_retention_hours == 0 {
             return invalid("SINK_DEAD_LETTER_RETENTION_HOURS", "must be positive");
+        }
+        if self.http_header_timeout_secs == 0 || self.http_body_timeout_secs == 0 {
+            return invalid(
+                "HTTP_HEADER_TIMEOUT_SECS/HTTP_BODY_TIMEOUT_SECS",
+                "must be positive",
+            );
+        }
+        if !(8192..=1 << 20).contains(&self.http_max_header_bytes) {
+            return invalid("HTTP_MAX_HEADER_BYTES", "must be between 8192 and 1048576");
+        }
+        if self.http_max_connections == 0 {
+            return invalid("HTTP_MAX_CONNECTIONS", "must be positive");
+        }
+        if self.worker_stall_secs == 0 {
+            return invalid("WORKER_STALL_SECS", "must be positive");
+        }
+        if !(3..=300).contains(&self.worker_lease_secs) {
+            return invalid("WORKER_LEASE_SECS", "must be between 3 and 300 seconds");
         }
         if self.worker_ready_max_lag < 0 {
             return invalid("WORKER_READY_MAX_LAG", "must not be negative");

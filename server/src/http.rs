@@ -16,6 +16,7 @@ use recoscope_app::{shell, App};
 use recoscope_clickhouse::ClickHouse;
 use serde_json::json;
 use std::sync::Arc;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The name cargo-leptos gives the hydrate bundle (`output-name` in Cargo.toml).
@@ -42,6 +43,8 @@ pub struct HealthState {
     pub clickhouse: ClickHouse,
     /// A partition further behind than this makes the process not ready.
     pub max_lag: i64,
+    /// A partition with lag and no progress for this long is stalled (not ready).
+    pub stall_after: std::time::Duration,
 }
 
 async fn liveness() -> &'static str {
@@ -59,14 +62,16 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
-/// Ready when the event log and ClickHouse both answer and no partition this process's
-/// workers own is more than `max_lag` messages behind.
+/// Ready when the event log and ClickHouse both answer and no partition of the groups this
+/// process watches is more than `max_lag` messages behind or stalled.
 async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let broker = state.sink.ready().await;
     let clickhouse = state.clickhouse.ping().await;
     let lag = crate::pipeline::lag::board().snapshot();
     let behind = lag.iter().filter(|l| l.lag > state.max_lag).count();
-    let ok = broker.is_ok() && clickhouse.is_ok() && behind == 0;
+    let stalled = lag.iter().filter(|l| l.stalled).count();
+    let consumers_ok = behind == 0 && stalled == 0;
+    let ok = broker.is_ok() && clickhouse.is_ok() && consumers_ok;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -83,9 +88,11 @@ async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
             "broker": describe(broker.map_err(|e| e.to_string())),
             "clickhouse": describe(clickhouse.map_err(|e| e.to_string())),
             "consumers": {
-                "ok": behind == 0,
+                "ok": consumers_ok,
                 "max_lag": state.max_lag,
                 "partitions_behind": behind,
+                "stall_secs": state.stall_after.as_secs(),
+                "partitions_stalled": stalled,
                 "lag": lag,
             },
         })),
@@ -103,12 +110,14 @@ pub fn health_routes(health: HealthState) -> Router {
         .with_state(health)
 }
 
-/// Everything the server role serves.
+/// Everything the server role serves: ingest, health, the dashboard and the other JSON
+/// `apis`.
 pub fn router(
     ingest: IngestState,
     health: HealthState,
     db: AnalyticsDb,
     leptos_options: LeptosOptions,
+    apis: Router,
 ) -> Router {
     let health =
         health_routes(health).route("/api/v1/openapi.json", get(crate::openapi::openapi_json));
@@ -127,9 +136,16 @@ pub fn router(
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
 
-    Router::new()
-        .merge(ingest_routes(ingest))
+    // Every other body (catalog imports, server functions) may not pause longer than this
+    // between its parts; ingest bounds its whole request instead (408).
+    let body_idle = ingest.body_timeout;
+    let rest = Router::new()
         .merge(health)
         .merge(dashboard)
+        .merge(apis)
+        .layer(RequestBodyTimeoutLayer::new(body_idle));
+    Router::new()
+        .merge(ingest_routes(ingest))
+        .merge(rest)
         .layer(TraceLayer::new_for_http())
 }

@@ -8,9 +8,11 @@
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
 //! - [`kafka`]: client settings, topic creation, the Kafka `EventSink`.
-//! - [`pipeline`]: Kafka-fed workers (the ClickHouse loader).
+//! - [`pipeline`]: Kafka-fed workers (ClickHouse loader, Redis real-time state, recent
+//!   behaviour), partition ownership, lag and stalls.
 //! - [`migrations`]: the `sql/` migrations, applied once each.
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
+//! - [`http_server`]: the accept loop: header timeout, header size and connection caps.
 //! - [`openapi`]: the ingest API's OpenAPI document.
 //! - [`recent_api`]: a user's recent behaviour (admin token).
 //! - [`retention`]: dropping raw events older than `RAW_RETENTION_DAYS`.
@@ -29,6 +31,7 @@ pub mod catalog_import;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod http_server;
 pub mod ingest;
 pub mod kafka;
 pub mod migrations;

@@ -273,9 +273,25 @@ async fn main() -> anyhow::Result<()> {
     }
     let shutdown = running.shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+        stop_requested().await;
+        tracing::info!("shutting down: draining batches, releasing partitions");
         shutdown.cancel();
     });
     running.wait().await
+}
+
+/// Ctrl-C or SIGTERM (how orchestrators and `kill` stop a process): both drain gracefully.
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

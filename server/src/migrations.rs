@@ -122,8 +122,15 @@ pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, Migratio
     let db = ch.database().to_string();
     ch.execute_on_server(Query::new(format!("CREATE DATABASE IF NOT EXISTS {db}")))
         .await?;
+    // A restart of an up-to-date database (the common case, and a crash loop's) needs no
+    // lock: nothing to apply, and a lock left by a killed migrator cannot hold it up.
+    if !pending(&applied_migrations(ch).await?, last)? {
+        return Ok(Vec::new());
+    }
     acquire_lock(ch).await?;
+    let heartbeat = tokio::spawn(hold_lock(ch.clone()));
     let outcome = apply(ch, last).await;
+    heartbeat.abort();
     let released = ch
         .execute(Query::new(format!("DROP TABLE IF EXISTS {LOCK_TABLE}")))
         .await;
@@ -132,14 +139,66 @@ pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, Migratio
     Ok(ran)
 }
 
+/// The versions and checksums applied so far (none before the first migration).
+async fn applied_migrations(ch: &ClickHouse) -> Result<Vec<Applied>, MigrationError> {
+    match ch
+        .fetch(Query::new(
+            "SELECT version, checksum FROM schema_migrations",
+        ))
+        .await
+    {
+        Ok(applied) => Ok(applied),
+        Err(e) if e.code() == Some(UNKNOWN_TABLE) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a migration up to `last` has not run yet; an applied one that was edited since is
+/// an error.
+fn pending(applied: &[Applied], last: u32) -> Result<bool, MigrationError> {
+    let mut pending = false;
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= last) {
+        let current = checksum(migration.sql);
+        match applied.iter().find(|a| a.version == migration.version) {
+            Some(done) if done.checksum != current => {
+                return Err(MigrationError::Changed {
+                    name: migration.name,
+                    applied: done.checksum.clone(),
+                    current,
+                })
+            }
+            Some(_) => {}
+            None => pending = true,
+        }
+    }
+    Ok(pending)
+}
+
+/// Shows the lock is held by a live migrator: a row with the time every few seconds, so a
+/// migrator that died (SIGKILL during its start-up) is recognised within [`LOCK_STALE`].
+async fn hold_lock(ch: ClickHouse) {
+    loop {
+        let beat = format!("INSERT INTO {LOCK_TABLE} VALUES (now())");
+        if let Err(error) = ch.execute(Query::new(beat)).await {
+            tracing::warn!(%error, "migration lock heartbeat failed");
+        }
+        tokio::time::sleep(LOCK_BEAT).await;
+    }
+}
+
 /// The table whose existence means "a process is migrating this database".
 pub const LOCK_TABLE: &str = "schema_migrations_lock";
 /// How long a process waits for another's migration before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(15 * 60);
-/// A lock this old was left by a migrator that died; it is taken over.
-const LOCK_STALE: Duration = Duration::from_secs(2 * 3600);
+/// A lock whose last heartbeat is this old was left by a migrator that died; it is taken
+/// over.
+const LOCK_STALE: Duration = Duration::from_secs(30);
+/// How often a migrator shows it is alive.
+const LOCK_BEAT: Duration = Duration::from_secs(3);
 /// ClickHouse's "table already exists".
 const TABLE_ALREADY_EXISTS: u32 = 57;
+/// ClickHouse's "table doesn't exist".
+const UNKNOWN_TABLE: u32 = 60;
 
 async fn acquire_lock(ch: &ClickHouse) -> Result<(), MigrationError> {
     #[derive(Deserialize)]
@@ -154,23 +213,37 @@ async fn acquire_lock(ch: &ClickHouse) -> Result<(), MigrationError> {
             Err(e) if e.code() == Some(TABLE_ALREADY_EXISTS) => {}
             Err(e) => return Err(e.into()),
         }
+        // The last heartbeat, or the table's creation while its creator had not written
+        // one yet.
         let age: Vec<Age> = ch
             .fetch(
-                Query::new(
-                    "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS secs \
-                     FROM system.tables WHERE database = currentDatabase() AND name = ? \
-                     AND toInt64(metadata_modification_time) > 0",
-                )
+                Query::new(format!(
+                    "SELECT toInt64(now()) - greatest( \
+                       (SELECT toInt64(max(since)) FROM {LOCK_TABLE}), \
+                       (SELECT toInt64(metadata_modification_time) FROM system.tables \
+                        WHERE database = currentDatabase() AND name = ?)) AS secs"
+                ))
                 .bind(LOCK_TABLE),
             )
-            .await?;
+            .await
+            .unwrap_or_default();
         if age
             .first()
             .is_some_and(|a| a.secs > LOCK_STALE.as_secs() as i64)
         {
-            tracing::warn!("taking over a migration lock older than {LOCK_STALE:?}");
-            ch.execute(Query::new(format!("DROP TABLE IF EXISTS {LOCK_TABLE}")))
-                .await?;
+            // Renaming is atomic: of several waiters, one moves the dead lock away and the
+            // others find it gone (or a new, live one) on their next try.
+            let aside = format!("{LOCK_TABLE}_dead_{}", uuid::Uuid::new_v4().simple());
+            let renamed = ch
+                .execute(Query::new(format!("RENAME TABLE {LOCK_TABLE} TO {aside}")))
+                .await;
+            if renamed.is_ok() {
+                tracing::warn!(
+                    "took over a migration lock whose holder stopped beating {LOCK_STALE:?} ago"
+                );
+                ch.execute(Query::new(format!("DROP TABLE IF EXISTS {aside}")))
+                    .await?;
+            }
             continue;
         }
         if started.elapsed() > LOCK_WAIT {

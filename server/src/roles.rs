@@ -192,23 +192,20 @@ pub fn open_stores(
     Ok((open_tenant_store(config, mongo)?, catalog))
 }
 
-/// Serves `app` until shutdown.
+/// Serves `app` until shutdown, with the configured connection limits.
 fn spawn_server(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    config: &Config,
     shutdown: &CancellationToken,
 ) -> JoinHandle<anyhow::Result<()>> {
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        // Connect info gives the ingest API the peer address (client IP enrichment).
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await?;
-        Ok(())
-    })
+    let limits = config.connection_limits();
+    tokio::spawn(crate::http_server::serve(
+        listener,
+        app,
+        limits,
+        shutdown.clone(),
+    ))
 }
 
 /// Prepares the shared resources (database schema, topic) and starts the roles.
@@ -234,6 +231,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         sink: Arc::new(KafkaEventSink::new(&config)?),
         clickhouse: clickhouse.clone(),
         max_lag: config.worker_ready_max_lag,
+        stall_after: Duration::from_secs(config.worker_stall_secs),
     };
 
     let shutdown = CancellationToken::new();
@@ -289,6 +287,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             tenants: tenants.clone(),
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
+            body_timeout: Duration::from_secs(config.http_body_timeout_secs),
             limits: config.limits(),
             trusted_proxies: Arc::new(
                 TrustedProxies::parse(&config.ingest_trusted_proxies)
@@ -316,13 +315,13 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             tenants,
             admin_token: recent_api.admin_token.clone(),
         };
-        let app = http::router(ingest, health.clone(), db.clone(), http::leptos_options()?)
-            .merge(recent_routes(recent_api))
+        let apis = recent_routes(recent_api)
             .merge(catalog_routes(catalog_api))
-            .merge(crate::analytics_api::routes(db));
+            .merge(crate::analytics_api::routes(db.clone()));
+        let app = http::router(ingest, health.clone(), db, http::leptos_options()?, apis);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
-        tasks.push(spawn_server(listener, app, &shutdown));
+        tasks.push(spawn_server(listener, app, &config, &shutdown));
     }
 
     if roles.worker && !roles.serve {
@@ -334,6 +333,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.push(spawn_server(
             listener,
             http::health_routes(health),
+            &config,
             &shutdown,
         ));
     }

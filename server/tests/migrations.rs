@@ -97,24 +97,35 @@ async fn upgrade_after_an_interruption(ch: &ClickHouse) {
     );
 }
 
-/// A process that finds the lock waits until it is released, then finds nothing to do; two
-/// processes booting together apply each migration once.
+/// A process with migrations to apply that finds the lock waits until it is released; an
+/// up-to-date database needs no lock (a lock left by a killed process cannot hold a restart
+/// up); two processes booting together apply each migration once.
 async fn two_processes_migrate_one_at_a_time(ch: &ClickHouse) {
-    ch.execute(Query::new(format!(
-        "CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log"
-    )))
-    .await
-    .unwrap();
-    let waiting = tokio::spawn({
-        let ch = ch.clone();
-        async move { migrate(&ch).await.unwrap() }
-    });
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert!(!waiting.is_finished(), "the lock holds the second process");
+    let lock = format!("CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log");
+    ch.execute(Query::new(lock.clone())).await.unwrap();
+    assert!(
+        migrate(ch).await.unwrap().is_empty(),
+        "an up-to-date database boots past a held lock"
+    );
     ch.execute(Query::new(format!("DROP TABLE {LOCK_TABLE}")))
         .await
         .unwrap();
-    assert!(waiting.await.unwrap().is_empty());
+
+    let held = ch.with_database(format!("{}_held", ch.database()));
+    held.execute_on_server(Query::new(format!("CREATE DATABASE {}", held.database())))
+        .await
+        .unwrap();
+    held.execute(Query::new(lock)).await.unwrap();
+    let waiting = tokio::spawn({
+        let held = held.clone();
+        async move { migrate(&held).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!waiting.is_finished(), "the lock holds the second process");
+    held.execute(Query::new(format!("DROP TABLE {LOCK_TABLE}")))
+        .await
+        .unwrap();
+    assert_eq!(waiting.await.unwrap().len(), MIGRATIONS.len());
 
     // A fresh database, migrated by two processes at once: every migration applied once.
     let fresh = ch.with_database(format!("{}_twin", ch.database()));
@@ -142,6 +153,7 @@ async fn upgrading_a_database_with_data_to_rollup_states_keeps_every_count() {
     for database in [
         config.clickhouse_database.clone(),
         format!("{}_twin", config.clickhouse_database),
+        format!("{}_held", config.clickhouse_database),
     ] {
         ch.execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
             .await

@@ -18,6 +18,8 @@ use recoscope_core::BehaviorRecord;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::TimeoutLayer;
 
 /// What the ingest routes need.
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct IngestState {
     pub tenants: Arc<dyn TenantStore>,
     pub max_batch: usize,
     pub max_body_bytes: usize,
+    /// The whole request, body included, must arrive within this time (408).
+    pub body_timeout: std::time::Duration,
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub limits: Limits,
@@ -73,9 +77,20 @@ where
     // JSON 413 from the handler rather than a bare one from the extractor.
     let limit = state.max_body_bytes;
     let cors = super::cors::cors_layer(state.tenants.clone());
+    let body_timeout = state.body_timeout;
     Router::new()
         .route("/api/v1/behaviors", post(ingest))
+        // The limit counts decompressed bytes: the extractor reads what the decompression
+        // layer below yields, so a small gzip bomb still stops at the limit with 413.
         .layer(DefaultBodyLimit::max(limit))
+        // Trackers compress their batches; gzip and deflate are decoded, any other
+        // Content-Encoding is refused with 415 rather than parsed as if it were JSON.
+        .layer(RequestDecompressionLayer::new())
+        // A client that trickles its body (or never finishes it) is answered 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            body_timeout,
+        ))
         .layer(cors)
         .with_state(state)
 }

@@ -73,25 +73,6 @@ impl<T> Batch<T> {
         self.is_full() || self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Forgets what came from partitions this worker no longer owns: their offsets were not
-    /// committed, so the new owner reads them again.
-    pub fn drop_partitions(&mut self, revoked: &[(String, i32)]) {
-        if revoked.is_empty() {
-            return;
-        }
-        let gone = |topic: &str, partition: i32| {
-            revoked.iter().any(|(t, p)| t == topic && *p == partition)
-        };
-        self.items
-            .retain(|(source, _)| !gone(&source.topic, source.partition));
-        self.offsets
-            .retain(|(topic, partition), _| !gone(topic, *partition));
-        if self.offsets.is_empty() {
-            self.opened_at = None;
-            self.bytes = 0;
-        }
-    }
-
     /// Empties the batch, returning its items and offsets.
     pub fn take(&mut self) -> (Vec<(Source, T)>, Offsets) {
         self.opened_at = None;
@@ -150,16 +131,5 @@ mod tests {
         assert!(!b.is_full());
         b.push(at(0, 2), 60, ());
         assert!(b.is_full());
-    }
-
-    #[test]
-    fn revoked_partitions_leave_the_batch() {
-        let mut b = Batch::new(limits(1000, 1 << 20, Duration::from_secs(3600)));
-        b.push(at(0, 1), 1, "a");
-        b.push(at(1, 7), 1, "b");
-        b.drop_partitions(&[("t".to_string(), 1)]);
-        let (items, offsets) = b.take();
-        assert_eq!(items, vec![(at(0, 1), "a")]);
-        assert_eq!(offsets.len(), 1);
     }
 }

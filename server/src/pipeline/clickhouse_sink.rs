@@ -58,7 +58,7 @@ impl ClickHouseSink {
         clickhouse: ClickHouse,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let consumer = consumer::subscribe(&config, &config.sink_group_id, &config.kafka_topic)?;
+        let consumer = consumer::join(&config, &config.sink_group_id, &config.kafka_topic)?;
         let sink = ClickHouseSink {
             loader: ClickHouseLoader::new(clickhouse, config.sink_recent_ids),
             dead_letters: DeadLetters::new(&config)?,

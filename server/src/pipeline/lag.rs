@@ -1,10 +1,19 @@
-//! Consumer lag per partition: how many messages each consumer group has not committed yet.
+//! Consumer lag per partition: how many messages each consumer group has not committed yet,
+//! and whether a partition with work waiting has stopped making progress (a stall).
 //!
 //! Each worker's group is watched by [`watch`]: every [`INTERVAL`] it reads the group's
 //! committed offsets and the broker's watermarks for *every* partition of the topic (not only
 //! the ones this process owns, so a group stuck without owners shows as lagging), sets the
 //! `recoscope_consumer_lag{group,topic,partition}` gauge and puts the numbers on the
 //! process-wide [`LagBoard`] that readiness reads.
+//!
+//! A partition is **stalled** when it has lag and its committed offset has not moved for
+//! `WORKER_STALL_SECS`: nobody loads it (no owner, a destination down, a stuck loop). Lag alone
+//! is not a stall (a busy partition catching up moves), and a stall below
+//! `WORKER_READY_MAX_LAG` is still one: this is what kept a frozen pipeline "ready" (issue
+//! 12). A stall turns readiness red, is logged as a warning naming group, partition and lag,
+//! and shows as `recoscope_consumer_stalled{group,topic,partition}` (1) with
+//! `recoscope_consumer_stalled_seconds`.
 
 use crate::config::Config;
 use crate::kafka::client_config;
@@ -13,7 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How often the lag is read.
@@ -27,14 +36,36 @@ pub struct PartitionLag {
     pub partition: i32,
     /// Messages after the group's committed offset.
     pub lag: i64,
+    /// Seconds since the committed offset last moved while there was lag (0 without lag).
+    pub idle_secs: u64,
+    /// Lag and no progress for the stall time.
+    pub stalled: bool,
 }
 
-/// (topic, partition) → lag, for one group.
-type GroupLags = BTreeMap<(String, i32), i64>;
+/// One reading: lag and the committed offset (`None` before the first commit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub lag: i64,
+    pub committed: Option<i64>,
+}
+
+/// (topic, partition) → reading, for one group.
+pub type GroupReadings = BTreeMap<(String, i32), Reading>;
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    reading: Reading,
+    /// Last time the partition had no lag or its committed offset moved.
+    progress_at: Instant,
+    stalled: bool,
+}
+
+/// (topic, partition) → what the board knows of it, for one group.
+type GroupState = BTreeMap<(String, i32), Tracked>;
 
 #[derive(Default)]
 pub struct LagBoard {
-    groups: Mutex<BTreeMap<String, GroupLags>>,
+    groups: Mutex<BTreeMap<String, GroupState>>,
 }
 
 /// The board of this process (every consumer of every worker reports here).
@@ -50,32 +81,87 @@ fn partition_lag(low: i64, high: i64, committed: Option<i64>) -> i64 {
 }
 
 impl LagBoard {
-    /// Replaces `group`'s numbers and gauges.
-    pub fn set(&self, group: &str, lags: GroupLags) {
-        for ((topic, partition), lag) in &lags {
-            metrics::gauge!("recoscope_consumer_lag",
-                "group" => group.to_string(),
-                "topic" => topic.clone(),
-                "partition" => partition.to_string())
-            .set(*lag as f64);
-        }
+    /// Takes a new reading of `group` at `now`: updates progress, stalls (a partition stalls
+    /// after `stall_after` with lag and no progress) and gauges, and logs the changes.
+    pub fn set(&self, group: &str, readings: GroupReadings, stall_after: Duration, now: Instant) {
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        groups.insert(group.to_string(), lags);
+        let previous = groups.remove(group).unwrap_or_default();
+        let mut tracked = BTreeMap::new();
+        for ((topic, partition), reading) in readings {
+            let key = (topic.clone(), partition);
+            let moved = previous
+                .get(&key)
+                .is_none_or(|p| p.reading.committed != reading.committed);
+            let progress_at = match previous.get(&key) {
+                Some(p) if !moved && reading.lag > 0 => p.progress_at,
+                _ => now,
+            };
+            let idle = now.duration_since(progress_at);
+            let stalled = reading.lag > 0 && idle >= stall_after;
+            let was_stalled = previous.get(&key).is_some_and(|p| p.stalled);
+            if stalled && !was_stalled {
+                tracing::warn!(
+                    group,
+                    topic,
+                    partition,
+                    lag = reading.lag,
+                    idle_secs = idle.as_secs(),
+                    "partition stalled: messages are waiting and none were committed"
+                );
+            } else if !stalled && was_stalled {
+                tracing::info!(
+                    group,
+                    topic,
+                    partition,
+                    lag = reading.lag,
+                    "partition moves again"
+                );
+            }
+            let labels = [
+                ("group", group.to_string()),
+                ("topic", topic.clone()),
+                ("partition", partition.to_string()),
+            ];
+            metrics::gauge!("recoscope_consumer_lag", &labels).set(reading.lag as f64);
+            metrics::gauge!("recoscope_consumer_stalled", &labels)
+                .set(f64::from(u8::from(stalled)));
+            metrics::gauge!("recoscope_consumer_stalled_seconds", &labels).set(if stalled {
+                idle.as_secs_f64()
+            } else {
+                0.0
+            });
+            tracked.insert(
+                key,
+                Tracked {
+                    reading,
+                    progress_at,
+                    stalled,
+                },
+            );
+        }
+        groups.insert(group.to_string(), tracked);
     }
 
     /// Every partition of every group, ordered by group, topic and partition.
     pub fn snapshot(&self) -> Vec<PartitionLag> {
+        let now = Instant::now();
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         groups
             .iter()
             .flat_map(|(group, partitions)| {
                 partitions
                     .iter()
-                    .map(move |((topic, partition), lag)| PartitionLag {
+                    .map(move |((topic, partition), t)| PartitionLag {
                         group: group.clone(),
                         topic: topic.clone(),
                         partition: *partition,
-                        lag: *lag,
+                        lag: t.reading.lag,
+                        idle_secs: if t.reading.lag > 0 {
+                            now.duration_since(t.progress_at).as_secs()
+                        } else {
+                            0
+                        },
+                        stalled: t.stalled,
                     })
             })
             .collect()
@@ -99,6 +185,7 @@ pub async fn watch(config: Config, group: String, topic: String, shutdown: Cance
         .ok();
     let Some(consumer) = consumer else { return };
     let consumer = std::sync::Arc::new(consumer);
+    let stall_after = Duration::from_secs(config.worker_stall_secs);
     let mut every = tokio::time::interval(INTERVAL);
     loop {
         tokio::select! {
@@ -107,7 +194,7 @@ pub async fn watch(config: Config, group: String, topic: String, shutdown: Cance
         }
         let (reader, topic_name) = (consumer.clone(), topic.clone());
         match tokio::task::spawn_blocking(move || read_lag(&reader, &topic_name)).await {
-            Ok(Ok(lags)) => board().set(&group, lags),
+            Ok(Ok(lags)) => board().set(&group, lags, stall_after, Instant::now()),
             Ok(Err(error)) => tracing::debug!(%error, group, "consumer lag not read"),
             Err(error) => tracing::debug!(%error, group, "consumer lag task failed"),
         }
@@ -116,7 +203,7 @@ pub async fn watch(config: Config, group: String, topic: String, shutdown: Cance
 }
 
 /// The group's lag on every partition of `topic` (blocking: metadata, offsets, watermarks).
-fn read_lag(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult<GroupLags> {
+fn read_lag(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult<GroupReadings> {
     let timeout = Duration::from_secs(2);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut partitions = TopicPartitionList::new();
@@ -126,7 +213,7 @@ fn read_lag(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult
         }
     }
     let committed = consumer.committed_offsets(partitions, timeout)?;
-    let mut lags = GroupLags::new();
+    let mut lags = GroupReadings::new();
     for element in committed.elements() {
         let (low, high) = consumer.fetch_watermarks(topic, element.partition(), timeout)?;
         let committed = match element.offset() {
@@ -135,7 +222,10 @@ fn read_lag(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult
         };
         lags.insert(
             (topic.to_string(), element.partition()),
-            partition_lag(low, high, committed),
+            Reading {
+                lag: partition_lag(low, high, committed),
+                committed,
+            },
         );
     }
     Ok(lags)
@@ -154,14 +244,31 @@ mod tests {
         assert_eq!(partition_lag(0, 60, Some(60)), 0);
     }
 
+    fn reading(lag: i64, committed: i64) -> Reading {
+        Reading {
+            lag,
+            committed: Some(committed),
+        }
+    }
+
+    fn one(topic: &str, partition: i32, r: Reading) -> GroupReadings {
+        GroupReadings::from([((topic.to_string(), partition), r)])
+    }
+
     #[test]
     fn the_board_lists_every_group_and_forgets_stopped_ones() {
         let board = LagBoard::default();
+        let (stall, now) = (Duration::from_secs(60), Instant::now());
         board.set(
             "sink",
-            GroupLags::from([(("events".into(), 1), 7), (("events".into(), 0), 3)]),
+            GroupReadings::from([
+                (("events".into(), 1), reading(7, 0)),
+                (("events".into(), 0), reading(3, 0)),
+            ]),
+            stall,
+            now,
         );
-        board.set("realtime", GroupLags::from([(("events".into(), 0), 0)]));
+        board.set("realtime", one("events", 0, reading(0, 9)), stall, now);
         let rows: Vec<(String, i32, i64)> = board
             .snapshot()
             .into_iter()
@@ -177,5 +284,80 @@ mod tests {
         );
         board.remove("sink");
         assert_eq!(board.snapshot().len(), 1);
+    }
+
+    #[test]
+    fn lag_without_progress_for_the_stall_time_is_a_stall() {
+        let board = LagBoard::default();
+        let (stall, t0) = (Duration::from_secs(10), Instant::now());
+        let stalled = |board: &LagBoard| board.snapshot()[0].stalled;
+        board.set("g", one("t", 0, reading(5, 100)), stall, t0);
+        board.set(
+            "g",
+            one("t", 0, reading(50, 100)),
+            stall,
+            t0 + Duration::from_secs(9),
+        );
+        assert!(!stalled(&board), "not yet the stall time");
+        board.set(
+            "g",
+            one("t", 0, reading(80, 100)),
+            stall,
+            t0 + Duration::from_secs(10),
+        );
+        assert!(
+            stalled(&board),
+            "lag and the same committed offset for 10 s"
+        );
+        // Progress ends the stall and restarts the clock.
+        board.set(
+            "g",
+            one("t", 0, reading(60, 120)),
+            stall,
+            t0 + Duration::from_secs(11),
+        );
+        assert!(!stalled(&board));
+        board.set(
+            "g",
+            one("t", 0, reading(60, 120)),
+            stall,
+            t0 + Duration::from_secs(20),
+        );
+        assert!(!stalled(&board));
+        board.set(
+            "g",
+            one("t", 0, reading(60, 120)),
+            stall,
+            t0 + Duration::from_secs(21),
+        );
+        assert!(stalled(&board));
+    }
+
+    #[test]
+    fn an_idle_partition_without_lag_never_stalls() {
+        let board = LagBoard::default();
+        let (stall, t0) = (Duration::from_secs(10), Instant::now());
+        board.set("g", one("t", 0, reading(0, 100)), stall, t0);
+        board.set(
+            "g",
+            one("t", 0, reading(0, 100)),
+            stall,
+            t0 + Duration::from_secs(600),
+        );
+        assert!(!board.snapshot()[0].stalled);
+        // Work arrives after a long quiet time: the clock starts when it arrives.
+        board.set(
+            "g",
+            one("t", 0, reading(4, 100)),
+            stall,
+            t0 + Duration::from_secs(601),
+        );
+        board.set(
+            "g",
+            one("t", 0, reading(4, 100)),
+            stall,
+            t0 + Duration::from_secs(605),
+        );
+        assert!(!board.snapshot()[0].stalled);
     }
 }

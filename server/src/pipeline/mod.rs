@@ -2,7 +2,10 @@
 //!
 //! - [`row`]: a `BehaviorRecord` as a `user_behaviors` row.
 //! - [`batch`]: the rows/bytes/time bounded batch and the offsets it covers.
-//! - [`consumer`]: the loop every worker shares (batch, deliver, then commit; rebalances).
+//! - [`ownership`]: who reads which partition: leases in Redis, not the broker's group
+//!   coordinator (a crashed worker's partitions are taken over after one lease).
+//! - [`consumer`]: the loop every worker shares (batch, deliver, then commit; changes of
+//!   ownership).
 //! - [`lag`]: consumer lag per partition, for `/metrics` and readiness.
 //! - [`retry`]: jittered exponential backoff for transient failures.
 //! - [`dead_letter`]: the dead-letter topic for messages that cannot be loaded.
@@ -18,6 +21,7 @@ pub mod clickhouse_sink;
 pub mod consumer;
 pub mod dead_letter;
 pub mod lag;
+pub mod ownership;
 pub mod realtime;
 pub mod recent_feed;
 pub mod retry;

@@ -282,11 +282,10 @@ pub struct RealtimeWorker {
 
 impl RealtimeWorker {
     pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer =
-            consumer::subscribe(&config, &config.realtime_group_id, &config.kafka_topic)?;
         let Some(writer) = RealtimeWriter::connect(&config, &shutdown).await? else {
             return Ok(());
         };
+        let consumer = consumer::join(&config, &config.realtime_group_id, &config.kafka_topic)?;
         let worker = RealtimeWorker { writer };
         let limits = Limits {
             max_rows: 5_000,

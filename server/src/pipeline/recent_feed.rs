@@ -30,7 +30,7 @@ impl RecentFeed {
         store: Arc<dyn RecentStore>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let consumer = consumer::subscribe(&config, &config.recent_group_id, &config.kafka_topic)?;
+        let consumer = consumer::join(&config, &config.recent_group_id, &config.kafka_topic)?;
         let purge = tokio::spawn(purge_every_hour(store.clone(), shutdown.clone()));
         let limits = Limits {
             max_rows: 5_000,

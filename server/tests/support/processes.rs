@@ -190,25 +190,47 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// `recoscope worker` as its own process, configured like the app under test.
-pub struct WorkerProcess {
-    /// Its health listener (`WORKER_LISTEN`).
+/// The `recoscope` binary as a process of its own (`worker` or `all`), configured like the app
+/// under test and otherwise with the defaults users get: no instance id, nothing a user would
+/// not set (an earlier suite set `WORKER_INSTANCE_ID`, and the default process's crash was never
+/// tried).
+pub struct RecoscopeProcess {
+    /// Its HTTP port: `WORKER_LISTEN` for `worker`, `RECOSCOPE_LISTEN` for `all`.
     pub port: u16,
+    role: &'static str,
     env: Vec<(&'static str, String)>,
     child: Option<Child>,
 }
 
-impl WorkerProcess {
-    pub async fn start(config: &Config) -> WorkerProcess {
+/// The old name: a worker-only process.
+pub type WorkerProcess = RecoscopeProcess;
+
+impl RecoscopeProcess {
+    /// `recoscope worker`, waited for until it listens.
+    pub async fn start(config: &Config) -> RecoscopeProcess {
+        Self::start_role(config, "worker").await
+    }
+
+    /// `recoscope ROLE`, waited for until it listens.
+    pub async fn start_role(config: &Config, role: &'static str) -> RecoscopeProcess {
+        let mut process = Self::configure(config, role);
+        process.resume().await;
+        process
+    }
+
+    /// The process's configuration, not started yet.
+    pub fn configure(config: &Config, role: &'static str) -> RecoscopeProcess {
         let port = free_port();
-        let env = vec![
-            ("WORKER_LISTEN", format!("127.0.0.1:{port}")),
-            // A restarted worker takes its own place in the groups again (static membership).
-            ("WORKER_INSTANCE_ID", super::unique("worker-")),
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = vec![
+            // Both listeners get a free port; the role decides which one is served.
+            ("WORKER_LISTEN", listen.clone()),
+            ("RECOSCOPE_LISTEN", listen),
             (
                 "WORKER_READY_MAX_LAG",
                 config.worker_ready_max_lag.to_string(),
             ),
+            ("WORKER_STALL_SECS", config.worker_stall_secs.to_string()),
             ("KAFKA_BROKERS", config.kafka_brokers.clone()),
             ("KAFKA_TOPIC", config.kafka_topic.clone()),
             (
@@ -233,17 +255,28 @@ impl WorkerProcess {
             ("RECOSCOPE_WRITE_KEYS", config.write_keys.clone()),
             ("MONGODB_URI", String::new()),
             (
+                "INGEST_RATE_EVENTS_PER_SEC",
+                config.ingest_rate_events_per_sec.to_string(),
+            ),
+            ("INGEST_RATE_BURST", config.ingest_rate_burst.to_string()),
+            (
+                "KAFKA_PRODUCE_TIMEOUT_MS",
+                config.kafka_produce_timeout_ms.to_string(),
+            ),
+            (
                 "RUST_LOG",
                 std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             ),
         ];
-        let mut worker = WorkerProcess {
+        if let Ok(site) = std::env::var("LEPTOS_SITE_ROOT") {
+            env.push(("LEPTOS_SITE_ROOT", site));
+        }
+        RecoscopeProcess {
             port,
+            role,
             env,
             child: None,
-        };
-        worker.resume().await;
-        worker
+        }
     }
 
     /// SIGKILL: no drain, no commit; whatever batch it held is read again by its successor.
@@ -254,11 +287,20 @@ impl WorkerProcess {
         }
     }
 
-    /// Starts a fresh worker process with the same configuration.
-    pub async fn resume(&mut self) {
-        assert!(self.child.is_none(), "the worker is running");
+    /// SIGTERM, as an operator or an orchestrator stops it, and waits until it exited; its
+    /// exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the process is running");
+        signal(&child, "TERM");
+        child.wait().expect("the process ends")
+    }
+
+    /// Starts the process without waiting for anything (a crash during start-up is tried by
+    /// killing it soon after).
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the process is running");
         let child = Command::new(env!("CARGO_BIN_EXE_recoscope"))
-            .arg("worker")
+            .arg(self.role)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             // Its log (stdout) shows in the test's output when WORKER_LOG asks for one.
             .stdout(match std::env::var_os("WORKER_LOG") {
@@ -269,7 +311,12 @@ impl WorkerProcess {
             .spawn()
             .expect("the recoscope binary runs");
         self.child = Some(child);
-        wait_for_port(self.port, "the worker", Duration::from_secs(30)).await;
+    }
+
+    /// Starts a fresh process with the same configuration and waits until it listens.
+    pub async fn resume(&mut self) {
+        self.spawn();
+        wait_for_port(self.port, "the recoscope process", Duration::from_secs(60)).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -277,7 +324,7 @@ impl WorkerProcess {
     }
 }
 
-impl Drop for WorkerProcess {
+impl Drop for RecoscopeProcess {
     fn drop(&mut self) {
         self.kill();
     }

@@ -549,7 +549,12 @@ async fn a_stalled_group_turns_readiness_red_and_back() {
     // The loader's partitions are held by an owner that never loads (a frozen process), so
     // the group is stopped on purpose while the worker runs.
     let group = app.config.sink_group_id.clone();
-    let lease = |p: i32| format!("{}own:{{{group}}}:p:{p}", app.config.redis_key_prefix);
+    let lease = |p: i32| {
+        format!(
+            "{}own:{{{group}}}:{}:p:{p}",
+            app.config.redis_key_prefix, app.config.kafka_topic
+        )
+    };
     let mut redis = app.redis().await;
     for p in 0..app.config.kafka_topic_partitions {
         let _: () = redis::cmd("SET")

@@ -9,10 +9,12 @@
 //! who owns what through Redis, which every worker of a deployment shares already (the live
 //! view needs one Redis).
 //!
-//! Per consumer group, under `REDIS_KEY_PREFIX`:
-//! - `own:{group}:members` (ZSET): live worker processes, scored by when their heartbeat
-//!   expires (Redis's clock). A process that stops renewing drops out after one lease.
-//! - `own:{group}:p:{partition}` (STRING, `PX` lease): the process that owns the partition.
+//! Per consumer group and topic, under `REDIS_KEY_PREFIX`:
+//! - `own:{group}:{topic}:members` (ZSET): live worker processes, scored by when their
+//!   heartbeat expires (Redis's clock). A process that stops renewing drops out after one
+//!   lease.
+//! - `own:{group}:{topic}:p:{partition}` (STRING, `PX` lease): the process that owns the
+//!   partition.
 //!   Taken only when free (`SET NX`), renewed and released only by its holder (Lua compares
 //!   the value first), and expiring by itself when its holder dies.
 //!
@@ -113,6 +115,7 @@ impl Ownership {
         let keys = LeaseKeys {
             prefix: config.redis_key_prefix.clone(),
             group: group.to_string(),
+            topic: topic.to_string(),
         };
         let metadata: BaseConsumer = client_config(&config.kafka_brokers).create()?;
         let redis = redis::Client::open(config.redis_url.as_str())?;
@@ -196,17 +199,26 @@ fn member_id(label: &str) -> String {
     format!("{label}-{}-{}", std::process::id(), &random[..8])
 }
 
+/// The keys of one group's work on one topic (a group may read several topics, as in Kafka,
+/// and deployments sharing a Redis may reuse group names for different topics).
 struct LeaseKeys {
     prefix: String,
     group: String,
+    topic: String,
 }
 
 impl LeaseKeys {
     fn members(&self) -> String {
-        format!("{}own:{{{}}}:members", self.prefix, self.group)
+        format!(
+            "{}own:{{{}}}:{}:members",
+            self.prefix, self.group, self.topic
+        )
     }
     fn partition(&self, partition: i32) -> String {
-        format!("{}own:{{{}}}:p:{partition}", self.prefix, self.group)
+        format!(
+            "{}own:{{{}}}:{}:p:{partition}",
+            self.prefix, self.group, self.topic
+        )
     }
 }
 
@@ -244,6 +256,11 @@ struct Keeper {
 
 impl Keeper {
     async fn run(mut self, stop: CancellationToken) {
+        // Off the path of the first claim, which decides how soon a restart resumes.
+        tokio::spawn(warn_about_subscribers(
+            self.metadata.clone(),
+            self.group.clone(),
+        ));
         let tick = self.lease / 3;
         loop {
             self.round().await;
@@ -451,6 +468,37 @@ impl Keeper {
                 tracing::warn!(group = self.group, %error, "leases not released; they expire")
             }
         }
+    }
+}
+
+/// Workers of releases before the leases joined the broker's consumer group. While one
+/// of them still runs it reads the same partitions as the leaseholders, so an upgrade
+/// must stop the old workers first; say so when the broker still lists members.
+async fn warn_about_subscribers(metadata: Arc<BaseConsumer>, group: String) {
+    let name = group.clone();
+    // The list is read on the blocking pool; only plain numbers and names come back.
+    let listed = tokio::task::spawn_blocking(move || {
+        metadata
+            .fetch_group_list(Some(&name), Duration::from_secs(3))
+            .map(|list| {
+                list.groups()
+                    .iter()
+                    .filter(|g| g.name() == name && !g.members().is_empty())
+                    .map(|g| (g.members().len(), g.state().to_string()))
+                    .collect::<Vec<_>>()
+            })
+    })
+    .await;
+    let Ok(Ok(subscribed)) = listed else { return };
+    for (members, state) in subscribed {
+        tracing::warn!(
+            group,
+            members,
+            state,
+            "the broker lists members of this consumer group: workers of an older release \
+             subscribe to it and read the same partitions; stop them (a dead group left by a \
+             crash on tansu is listed too and is harmless)"
+        );
     }
 }
 

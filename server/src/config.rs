@@ -38,9 +38,11 @@ pub struct Config {
     #[envconfig(from = "WORKER_LEASE_SECS", default = "10")]
     pub worker_lease_secs: u64,
 
-    /// Request line and headers must arrive within this time (also between requests on a
-    /// kept-alive connection); a client that stalls is disconnected.
-    #[envconfig(from = "HTTP_HEADER_TIMEOUT_SECS", default = "10")]
+    /// Request line and headers must arrive within this time; a client that stalls is
+    /// disconnected. It is also how long a kept-alive connection may stay idle (hyper has one
+    /// timer for both), so the default avoids the 10/15/30/60 s intervals pollers and scrapers
+    /// use: a request sent just as the server closes the idle connection fails.
+    #[envconfig(from = "HTTP_HEADER_TIMEOUT_SECS", default = "20")]
     pub http_header_timeout_secs: u64,
     /// A request body must arrive within this time (408 otherwise).
     #[envconfig(from = "HTTP_BODY_TIMEOUT_SECS", default = "30")]

@@ -4,7 +4,8 @@
 //! that sent half its headers and then nothing kept its connection (and a file descriptor)
 //! for good; 15,000 of them were held at once (issue 12). Here every connection gets:
 //! - a **header read timeout** (`HTTP_HEADER_TIMEOUT_SECS`): the request line and headers must
-//!   arrive in that time, also for the next request on a kept-alive connection;
+//!   arrive in that time; hyper runs the same timer while a kept-alive connection waits for
+//!   its next request, so it is also the idle timeout;
 //! - a **header size cap** (`HTTP_MAX_HEADER_BYTES`): larger headers get 431;
 //! - a **connection cap** (`HTTP_MAX_CONNECTIONS`, and never more than the file descriptors
 //!   allow): at the cap, new connections wait in the kernel's backlog instead of failing the

@@ -183,3 +183,30 @@ async fn compressed_bodies_are_decoded_with_a_limit_or_refused() {
     assert_eq!((counts.rows, counts.distinct), (8, 8));
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_is_free() {
+    let app = TestApp::start_with(|c| {
+        c.http_header_timeout_secs = 2;
+        c.http_max_connections = 4;
+    })
+    .await;
+    // Four connections that say nothing take every place...
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...so a fifth client is served only once the header timeout has freed one.
+    let started = Instant::now();
+    let (status, body) = post(&app, None, events_json("capped", 1).into_bytes()).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        waited >= Duration::from_millis(1_200),
+        "served after {waited:?}: the cap did not hold"
+    );
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    drop(silent);
+    app.cleanup().await;
+}

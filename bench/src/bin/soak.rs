@@ -167,7 +167,11 @@ async fn main() -> anyhow::Result<()> {
             .spawn()?,
     );
     let pid = product.0.id();
-    let http = reqwest::Client::new();
+    // Idle pooled connections are dropped before the server's idle timeout closes them: a
+    // request sent on a connection the server is closing at that moment fails.
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while !http
         .get(format!("{base}/_readiness"))

@@ -9,7 +9,9 @@
 //!   `rt:u:{tenant}:{scenario}:{minute}` (HyperLogLog of users), `minute` being the epoch
 //!   second a minute of event time starts at;
 //! - `rt:scenarios:{tenant}` (SET): scenarios seen lately;
-//! - `rt:offsets:{group}` (HASH): the last Kafka offset applied per partition.
+//! - `rt:offsets:{group}` (HASH): the last Kafka offset applied per partition;
+//! - `rt:ids:{group}:{partition}:cur|prev` (SETs): hashes of the events applied lately from
+//!   a partition, so a client's resend (same event id, new offset) is not counted again.
 
 /// The counters of one minute, in this order.
 pub const MINUTE_FIELDS: [&str; 4] = ["events", "impressions", "clicks", "orders"];
@@ -43,6 +45,12 @@ impl Keys {
     }
     pub fn offsets(&self, group: &str) -> String {
         format!("{}rt:offsets:{group}", self.prefix)
+    }
+    /// Hashes of the events applied lately from one partition (`partition` as in the offsets
+    /// hash), in two generations: `current` fills up, then becomes the previous one.
+    pub fn applied_ids(&self, group: &str, partition: &str, current: bool) -> String {
+        let generation = if current { "cur" } else { "prev" };
+        format!("{}rt:ids:{group}:{partition}:{generation}", self.prefix)
     }
 }
 

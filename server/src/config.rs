@@ -100,6 +100,14 @@ pub struct Config {
     /// ...or when its first row has waited this long.
     #[envconfig(from = "SINK_MAX_WAIT_MS", default = "1000")]
     pub sink_max_wait_ms: u64,
+    /// Looks up every message by event id for this long after a partition came to this
+    /// loader (a start, a handover), not only redelivered ones: a client's resend of an event
+    /// its predecessor inserted (the API died between the broker's ack and its answer) lands
+    /// at a new offset in that time. 0 turns that off.
+    /// Clients retry within seconds to a minute; the lookups cost the sink while they last
+    /// (docs/ARCHITECTURE.md, "Each event once").
+    #[envconfig(from = "SINK_RESEND_GRACE_SECS", default = "120")]
+    pub sink_resend_grace_secs: u64,
     /// How many inserted events the sink remembers (8-byte hashes) to drop clients' resends
     /// without asking ClickHouse; 0 turns that off.
     #[envconfig(from = "SINK_RECENT_IDS", default = "1000000")]
@@ -129,6 +137,11 @@ pub struct Config {
     /// A hot-items set disappears this long after its last event.
     #[envconfig(from = "REALTIME_HOT_TTL_SECS", default = "172800")]
     pub realtime_hot_ttl_secs: u64,
+    /// Event ids the real-time worker remembers per partition and generation (two
+    /// generations) to skip clients' resends: at 1,000 events/s on a partition, 50,000 cover
+    /// the 50–100 s after an event. About 50 bytes each in Redis.
+    #[envconfig(from = "REALTIME_RESEND_WINDOW", default = "50000")]
+    pub realtime_resend_window: usize,
     /// Where messages the loader cannot load go, with the reason in a header.
     #[envconfig(
         from = "SINK_DEAD_LETTER_TOPIC",
@@ -347,6 +360,9 @@ impl Config {
         }
         if self.realtime_hot_max_items == 0 {
             return invalid("REALTIME_HOT_MAX_ITEMS", "must be positive");
+        }
+        if self.realtime_resend_window == 0 {
+            return invalid("REALTIME_RESEND_WINDOW", "must be positive");
         }
         if self.realtime_hot_ttl_secs < 60 {
             return invalid("REALTIME_HOT_TTL_SECS", "must be at least 60");

@@ -523,17 +523,33 @@ async fn two_processes_started_at_once_by_mistake_double_nothing() {
         }
     }
     let events = events();
-    let (half_a, half_b) = events.split_at(N / 2);
+    let (through_first, rest) = events.split_at(N / 3);
+    let (through_second, after) = rest.split_at(N / 3);
     let (to_first, to_second) = (
         Client::to_process(&app, &first),
         Client::to_process(&app, &second),
     );
-    tokio::join!(send(&to_first, half_a), send(&to_second, half_b));
-    assert_converged(&app, Duration::from_secs(60)).await;
-    // Then one of the two dies: the other takes its partitions over, and the half sent
-    // through the dead one is sent again (the same ids) and changes nothing.
+    tokio::join!(
+        send(&to_first, through_first),
+        send(&to_second, through_second)
+    );
+    // Both load: the partitions were shared between them.
+    let sink_owned = owned_series(&app.config.sink_group_id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (
+        worker_counter(&first, &sink_owned).await,
+        worker_counter(&second, &sink_owned).await,
+    ) != (1.0, 1.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the partitions were never shared"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Then one of the two dies: the other takes its partitions over and loads the rest.
     second.kill();
-    send(&to_first, half_b).await;
+    send(&to_first, after).await;
     assert_converged(&app, Duration::from_secs(60)).await;
     app.cleanup().await;
 }
@@ -624,5 +640,72 @@ async fn a_stalled_group_turns_readiness_red_and_back() {
         assert!(Instant::now() < deadline, "still not ready: {body}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    app.cleanup().await;
+}
+
+/// Waits until all three groups committed everything the topic holds now (read from the
+/// broker, not from a process's last lag reading, which may predate the latest sends).
+async fn wait_until_caught_up(app: &TestApp, within: Duration) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let config = app.config.clone();
+    let caught_up = move || -> bool {
+        let groups = [
+            &config.sink_group_id,
+            &config.realtime_group_id,
+            &config.recent_group_id,
+        ];
+        groups.iter().all(|group| {
+            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &config.kafka_brokers)
+                .set("group.id", group.as_str())
+                .create()
+                .unwrap();
+            let timeout = Duration::from_secs(5);
+            let mut list = TopicPartitionList::new();
+            for p in 0..config.kafka_topic_partitions {
+                list.add_partition(&config.kafka_topic, p);
+            }
+            let Ok(committed) = consumer.committed_offsets(list, timeout) else {
+                return false;
+            };
+            committed.elements().iter().all(|e| {
+                let high = consumer
+                    .fetch_watermarks(&config.kafka_topic, e.partition(), timeout)
+                    .map(|(_, high)| high)
+                    .unwrap_or(i64::MAX);
+                matches!(e.offset(), Offset::Offset(o) if o >= high)
+            })
+        })
+    };
+    let deadline = Instant::now() + within;
+    loop {
+        let check = caught_up.clone();
+        if tokio::task::spawn_blocking(check).await.unwrap() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the groups did not catch up");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_after_a_crash_count_once() {
+    let app = harness().await;
+    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
+    let client = Client::to_process(&app, &process);
+    let events = events();
+    send(&client, &events).await;
+    assert_converged(&app, Duration::from_secs(60)).await;
+    // The process dies between the broker's acks and its answers: the client got none, so
+    // after the restart every batch comes again, with the same ids, at new offsets, to
+    // workers that never saw the first copies.
+    process.kill();
+    process.resume().await;
+    send(&client, &events).await;
+    let resent = Instant::now();
+    wait_until_caught_up(&app, Duration::from_secs(90)).await;
+    report_resume("resends after a crash", resent);
+    assert_converged(&app, Duration::from_secs(10)).await;
     app.cleanup().await;
 }

@@ -31,7 +31,7 @@ use recoscope_core::BehaviorRecord;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const TABLE: &str = "user_behaviors";
@@ -60,7 +60,8 @@ impl ClickHouseSink {
     ) -> anyhow::Result<()> {
         let consumer = consumer::join(&config, &config.sink_group_id, &config.kafka_topic)?;
         let sink = ClickHouseSink {
-            loader: ClickHouseLoader::new(clickhouse, config.sink_recent_ids),
+            loader: ClickHouseLoader::new(clickhouse, config.sink_recent_ids)
+                .with_resend_grace(Duration::from_secs(config.sink_resend_grace_secs)),
             dead_letters: DeadLetters::new(&config)?,
         };
         let limits = Limits {
@@ -110,6 +111,10 @@ impl ClickHouseSink {
 impl BatchHandler for ClickHouseSink {
     type Item = Consumed;
 
+    fn assigned(&self, topic: &str, partitions: &[i32]) {
+        self.loader.arrived(topic, partitions);
+    }
+
     fn decode(&self, message: &BorrowedMessage<'_>) -> Consumed {
         decode(DeadLetter {
             source: Source {
@@ -148,6 +153,10 @@ pub fn decode(mut message: DeadLetter) -> Consumed {
 pub struct ClickHouseLoader {
     clickhouse: ClickHouse,
     inserted: Mutex<RecentEvents>,
+    /// How long after a partition came to this loader all its messages are looked up.
+    resend_grace: Duration,
+    /// When each partition came, (topic, partition) → instant.
+    arrived: Mutex<HashMap<(String, i32), Instant>>,
 }
 
 impl ClickHouseLoader {
@@ -157,7 +166,39 @@ impl ClickHouseLoader {
         ClickHouseLoader {
             clickhouse,
             inserted: Mutex::new(RecentEvents::new(recent_events)),
+            resend_grace: Duration::ZERO,
+            arrived: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// After a partition comes to this loader, every message of it is looked up by event id
+    /// for `grace` (`SINK_RESEND_GRACE_SECS`), not only those below the fence: a client's
+    /// resend of an event the previous owner inserted (the API died between the broker's
+    /// ack and its answer) arrives at a new offset, above the fence, and this loader's memory
+    /// of recent events does not know it.
+    pub fn with_resend_grace(mut self, grace: Duration) -> Self {
+        self.resend_grace = grace;
+        self
+    }
+
+    /// Partitions of `topic` came to this loader now.
+    pub fn arrived(&self, topic: &str, partitions: &[i32]) {
+        let now = Instant::now();
+        let mut arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        for p in partitions {
+            arrived.insert((topic.to_string(), *p), now);
+        }
+    }
+
+    /// Whether the message's partition came to this loader less than the grace ago.
+    fn in_grace(&self, source: &Source, now: Instant) -> bool {
+        !self.resend_grace.is_zero()
+            && self
+                .arrived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(source.topic.clone(), source.partition))
+                .is_some_and(|at| now.duration_since(*at) < self.resend_grace)
     }
 
     /// Loads `rows` (each with the message it came from, and a value `T` that comes back
@@ -177,7 +218,9 @@ impl ClickHouseLoader {
     ///    reading a whole hour of ids for every batch.
     /// 3. Repeats inside a batch keep their first copy; a client's resend of an event this
     ///    loader inserted lately (the same event id at a later offset) is dropped from memory
-    ///    ([`RecentEvents`]).
+    ///    ([`RecentEvents`]); for a while after a partition came to this loader, every
+    ///    message of it is looked up, so resends of what its predecessor inserted are caught
+    ///    too ([`ClickHouseLoader::with_resend_grace`]).
     ///
     /// The rollups are fed by materialized views on inserts into the raw table, so they see
     /// each event once too.
@@ -196,9 +239,10 @@ impl ClickHouseLoader {
         })
         .await
         .ok()?;
+        let now = Instant::now();
         let redelivered: Vec<&BehaviorRow> = rows
             .iter()
-            .filter(|(source, _, _)| fence.covers(source))
+            .filter(|(source, _, _)| fence.covers(source) || self.in_grace(source, now))
             .map(|(_, row, _)| row)
             .collect();
         let present = if redelivered.is_empty() {

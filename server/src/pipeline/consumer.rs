@@ -36,6 +36,9 @@ pub trait BatchHandler: Send + Sync {
     /// One message → what the batch keeps of it.
     fn decode(&self, message: &BorrowedMessage<'_>) -> Self::Item;
 
+    /// These partitions of `topic` came to this worker (at start or from another one).
+    fn assigned(&self, _topic: &str, _partitions: &[i32]) {}
+
     /// Delivers a batch. `false` means shutdown interrupted the delivery: nothing is
     /// committed and the messages will be read again.
     fn deliver<'a>(
@@ -50,6 +53,17 @@ pub trait BatchHandler: Send + Sync {
 pub fn record_of(message: &BorrowedMessage<'_>) -> Option<recoscope_core::BehaviorRecord> {
     use rdkafka::Message;
     serde_json::from_slice(message.payload()?).ok()
+}
+
+/// The part of a [`BatchHandler`] a change of ownership calls (object-safe).
+trait AssignedHook {
+    fn assigned(&self, topic: &str, partitions: &[i32]);
+}
+
+impl<H: BatchHandler> AssignedHook for H {
+    fn assigned(&self, topic: &str, partitions: &[i32]) {
+        BatchHandler::assigned(self, topic, partitions);
+    }
 }
 
 /// A batch being delivered, the offsets to commit once it is, and how to tell it to stop
@@ -167,7 +181,7 @@ impl<T: Send + 'static> Reader<T> {
                     let Some(next) = next else {
                         anyhow::bail!("the partition-lease keeper of {} stopped", ownership.group);
                     };
-                    stopped = !self.reassign(next, ownership, shutdown).await?;
+                    stopped = !self.reassign(next, &**handler, ownership, shutdown).await?;
                 }
                 message = self.consumer.recv(), if reading => {
                     take(&**handler, &mut self.batch, message).await;
@@ -190,6 +204,7 @@ impl<T: Send + 'static> Reader<T> {
     async fn reassign(
         &mut self,
         next: Partitions,
+        handler: &(dyn AssignedHook + Sync),
         ownership: &Ownership,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<bool> {
@@ -214,6 +229,9 @@ impl<T: Send + 'static> Reader<T> {
             drop(self.batch.take());
             let all: Vec<i32> = next.iter().copied().collect();
             self.consumer.assign(&self.partition_list(&all)?)?;
+        }
+        if !added.is_empty() {
+            handler.assigned(&self.topic, &added);
         }
         self.assigned = next;
         ownership.reading(&self.assigned);

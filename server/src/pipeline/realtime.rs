@@ -18,6 +18,11 @@
 //! runs a transaction entirely or not at all. So a batch delivered again (a crash after
 //! `EXEC`, before the Kafka commit) or retried after Redis came back changes nothing twice,
 //! and counters converge on exactly the events in Kafka.
+//!
+//! **Each event once.** A client that got no answer sends its batch again with the same event
+//! ids, and the API may have produced it before it died: the same event at a new offset. The
+//! transaction also records the ids it applied per partition (two generations of
+//! `REALTIME_RESEND_WINDOW` ids), and an id applied lately is skipped.
 
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
@@ -30,12 +35,29 @@ use rdkafka::message::BorrowedMessage;
 use recoscope_core::realtime::{minute_of, Keys};
 use recoscope_core::{ActionType, BehaviorRecord};
 use redis::aio::ConnectionManager;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How long per-minute buckets live: the live view shows the last hour.
 pub const MINUTE_TTL: Duration = Duration::from_secs(2 * 3600);
+
+/// How long the ids of applied events are kept when a partition sees no more traffic.
+const RESEND_IDS_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A stable 64-bit digest of (tenant, event id): the first 8 bytes of SHA-256, the same in
+/// every process and release (unlike `std`'s hasher), so ids written by one worker are
+/// recognised by the next.
+fn event_hash(record: &BehaviorRecord) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(record.tenant_id.as_bytes());
+    digest.update([0x1f]);
+    digest.update(record.event_id.as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest.finalize()[..8]);
+    id
+}
 
 /// How much each action says about an item's appeal right now.
 pub fn weight(action: ActionType) -> f64 {
@@ -101,6 +123,8 @@ pub struct RealtimeWriter {
     keys: Keys,
     group: String,
     hot: HotItems,
+    /// Ids per partition in one generation of the resend memory (`REALTIME_RESEND_WINDOW`).
+    resend_window: usize,
 }
 
 impl RealtimeWriter {
@@ -134,10 +158,19 @@ impl RealtimeWriter {
                 max_items: config.realtime_hot_max_items,
                 ttl: Duration::from_secs(config.realtime_hot_ttl_secs),
             },
+            resend_window: config.realtime_resend_window,
         }))
     }
 
-    /// Applies the records not applied before, with the new offsets, in one transaction.
+    /// Applies the records not applied before, with the new offsets and the ids of what was
+    /// applied, in one transaction.
+    ///
+    /// Two checks keep a message from counting twice: its offset (a redelivery after a crash
+    /// or a handover is at or below the partition's applied offset) and its event id (a
+    /// client's resend, same id at a new offset, e.g. after the API died between the broker's
+    /// ack and its answer: the id was applied lately from the same partition, since events
+    /// of one user share a partition). The ids live in Redis beside the counters, so a
+    /// restarted or new owner sees what its predecessor applied.
     pub async fn apply(
         &self,
         items: &[(Source, Option<BehaviorRecord>)],
@@ -145,9 +178,16 @@ impl RealtimeWriter {
         let mut redis = self.redis.clone();
         let offsets_key = self.keys.offsets(&self.group);
         let partition_field = |s: &Source| format!("{}/{}", s.topic, s.partition);
+        let item_fields: Vec<String> = items.iter().map(|(s, _)| partition_field(s)).collect();
+        let ids: Vec<Option<[u8; 8]>> = items
+            .iter()
+            .map(|(_, r)| r.as_ref().map(event_hash))
+            .collect();
 
-        // What was applied before, per partition in this batch.
-        let mut fields: Vec<String> = items.iter().map(|(s, _)| partition_field(s)).collect();
+        // What was applied before, per partition in this batch: the offset, and which of the
+        // batch's event ids (two generations of lately applied ids, and how full the current
+        // one is).
+        let mut fields: Vec<String> = item_fields.clone();
         fields.sort();
         fields.dedup();
         let applied: Vec<Option<i64>> = redis::cmd("HMGET")
@@ -160,19 +200,74 @@ impl RealtimeWriter {
             .zip(applied)
             .filter_map(|(f, o)| Some((f.as_str(), o?)))
             .collect();
+        let mut asked = redis::pipe();
+        let mut asked_for: Vec<Vec<usize>> = Vec::new();
+        for field in &fields {
+            let batch: Vec<usize> = (0..items.len())
+                .filter(|&i| item_fields[i] == *field && ids[i].is_some())
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            for current in [true, false] {
+                let cmd =
+                    asked
+                        .cmd("SMISMEMBER")
+                        .arg(self.keys.applied_ids(&self.group, field, current));
+                for i in &batch {
+                    cmd.arg(ids[*i].as_ref().map(|id| &id[..]));
+                }
+            }
+            asked_for.push(batch);
+        }
+        let mut counted = redis::pipe();
+        for field in &fields {
+            counted
+                .cmd("SCARD")
+                .arg(self.keys.applied_ids(&self.group, field, true));
+        }
+        let known_lately: HashSet<usize> = if asked_for.is_empty() {
+            HashSet::new()
+        } else {
+            let mut answers = asked
+                .query_async::<Vec<Vec<bool>>>(&mut redis)
+                .await?
+                .into_iter();
+            let mut known = HashSet::new();
+            for batch in &asked_for {
+                let (Some(in_current), Some(in_previous)) = (answers.next(), answers.next()) else {
+                    break;
+                };
+                for (k, i) in batch.iter().enumerate() {
+                    if in_current.get(k) == Some(&true) || in_previous.get(k) == Some(&true) {
+                        known.insert(*i);
+                    }
+                }
+            }
+            known
+        };
+        let sizes: Vec<usize> = counted.query_async(&mut redis).await?;
+        let sizes: HashMap<&str, usize> = fields.iter().map(String::as_str).zip(sizes).collect();
 
         let mut newest: BTreeMap<String, i64> = BTreeMap::new();
         let mut fresh = Vec::new();
-        for (source, record) in items {
-            let field = partition_field(source);
-            if applied
-                .get(field.as_str())
-                .is_some_and(|&o| source.offset <= o)
-            {
+        let mut fresh_ids: BTreeMap<&str, Vec<[u8; 8]>> = BTreeMap::new();
+        let mut in_batch: HashSet<[u8; 8]> = HashSet::new();
+        let mut resends = 0usize;
+        for (i, (source, record)) in items.iter().enumerate() {
+            let field = item_fields[i].as_str();
+            if applied.get(field).is_some_and(|&o| source.offset <= o) {
                 continue;
             }
-            let entry = newest.entry(field).or_insert(source.offset);
+            let entry = newest.entry(field.to_string()).or_insert(source.offset);
             *entry = (*entry).max(source.offset);
+            if let Some(id) = ids[i] {
+                if known_lately.contains(&i) || !in_batch.insert(id) {
+                    resends += 1;
+                    continue;
+                }
+                fresh_ids.entry(field).or_default().push(id);
+            }
             fresh.extend(record.as_ref());
         }
         if newest.is_empty() {
@@ -185,10 +280,31 @@ impl RealtimeWriter {
             pipe.arg(field).arg(offset);
         }
         pipe.ignore();
+        let ids_ttl = RESEND_IDS_TTL.as_millis() as i64;
+        for (field, new_ids) in &fresh_ids {
+            let (current, previous) = (
+                self.keys.applied_ids(&self.group, field, true),
+                self.keys.applied_ids(&self.group, field, false),
+            );
+            // The current generation full: it becomes the previous one (the older ids go).
+            if sizes.get(field).copied().unwrap_or(0) >= self.resend_window {
+                pipe.cmd("RENAME").arg(&current).arg(&previous).ignore();
+            }
+            let cmd = pipe.cmd("SADD").arg(&current);
+            for id in new_ids {
+                cmd.arg(&id[..]);
+            }
+            cmd.ignore();
+            pipe.cmd("PEXPIRE").arg(&current).arg(ids_ttl).ignore();
+            pipe.cmd("PEXPIRE").arg(&previous).arg(ids_ttl).ignore();
+        }
         pipe.query_async::<()>(&mut redis).await?;
         metrics::counter!("recoscope_realtime_events_applied_total").increment(fresh.len() as u64);
+        if resends > 0 {
+            metrics::counter!("recoscope_realtime_resends_skipped_total").increment(resends as u64);
+        }
         if skipped > 0 {
-            tracing::debug!(skipped, "messages applied before were skipped");
+            tracing::debug!(skipped, resends, "messages applied before were skipped");
         }
         Ok(())
     }

@@ -190,17 +190,14 @@ impl RealtimeWriter {
         let mut fields: Vec<String> = item_fields.clone();
         fields.sort();
         fields.dedup();
-        let applied: Vec<Option<i64>> = redis::cmd("HMGET")
-            .arg(&offsets_key)
-            .arg(&fields)
-            .query_async(&mut redis)
-            .await?;
-        let applied: HashMap<&str, i64> = fields
-            .iter()
-            .zip(applied)
-            .filter_map(|(f, o)| Some((f.as_str(), o?)))
-            .collect();
-        let mut asked = redis::pipe();
+        // One round trip (this runs every 200 ms): the applied offsets, the size of each
+        // partition's current id generation, and which of the batch's ids either holds.
+        let mut read = redis::pipe();
+        read.cmd("HMGET").arg(&offsets_key).arg(&fields);
+        for field in &fields {
+            read.cmd("SCARD")
+                .arg(self.keys.applied_ids(&self.group, field, true));
+        }
         let mut asked_for: Vec<Vec<usize>> = Vec::new();
         for field in &fields {
             let batch: Vec<usize> = (0..items.len())
@@ -211,8 +208,7 @@ impl RealtimeWriter {
             }
             for current in [true, false] {
                 let cmd =
-                    asked
-                        .cmd("SMISMEMBER")
+                    read.cmd("SMISMEMBER")
                         .arg(self.keys.applied_ids(&self.group, field, current));
                 for i in &batch {
                     cmd.arg(ids[*i].as_ref().map(|id| &id[..]));
@@ -220,34 +216,31 @@ impl RealtimeWriter {
             }
             asked_for.push(batch);
         }
-        let mut counted = redis::pipe();
+        let mut answers = read
+            .query_async::<Vec<redis::Value>>(&mut redis)
+            .await?
+            .into_iter();
+        let mut next = || answers.next().unwrap_or(redis::Value::Nil);
+        let applied: Vec<Option<i64>> = redis::from_redis_value(next())?;
+        let applied: HashMap<&str, i64> = fields
+            .iter()
+            .zip(applied)
+            .filter_map(|(f, o)| Some((f.as_str(), o?)))
+            .collect();
+        let mut sizes: HashMap<&str, usize> = HashMap::new();
         for field in &fields {
-            counted
-                .cmd("SCARD")
-                .arg(self.keys.applied_ids(&self.group, field, true));
+            sizes.insert(field.as_str(), redis::from_redis_value(next())?);
         }
-        let known_lately: HashSet<usize> = if asked_for.is_empty() {
-            HashSet::new()
-        } else {
-            let mut answers = asked
-                .query_async::<Vec<Vec<bool>>>(&mut redis)
-                .await?
-                .into_iter();
-            let mut known = HashSet::new();
-            for batch in &asked_for {
-                let (Some(in_current), Some(in_previous)) = (answers.next(), answers.next()) else {
-                    break;
-                };
-                for (k, i) in batch.iter().enumerate() {
-                    if in_current.get(k) == Some(&true) || in_previous.get(k) == Some(&true) {
-                        known.insert(*i);
-                    }
+        let mut known_lately: HashSet<usize> = HashSet::new();
+        for batch in &asked_for {
+            let in_current: Vec<bool> = redis::from_redis_value(next())?;
+            let in_previous: Vec<bool> = redis::from_redis_value(next())?;
+            for (k, i) in batch.iter().enumerate() {
+                if in_current.get(k) == Some(&true) || in_previous.get(k) == Some(&true) {
+                    known_lately.insert(*i);
                 }
             }
-            known
-        };
-        let sizes: Vec<usize> = counted.query_async(&mut redis).await?;
-        let sizes: HashMap<&str, usize> = fields.iter().map(String::as_str).zip(sizes).collect();
+        }
 
         let mut newest: BTreeMap<String, i64> = BTreeMap::new();
         let mut fresh = Vec::new();

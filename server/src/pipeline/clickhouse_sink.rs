@@ -190,15 +190,23 @@ impl ClickHouseLoader {
         }
     }
 
-    /// Whether the message's partition came to this loader less than the grace ago.
-    fn in_grace(&self, source: &Source, now: Instant) -> bool {
-        !self.resend_grace.is_zero()
-            && self
-                .arrived
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&(source.topic.clone(), source.partition))
-                .is_some_and(|at| now.duration_since(*at) < self.resend_grace)
+    /// The partitions that came to this loader less than the grace ago, read once per batch.
+    fn in_grace(&self) -> HashMap<String, HashSet<i32>> {
+        let mut in_grace: HashMap<String, HashSet<i32>> = HashMap::new();
+        if self.resend_grace.is_zero() {
+            return in_grace;
+        }
+        let now = Instant::now();
+        let arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        for ((topic, partition), at) in arrived.iter() {
+            if now.duration_since(*at) < self.resend_grace {
+                in_grace
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(*partition);
+            }
+        }
+        in_grace
     }
 
     /// Loads `rows` (each with the message it came from, and a value `T` that comes back
@@ -239,10 +247,15 @@ impl ClickHouseLoader {
         })
         .await
         .ok()?;
-        let now = Instant::now();
+        let in_grace = self.in_grace();
         let redelivered: Vec<&BehaviorRow> = rows
             .iter()
-            .filter(|(source, _, _)| fence.covers(source) || self.in_grace(source, now))
+            .filter(|(source, _, _)| {
+                fence.covers(source)
+                    || in_grace
+                        .get(&source.topic)
+                        .is_some_and(|partitions| partitions.contains(&source.partition))
+            })
             .map(|(_, row, _)| row)
             .collect();
         let present = if redelivered.is_empty() {

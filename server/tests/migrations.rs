@@ -136,25 +136,24 @@ async fn two_processes_migrate_one_at_a_time(ch: &ClickHouse) {
     assert_eq!(a.len(), MIGRATIONS.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrading_a_database_with_data_to_rollup_states_keeps_every_count() {
+/// Runs `body` on a database of its own (and `{database}_{suffix}` for each of `siblings`),
+/// dropped afterwards whether `body` passes or panics.
+async fn on_scratch_database<F, Fut>(siblings: &[&str], body: F)
+where
+    F: FnOnce(ClickHouse) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
         config.clickhouse_url = from_env.clickhouse_url;
     }
     config.clickhouse_database = format!("test_{}", uuid::Uuid::new_v4().simple());
     let ch = ClickHouse::new(config.clickhouse()).unwrap();
-    // The database goes whether the checks pass or panic.
-    let outcome = tokio::spawn({
-        let ch = ch.clone();
-        async move { upgrade(&ch).await }
-    })
-    .await;
-    for database in [
-        config.clickhouse_database.clone(),
-        format!("{}_twin", config.clickhouse_database),
-        format!("{}_held", config.clickhouse_database),
-    ] {
+    let outcome = tokio::spawn(body(ch.clone())).await;
+    let database = &config.clickhouse_database;
+    let dropped = std::iter::once(database.clone())
+        .chain(siblings.iter().map(|suffix| format!("{database}_{suffix}")));
+    for database in dropped {
         ch.execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
             .await
             .unwrap();
@@ -164,49 +163,36 @@ async fn upgrading_a_database_with_data_to_rollup_states_keeps_every_count() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_a_database_with_data_to_rollup_states_keeps_every_count() {
+    on_scratch_database(&["twin", "held"], |ch| async move { upgrade(&ch).await }).await;
+}
+
 /// A migrator killed while it held the lock (SIGKILL during a first boot) stops beating; the
 /// next process takes the lock over after 30 s instead of waiting 15 minutes and failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_migrators_lock_is_taken_over() {
-    let mut config = Config::local_defaults();
-    if let Ok(from_env) = Config::from_env() {
-        config.clickhouse_url = from_env.clickhouse_url;
-    }
-    config.clickhouse_database = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let ch = ClickHouse::new(config.clickhouse()).unwrap();
-    let outcome = tokio::spawn({
-        let ch = ch.clone();
-        async move {
-            ch.execute_on_server(Query::new(format!("CREATE DATABASE {}", ch.database())))
-                .await
-                .unwrap();
-            // The lock as a migrator leaves it when killed right after taking it.
-            ch.execute(Query::new(format!(
-                "CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log"
-            )))
+    on_scratch_database(&[], |ch| async move {
+        ch.execute_on_server(Query::new(format!("CREATE DATABASE {}", ch.database())))
             .await
             .unwrap();
-            let started = std::time::Instant::now();
-            let applied = tokio::time::timeout(std::time::Duration::from_secs(90), migrate(&ch))
-                .await
-                .expect("the dead lock was not taken over within 90 s")
-                .unwrap();
-            assert_eq!(applied.len(), MIGRATIONS.len());
-            assert!(
-                started.elapsed() >= std::time::Duration::from_secs(25),
-                "a fresh lock must be respected, taken over after {:?}",
-                started.elapsed()
-            );
-        }
+        // The lock as a migrator leaves it when killed right after taking it.
+        ch.execute(Query::new(format!(
+            "CREATE TABLE {LOCK_TABLE} (since DateTime('UTC')) ENGINE = Log"
+        )))
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        let applied = tokio::time::timeout(std::time::Duration::from_secs(90), migrate(&ch))
+            .await
+            .expect("the dead lock was not taken over within 90 s")
+            .unwrap();
+        assert_eq!(applied.len(), MIGRATIONS.len());
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(25),
+            "a fresh lock must be respected, taken over after {:?}",
+            started.elapsed()
+        );
     })
     .await;
-    ch.execute_on_server(Query::new(format!(
-        "DROP DATABASE IF EXISTS {}",
-        config.clickhouse_database
-    )))
-    .await
-    .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
 }

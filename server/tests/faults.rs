@@ -440,11 +440,17 @@ async fn harness() -> TestApp {
     api(|c| c.worker_stall_secs = 5).await
 }
 
+/// The harness and a `recoscope all` process under test, with a client posting to it.
+async fn harness_with_process() -> (TestApp, RecoscopeProcess, Client) {
+    let app = harness().await;
+    let process = RecoscopeProcess::start_role(&app.config, "all").await;
+    let client = Client::to_process(&app, &process);
+    (app, process, client)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_process_killed_again_and_again_resumes_by_itself() {
-    let app = harness().await;
-    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
-    let client = Client::to_process(&app, &process);
+    let (app, mut process, client) = harness_with_process().await;
     let events = events();
     let (first, rest) = events.split_at(N / 4);
     send(&client, first).await;
@@ -467,9 +473,7 @@ async fn the_whole_process_killed_again_and_again_resumes_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_during_its_own_start_up_resumes_by_itself() {
-    let app = harness().await;
-    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
-    let client = Client::to_process(&app, &process);
+    let (app, mut process, client) = harness_with_process().await;
     let events = events();
     send(&client, &events[..N / 2]).await;
     assert!(app.wait_for_rows(1).await >= 1);
@@ -491,9 +495,7 @@ async fn a_process_killed_during_its_own_start_up_resumes_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_loses_and_doubles_nothing() {
-    let app = harness().await;
-    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
-    let client = Client::to_process(&app, &process);
+    let (app, mut process, client) = harness_with_process().await;
     let events = events();
     send(&client, &events[..N / 2]).await;
     let status = process.terminate();
@@ -691,9 +693,7 @@ async fn wait_until_caught_up(app: &TestApp, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resends_after_a_crash_count_once() {
-    let app = harness().await;
-    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
-    let client = Client::to_process(&app, &process);
+    let (app, mut process, client) = harness_with_process().await;
     let events = events();
     send(&client, &events).await;
     assert_converged(&app, Duration::from_secs(60)).await;

@@ -35,6 +35,18 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<S
     }
 }
 
+/// Reads the server's answer until it closes the connection and checks its status line.
+async fn assert_answer(stream: &mut TcpStream, within: Duration, status: u16) {
+    let answer = read_until_closed(stream, within)
+        .await
+        .unwrap_or_else(|| panic!("no answer and no close within {within:?}"));
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        "expected {status}, got {:?}",
+        answer.lines().next()
+    );
+}
+
 fn events_json(prefix: &str, n: usize) -> String {
     let events: Vec<serde_json::Value> = (0..n)
         .map(|i| {
@@ -114,14 +126,7 @@ async fn huge_headers_get_431() {
     );
     // The server may answer and close before it read everything; a reset is fine then.
     let _ = stream.write_all(request.as_bytes()).await;
-    let answer = read_until_closed(&mut stream, Duration::from_secs(10))
-        .await
-        .expect("the server answers and closes");
-    assert!(
-        answer.starts_with("HTTP/1.1 431"),
-        "expected 431, got {:?}",
-        answer.lines().next()
-    );
+    assert_answer(&mut stream, Duration::from_secs(10), 431).await;
     app.cleanup().await;
 }
 
@@ -135,14 +140,7 @@ async fn a_trickled_body_gets_408() {
         app.key
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut stream, Duration::from_secs(15))
-        .await
-        .expect("answered within the body timeout");
-    assert!(
-        answer.starts_with("HTTP/1.1 408"),
-        "expected 408, got {:?}",
-        answer.lines().next()
-    );
+    assert_answer(&mut stream, Duration::from_secs(15), 408).await;
     app.cleanup().await;
 }
 

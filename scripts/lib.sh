@@ -90,6 +90,28 @@ frontend_tools() {
     --locked --features no_downloads
 }
 
+# The embeddable tracker as pages download it, into $1 (see scripts/tracker-build).
+tracker_bundle() {
+  local out="$1"
+  wasm_tools
+  npm_assets
+  cargo build -q -p recoscope-tracker --lib --features bare --target wasm32-unknown-unknown \
+    --profile wasm-release
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  local work="$target/tracker-build"
+  rm -rf "$work" && mkdir -p "$work" "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name recoscope_tracker \
+    "$target/wasm32-unknown-unknown/wasm-release/recoscope_tracker.wasm"
+  # The features rustc's wasm32 target emits by default, so wasm-opt accepts the module.
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --strip-debug --strip-producers \
+    -o "$out/recoscope.wasm" "$work/recoscope_tracker_bg.wasm"
+  esbuild "$ROOT/tracker-wasm/js/tracker.js" --bundle --minify --format=esm --target=es2020 \
+    --alias:recoscope-tracker-core="$work/recoscope_tracker.js" --log-level=warning \
+    --outfile="$out/recoscope.js"
+  cp "$ROOT/tracker-wasm/js/loader.html" "$out/loader.html"
+}
+
 # Lays out a site root in $1 the way cargo-leptos does (dev profile, no wasm-opt): the hydrate
 # bundle as pkg/recoscope.js + pkg/recoscope_bg.wasm, the CSS as pkg/recoscope.css, and the
 # public assets. Used by the browser test, which does not need cargo-leptos itself.
@@ -103,4 +125,5 @@ site_bundle() {
   wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name recoscope "$wasm"
   cp "$ROOT/style/main.css" "$site/pkg/recoscope.css"
   cp -r "$ROOT/public/." "$site/"
+  tracker_bundle "$site/t"
 }

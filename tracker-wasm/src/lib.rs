@@ -1,174 +1,384 @@
-//! The embeddable tracker. Product pages create a `Tracker` with the ingest endpoint and a
-//! public write key, `track()` events and `flush()` them in batches.
+//! The embeddable tracker's core, compiled to WASM. The page's side (`js/tracker.js`) watches
+//! the DOM, the network and the page's lifecycle and tells this core what happened; the core
+//! decides what each observation means and what to send.
 //!
-//! - `Tracker`: the queue and the batch encoder. Events are parsed with
-//!   `recoscope_core::validate`, the same code the ingest API runs, so a page learns about a
-//!   bad event (code, field, message) when it tracks it, not after it was sent.
-//! - Delivery uses `navigator.sendBeacon` (text/plain, key in the query string), which the
-//!   browser completes even while the page closes.
+//! - [`event`]: placements (a list's context inherited by its items) and events as the API
+//!   reads them; [`json`] writes them without `serde_json`; [`ids`] derives event ids.
+//! - [`impressions`]: the MRC "seen" rule, once per page view, request, item and position.
+//! - [`attribution`]: the click that led to an item, for `view`, `add_cart` and `order` on
+//!   later pages of the tab.
+//! - [`outbox`]: the bounded, persisted queue; batches, back-off, `Retry-After`, 413 splits.
 //!
-//! Still to come (see the issues): impression visibility, dwell time, retry with a
-//! persistent queue when the network is down.
+//! [`Tracker`] is the one type the page uses. Times are the page's `Date.now()`, passed in,
+//! so every rule here runs (and is tested) without a browser.
+//!
+//! Built with the `bare` feature (as `scripts/tracker-build` does), the crate is `no_std`
+//! with a small allocator and a panic handler that traps: no formatting machinery reaches
+//! the download, which keeps the tracker inside its 20 KB budget.
 
-use recoscope_core::validate::{parse_event, Limits, Rejection};
-use recoscope_core::{Event, IngestBody, Label, UnixMillis};
+#![cfg_attr(feature = "bare", no_std)]
+
+extern crate alloc;
+
+#[cfg(feature = "bare")]
+mod bare {
+    #[global_allocator]
+    static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+        // SAFETY: a page's WASM instance runs on one thread.
+        unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo) -> ! {
+        core::arch::wasm32::unreachable()
+    }
+}
+
+pub mod attribution;
+pub mod event;
+pub mod ids;
+pub mod impressions;
+pub mod json;
+pub mod outbox;
+
+use alloc::string::{String, ToString};
+use attribution::Attribution;
+use event::{Measures, Page, Placement};
+use impressions::Impressions;
+use outbox::{Outbox, Outcome};
 use wasm_bindgen::prelude::*;
-
-/// Events kept at most before the oldest are dropped (a page that never flushes must not
-/// grow without bound).
-const MAX_QUEUE: usize = 1000;
-/// Events per request; matches the API's default batch limit headroom.
-const BATCH: usize = 50;
 
 #[wasm_bindgen]
 pub struct Tracker {
-    endpoint: String,
-    write_key: String,
-    queue: Vec<Event>,
+    page: Page,
+    impressions: Impressions,
+    attribution: Attribution,
+    outbox: Outbox,
+}
+
+fn extra(extra_json: &str) -> Measures {
+    Measures {
+        extra_json: (!extra_json.is_empty()).then(|| extra_json.to_string()),
+        ..Measures::default()
+    }
 }
 
 #[wasm_bindgen]
 impl Tracker {
+    /// `seed` comes from `crypto.getRandomValues`; `active`: the page is visible and focused.
     #[wasm_bindgen(constructor)]
-    pub fn new(endpoint: String, write_key: String) -> Tracker {
+    pub fn new(
+        user_id: String,
+        session_id: String,
+        page_view_id: String,
+        seed: f64,
+        active: bool,
+    ) -> Tracker {
         Tracker {
-            endpoint,
-            write_key,
-            queue: Vec::new(),
+            page: Page {
+                user_id,
+                session_id,
+                page_view_id,
+                sequence: 0,
+            },
+            impressions: Impressions::new(active),
+            attribution: Attribution::default(),
+            outbox: Outbox::new(seed as u64),
         }
     }
 
-    /// Queues one event given as a JSON string; returns an error naming what is wrong
-    /// (`<code> <field>: <message>`, as the API would).
-    pub fn track(&mut self, event_json: &str) -> Result<(), JsError> {
-        let now = js_sys::Date::now() as i64;
-        let mut event = parse_tracked(event_json, now).map_err(|r| JsError::new(&describe(&r)))?;
-        // An id of its own makes a resend after a 503 or a lost answer idempotent: the
-        // pipeline de-duplicates by event id.
-        if event.event_id.is_none() {
-            event.event_id = new_event_id();
-        }
-        if self.queue.len() >= MAX_QUEUE {
-            self.queue.remove(0);
-        }
-        self.queue.push(event);
-        Ok(())
+    /// The user is known now (`identify`): later events carry this id.
+    pub fn identify(&mut self, user_id: String) {
+        self.page.user_id = user_id;
     }
 
-    /// Number of queued events.
-    pub fn pending(&self) -> usize {
-        self.queue.len()
+    /// A page restored from the back/forward cache is a new page view.
+    pub fn new_page_view(&mut self, page_view_id: String, now: f64) {
+        self.page.page_view_id = page_view_id;
+        self.page.sequence = 0;
+        self.impressions.restart(now);
     }
 
-    /// Sends queued events with `sendBeacon`; events the browser refused stay queued.
-    pub fn flush(&mut self) -> Result<usize, JsError> {
-        let window = web_sys::window().ok_or_else(|| JsError::new("no window"))?;
-        let navigator = window.navigator();
-        let url = format!(
-            "{}?key={}",
-            self.endpoint,
-            js_sys::encode_uri_component(&self.write_key)
+    /// An item element of a recommendation list, with what it inherits from its list.
+    /// `position` < 0: none given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn list_item(
+        &mut self,
+        handle: u32,
+        scenario: String,
+        request_id: String,
+        experiment_id: String,
+        experiment_group: String,
+        item_id: String,
+        position: i32,
+    ) {
+        self.impressions.track(
+            handle,
+            Placement {
+                scenario,
+                request_id,
+                experiment_id,
+                experiment_group,
+                item_id,
+                position: u32::try_from(position).ok(),
+            },
         );
-        let mut sent = 0;
-        while !self.queue.is_empty() {
-            let n = self.queue.len().min(BATCH);
-            let body = encode_batch(&self.queue[..n]);
-            let queued = navigator
-                .send_beacon_with_opt_str(&url, Some(&body))
-                .map_err(|e| JsError::new(&format!("sendBeacon failed: {e:?}")))?;
-            if !queued {
-                break;
-            }
-            self.queue.drain(..n);
-            sent += n;
+    }
+
+    pub fn forget(&mut self, handle: u32) {
+        self.impressions.forget(handle);
+    }
+
+    /// What the `IntersectionObserver` saw of an item element.
+    pub fn observed(&mut self, handle: u32, ratio: f64, area_px: f64, now: f64) {
+        self.impressions.observed(handle, ratio, area_px, now);
+    }
+
+    /// The page became visible and focused, or stopped being either.
+    pub fn page_active(&mut self, active: bool, now: f64) {
+        self.impressions.page_active(active, now);
+    }
+
+    /// Queues the impressions due by `now`; returns when to call again (-1: no clock runs).
+    pub fn due(&mut self, now: f64) -> f64 {
+        let (seen, next) = self.impressions.due(now);
+        for placement in seen {
+            self.impression(&placement, now);
         }
-        Ok(sent)
+        next.unwrap_or(-1.0)
     }
-}
 
-/// Parses one tracked event with the API's default limits and stamps it with the page's
-/// clock when it has no time of its own.
-pub fn parse_tracked(event_json: &str, now_ms: i64) -> Result<Event, Rejection> {
-    let raw: serde_json::Value = serde_json::from_str(event_json).map_err(|e| Rejection {
-        index: 0,
-        code: "not_an_object",
-        field: None,
-        message: format!("not valid JSON: {e}"),
-    })?;
-    let mut event = parse_event(0, raw, &Limits::default(), now_ms)?;
-    if event.timestamp.is_none() {
-        event.timestamp = UnixMillis::new(now_ms).ok();
+    fn impression(&mut self, placement: &Placement, now: f64) {
+        let id = self.page.impression_id(placement);
+        let written = self
+            .page
+            .write(id, "impression", placement, now, &Measures::default());
+        self.outbox.push(written, now);
     }
-    Ok(event)
-}
 
-/// A random UUID from the browser's `crypto.randomUUID()`.
-fn new_event_id() -> Option<Label> {
-    let uuid = web_sys::window()?.crypto().ok()?.random_uuid();
-    Label::new(uuid).ok()
-}
-
-fn describe(rejection: &Rejection) -> String {
-    match rejection.field {
-        Some(field) => format!("{} {field}: {}", rejection.code, rejection.message),
-        None => format!("{}: {}", rejection.code, rejection.message),
+    /// A click in an item element; `action` is the button's (`like`, `add_cart`, ...) or
+    /// `click`. An item not yet counted as seen is counted first. Returns false for an
+    /// element the tracker does not know.
+    pub fn click(&mut self, handle: u32, action: &str, extra_json: &str, now: f64) -> bool {
+        let Some(placement) = self.impressions.placement(handle).cloned() else {
+            return false;
+        };
+        if self.impressions.count(handle).is_some() {
+            self.impression(&placement, now);
+        }
+        if attribution::storable(&placement) {
+            self.attribution.clicked(&placement, now);
+        }
+        let id = self.page.next_id();
+        let written = self
+            .page
+            .write(id, action, &placement, now, &extra(extra_json));
+        self.outbox.push(written, now);
+        true
     }
-}
 
-/// The request body for a batch: `{"events": [...]}`.
-pub fn encode_batch(events: &[Event]) -> String {
-    let body = IngestBody {
-        events: events
-            .iter()
-            .map(|e| serde_json::to_value(e).expect("events serialize"))
-            .collect(),
-        write_key: None,
-    };
-    serde_json::to_string(&body).expect("batch serializes")
+    /// An action outside any list (`view` of an item page, `add_cart` on it, `order`, or
+    /// the page's own): carries the placement of the click that led to the item, if any in
+    /// this tab lately, else `scenario` without request id.
+    pub fn track(
+        &mut self,
+        action: &str,
+        item_id: String,
+        scenario: String,
+        extra_json: &str,
+        now: f64,
+    ) {
+        let placement = match self.attribution.of(&item_id, now) {
+            Some(p) => p.clone(),
+            None => Placement {
+                scenario,
+                item_id,
+                ..Placement::default()
+            },
+        };
+        let id = self.page.next_id();
+        let written = self
+            .page
+            .write(id, action, &placement, now, &extra(extra_json));
+        self.outbox.push(written, now);
+    }
+
+    /// The next batch to send (see [`Outbox::take`]); `anyway`: the page is closing.
+    pub fn take(&mut self, now: f64, anyway: bool) -> Option<String> {
+        self.outbox.take(now, anyway)
+    }
+
+    /// The batch `take` returned last.
+    pub fn batch(&self) -> u32 {
+        self.outbox.batch()
+    }
+
+    /// How a batch ended: `status` 0 for a network error, or the HTTP status with the
+    /// seconds of `Retry-After`. A beacon the browser queued is 202.
+    pub fn settle(&mut self, batch: u32, status: u16, retry_after: f64, now: f64) {
+        let outcome = match status {
+            200..=299 => Outcome::Delivered,
+            413 => Outcome::TooLarge,
+            429 | 503 => Outcome::RetryAfter(retry_after),
+            0 | 408 | 500..=599 => Outcome::Failed,
+            // Any other 4xx is about the request itself (a key or origin the API refuses, a
+            // body it cannot read): sending it again cannot help. The page warns.
+            _ => Outcome::Delivered,
+        };
+        self.outbox.settle(batch, outcome, now);
+    }
+
+    /// When sending may resume after a failure (0: now).
+    pub fn retry_at(&self) -> f64 {
+        self.outbox.retry_at()
+    }
+
+    pub fn pending(&self) -> u32 {
+        self.outbox.len() as u32
+    }
+
+    /// Events dropped so far by the queue's bounds and expiry.
+    pub fn dropped(&self) -> u32 {
+        self.outbox.dropped
+    }
+
+    /// The queue as text for `localStorage`.
+    pub fn export(&mut self, now: f64) -> String {
+        self.outbox.export(now)
+    }
+
+    /// Takes in a queue saved by `export`; returns how many events were new.
+    pub fn adopt(&mut self, saved: &str, now: f64) -> u32 {
+        self.outbox.adopt(saved, now)
+    }
+
+    /// The tab's recent clicks as text for `sessionStorage`.
+    pub fn export_clicks(&self, now: f64) -> String {
+        self.attribution.export(now)
+    }
+
+    pub fn adopt_clicks(&mut self, saved: &str, now: f64) {
+        self.attribution.adopt(saved, now);
+    }
+
+    /// Forgets every queued event (consent refused or withdrawn).
+    pub fn clear(&mut self) {
+        self.outbox.clear();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recoscope_core::ActionType;
+    use recoscope_core::validate::{parse_event, Limits};
+    use recoscope_core::Event;
 
-    #[test]
-    fn a_batch_decodes_back_into_the_same_events() {
-        let events = vec![
-            Event::new("home", "u1", "i1", ActionType::Impression).unwrap(),
-            Event::new("home", "u1", "i1", ActionType::Click).unwrap(),
-        ];
-        let body: serde_json::Value = serde_json::from_str(&encode_batch(&events)).unwrap();
-        let parsed = IngestBody::from_value(body).unwrap();
-        let back: Vec<Event> = parsed
-            .events
-            .into_iter()
-            .map(|v| serde_json::from_value(v).unwrap())
-            .collect();
-        assert_eq!(back, events);
+    const NOW: f64 = 1_800_000_000_000.0;
+
+    fn events_of(body: &str) -> Vec<Event> {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(value["sent_at"].as_u64().is_some());
+        value["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| parse_event(i, e.clone(), &Limits::default(), NOW as i64).unwrap())
+            .collect()
+    }
+
+    fn tracker() -> Tracker {
+        let mut t = Tracker::new("anon".into(), "s".into(), "pv1".into(), 9.0, true);
+        t.list_item(
+            1,
+            "home".into(),
+            "req-1".into(),
+            "exp".into(),
+            "B".into(),
+            "sku-1".into(),
+            2,
+        );
+        t
     }
 
     #[test]
-    fn tracked_events_are_checked_like_the_api_checks_them() {
-        let now = 1_800_000_000_000;
-        let event = parse_tracked(
-            r#"{"scenario_id":"home","user_id":"u1","item_id":"i1","action_type":"view"}"#,
-            now,
-        )
-        .unwrap();
-        assert_eq!(event.timestamp.map(UnixMillis::get), Some(now));
-
-        let bad = parse_tracked(
-            r#"{"scenario_id":"home","user_id":"u1","item_id":"i1","action_type":"view",
-                "completion_rate":2}"#,
-            now,
-        )
-        .unwrap_err();
+    fn a_click_on_an_unseen_item_sends_its_impression_first_and_carries_the_placement() {
+        let mut t = tracker();
+        assert!(t.click(1, "like", "", NOW));
+        assert!(!t.click(99, "click", "", NOW));
+        let events = events_of(&t.take(NOW, false).unwrap());
+        let actions: Vec<&str> = events.iter().map(|e| e.action_type.as_str()).collect();
+        assert_eq!(actions, ["impression", "like"]);
+        for e in &events {
+            assert_eq!(e.request_id.as_deref(), Some("req-1"));
+            assert_eq!(e.position, Some(2));
+            assert_eq!(e.experiment_group.as_deref(), Some("B"));
+            assert_eq!(e.user_id.as_str(), "anon");
+        }
+        t.observed(1, 1.0, 100.0, NOW);
         assert_eq!(
-            (bad.code, bad.field),
-            ("out_of_range", Some("completion_rate"))
+            t.due(NOW + 5000.0),
+            -1.0,
+            "the impression was counted already"
         );
-        assert!(describe(&bad).starts_with("out_of_range completion_rate: "));
-        assert_eq!(parse_tracked("{", now).unwrap_err().code, "not_an_object");
+    }
+
+    #[test]
+    fn a_view_and_an_order_on_later_pages_carry_the_clicked_request() {
+        let mut t = tracker();
+        t.click(1, "click", "", NOW);
+        let clicks = t.export_clicks(NOW);
+
+        let mut item_page = Tracker::new("anon".into(), "s".into(), "pv2".into(), 1.0, true);
+        item_page.adopt_clicks(&clicks, NOW + 1000.0);
+        item_page.track("view", "sku-1".into(), "item_page".into(), "", NOW + 1000.0);
+        item_page.track("view", "sku-9".into(), "item_page".into(), "", NOW + 1000.0);
+        item_page.track(
+            "order",
+            "sku-1".into(),
+            "checkout".into(),
+            r#"{"order_id":"o1"}"#,
+            NOW + 2000.0,
+        );
+        let events = events_of(&item_page.take(NOW + 2000.0, false).unwrap());
+        assert_eq!(events[0].request_id.as_deref(), Some("req-1"));
+        assert_eq!(events[0].scenario_id.as_str(), "home");
+        assert_eq!(events[1].request_id, None, "nothing led to sku-9");
+        assert_eq!(events[1].scenario_id.as_str(), "item_page");
+        assert_eq!(events[2].action_type.as_str(), "order");
+        assert_eq!(events[2].request_id.as_deref(), Some("req-1"));
+        assert_eq!(events[2].position, Some(2));
+    }
+
+    #[test]
+    fn statuses_map_to_delivered_retried_or_dropped() {
+        let mut t = tracker();
+        t.track("view", "a".into(), "s".into(), "", NOW);
+        t.take(NOW, false).unwrap();
+        t.settle(t.batch(), 503, 2.0, NOW);
+        assert_eq!(t.retry_at(), NOW + 2000.0);
+        t.take(NOW + 2000.0, false).unwrap();
+        t.settle(t.batch(), 0, 0.0, NOW + 2000.0);
+        assert_eq!(t.pending(), 1, "a network error keeps the events");
+        t.take(t.retry_at(), false).unwrap();
+        t.settle(t.batch(), 401, 0.0, t.retry_at());
+        assert_eq!(
+            t.pending(),
+            0,
+            "a refused key cannot get better by resending"
+        );
+    }
+
+    #[test]
+    fn a_restored_page_is_a_new_page_view_with_new_ids() {
+        let mut t = tracker();
+        t.observed(1, 1.0, 100.0, NOW);
+        t.due(NOW + 1000.0);
+        let first = events_of(&t.take(NOW + 1000.0, false).unwrap());
+        t.settle(t.batch(), 200, 0.0, NOW + 1000.0);
+        t.new_page_view("pv-restored".into(), NOW + 9000.0);
+        t.due(NOW + 10_000.0);
+        let second = events_of(&t.take(NOW + 10_000.0, false).unwrap());
+        assert_eq!((first.len(), second.len()), (1, 1));
+        assert_ne!(first[0].event_id, second[0].event_id);
     }
 }

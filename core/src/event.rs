@@ -174,6 +174,8 @@ impl Event {
     }
 }
 
+pub const SENT_AT_TYPE: &str = "sent_at must be an integer (milliseconds since the Unix epoch)";
+
 /// A request body: either one event or `{"events": [...]}`.
 ///
 /// Events stay as raw JSON values here so that one malformed event can be rejected on its
@@ -184,6 +186,10 @@ pub struct IngestBody {
     /// The write key, for `navigator.sendBeacon` which cannot set headers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_key: Option<String>,
+    /// The client's clock when it sent the request (ms since the Unix epoch): the API moves
+    /// the events' timestamps by the difference to its own clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
 }
 
 impl IngestBody {
@@ -198,12 +204,21 @@ impl IngestBody {
             Some(_) => return Err("write_key must be a string"),
             None => None,
         };
+        let sent_at = match map.remove("sent_at") {
+            Some(value) => Some(value.as_i64().ok_or(SENT_AT_TYPE)?),
+            None => None,
+        };
         match map.remove("events") {
-            Some(serde_json::Value::Array(events)) => Ok(IngestBody { events, write_key }),
+            Some(serde_json::Value::Array(events)) => Ok(IngestBody {
+                events,
+                write_key,
+                sent_at,
+            }),
             Some(_) => Err("events must be an array"),
             None => Ok(IngestBody {
                 events: vec![serde_json::Value::Object(map)],
                 write_key,
+                sent_at,
             }),
         }
     }

@@ -120,6 +120,22 @@ pub struct RawBody<'a> {
     pub events: Vec<RawEvent<'a>>,
     /// The write key, for `navigator.sendBeacon` which cannot set headers.
     pub write_key: Option<String>,
+    /// The client's clock at sending (see [`IngestBody::sent_at`]).
+    pub sent_at: Option<i64>,
+}
+
+impl RawBody<'_> {
+    /// The clock to check the events' timestamps against: the client's when it said when it
+    /// sent them, so a client whose clock is off has its events checked in its own frame and
+    /// then moved by [`RawBody::clock_offset`].
+    pub fn client_clock(&self, received_at: i64) -> i64 {
+        self.sent_at.unwrap_or(received_at)
+    }
+
+    /// What to add to a client timestamp to put it on the server's clock.
+    pub fn clock_offset(&self, received_at: i64) -> i64 {
+        received_at.saturating_sub(self.client_clock(received_at))
+    }
 }
 
 /// Why a request body could not be split into events.
@@ -146,6 +162,8 @@ pub fn split_body(text: &str) -> Result<RawBody<'_>, BodyError> {
         events: Option<Vec<&'a RawValue>>,
         #[serde(default, deserialize_with = "present")]
         write_key: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
+        sent_at: Option<Value>,
     }
     // Only an object is a body (serde's derive would also read one from an array).
     let envelope = match text.trim_start().starts_with('{') {
@@ -158,14 +176,22 @@ pub fn split_body(text: &str) -> Result<RawBody<'_>, BodyError> {
             Some(Value::String(key)) => Some(Some(key)),
             Some(_) => None,
         };
-        if let Some(write_key) = write_key {
+        let sent_at = match envelope.sent_at {
+            None => Some(None),
+            Some(value) => value.as_i64().map(Some),
+        };
+        if let (Some(write_key), Some(sent_at)) = (write_key, sent_at) {
             let events = match envelope.events {
                 Some(events) => events.into_iter().map(RawEvent::Text).collect(),
                 None => vec![RawEvent::Text(
                     serde_json::from_str(text).map_err(|e| BodyError::Malformed(e.to_string()))?,
                 )],
             };
-            return Ok(RawBody { events, write_key });
+            return Ok(RawBody {
+                events,
+                write_key,
+                sent_at,
+            });
         }
     }
     let value: Value =
@@ -174,6 +200,7 @@ pub fn split_body(text: &str) -> Result<RawBody<'_>, BodyError> {
     Ok(RawBody {
         events: body.events.into_iter().map(RawEvent::Value).collect(),
         write_key: body.write_key,
+        sent_at: body.sent_at,
     })
 }
 
@@ -521,6 +548,26 @@ fn timestamp(value: Value, limits: &Limits, now_ms: i64) -> Parsed<UnixMillis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_may_say_when_it_was_sent_and_only_as_an_integer() {
+        let body = split_body(r#"{"sent_at": 1000, "events": [{}]}"#).unwrap();
+        assert_eq!(body.sent_at, Some(1000));
+        assert_eq!(body.client_clock(5000), 1000);
+        assert_eq!(body.clock_offset(5000), 4000);
+        let none = split_body(r#"{"events": [{}]}"#).unwrap();
+        assert_eq!(
+            (none.client_clock(5000), none.clock_offset(5000)),
+            (5000, 0)
+        );
+        assert_eq!(
+            split_body(r#"{"sent_at": "soon", "events": [{}]}"#).unwrap_err(),
+            BodyError::Shape(crate::event::SENT_AT_TYPE)
+        );
+        // A single event may carry it too; it is not taken for one of its fields.
+        let single = split_body(r#"{"sent_at": 7, "item_id": "i"}"#).unwrap();
+        assert_eq!(single.sent_at, Some(7));
+    }
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000_000;

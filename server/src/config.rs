@@ -179,6 +179,10 @@ pub struct Config {
     /// `recoscope keys issue` and set this empty.
     #[envconfig(from = "RECOSCOPE_WRITE_KEYS", default = "demo-key=demo,shop-key=shop")]
     pub write_keys: String,
+    /// The write key the demo shop's pages (`/shop`) embed the tracker with; its tenant's
+    /// catalog fills the shop. Empty turns the shop off.
+    #[envconfig(from = "DEMO_SHOP_WRITE_KEY", default = "demo-key")]
+    pub demo_shop_write_key: String,
     /// Largest request body the ingest API reads.
     #[envconfig(from = "INGEST_MAX_BODY_BYTES", default = "1048576")]
     pub ingest_max_body_bytes: usize,

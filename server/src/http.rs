@@ -122,6 +122,7 @@ pub fn router(
     let health =
         health_routes(health).route("/api/v1/openapi.json", get(crate::openapi::openapi_json));
 
+    let site_root = leptos_options.site_root.to_string();
     let routes = generate_route_list(App);
     let dashboard = Router::new()
         .leptos_routes_with_context(
@@ -144,8 +145,31 @@ pub fn router(
         .merge(dashboard)
         .merge(apis)
         .layer(RequestBodyTimeoutLayer::new(body_idle));
+    let tracker = tracker_assets(&site_root);
     Router::new()
         .merge(ingest_routes(ingest))
+        .nest_service("/t", tracker)
         .merge(rest)
         .layer(TraceLayer::new_for_http())
+}
+
+/// The tracker's files (`recoscope.js`, `recoscope.wasm`, the loader snippet), built into
+/// the site's `t/` by scripts/tracker-build. Product pages on other origins load them, and a
+/// module script or its WASM from another origin needs CORS; they change with a release, so
+/// browsers may cache them for an hour and must check back after.
+fn tracker_assets(site_root: &str) -> Router {
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(
+            std::path::Path::new(site_root).join("t"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600, must-revalidate"),
+        ))
 }

@@ -19,6 +19,7 @@
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
 //! - [`store`]: tenants, keys, origins, item catalogs and recent behaviour (SQLite by
 //!   default, MongoDB with `MONGODB_URI`).
+//! - [`shop`]: the demo storefront at `/shop`, its pages embedding the tracker.
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
 //! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
 //!
@@ -40,6 +41,7 @@ pub mod pipeline;
 pub mod recent_api;
 pub mod retention;
 pub mod roles;
+pub mod shop;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -310,6 +310,11 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             recent: recent_reader(recent_store),
             catalog: Catalog::new(StoreCatalog(catalog.clone())),
         };
+        let shop = crate::shop::ShopState {
+            catalog: catalog.clone(),
+            tenants: tenants.clone(),
+            write_key: config.demo_shop_write_key.clone(),
+        };
         let catalog_api = CatalogApi {
             catalog,
             tenants,
@@ -317,6 +322,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         };
         let apis = recent_routes(recent_api)
             .merge(catalog_routes(catalog_api))
+            .merge(crate::shop::shop_routes(shop))
             .merge(crate::analytics_api::routes(db.clone()));
         let app = http::router(ingest, health.clone(), db, http::leptos_options()?, apis);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;

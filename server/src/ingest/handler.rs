@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use recoscope_core::validate::{parse_batch, split_body, BodyError, Limits, Rejection};
-use recoscope_core::BehaviorRecord;
+use recoscope_core::{BehaviorRecord, UnixMillis};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +95,19 @@ where
         .with_state(state)
 }
 
+/// Whether a browser's `Origin` is this server itself (its host and port are the request's
+/// `Host`): the page was served by us. The check guards against other sites' pages using a
+/// key, and their browsers name their own origin.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
 /// The write key from, in order: `X-Recoscope-Key`, `Authorization: Bearer`, `?key=`, or the
 /// body's `write_key` (for `navigator.sendBeacon`, which cannot set headers).
 fn find_key(headers: &HeaderMap, query: &KeyQuery, body_key: Option<&str>) -> Option<String> {
@@ -121,6 +134,10 @@ pub enum IngestRequestDoc {
     Batch {
         events: Vec<recoscope_core::Event>,
         write_key: Option<String>,
+        /// The client's clock when it sent the batch (ms since the Unix epoch). The events'
+        /// timestamps are checked against it and moved by its difference to the server's
+        /// clock, which corrects a client clock that is off.
+        sent_at: Option<i64>,
     },
     Single(Box<recoscope_core::Event>),
 }
@@ -204,10 +221,11 @@ async fn ingest_request(
         .tenant_for_key(&key)
         .map_err(|e| IngestError::Unavailable(e.to_string()))?
         .ok_or(IngestError::UnknownKey)?;
-    // A browser names its page's origin; only the tenant's own origins may send for it.
+    // A browser names its page's origin; only the tenant's own origins may send for it, and
+    // pages this server serves itself (the demo shop).
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        if !tenant.origins.iter().any(|o| o == origin) {
+        if !tenant.origins.iter().any(|o| o == origin) && !same_origin(origin, &headers) {
             return Err(IngestError::OriginNotAllowed(origin.to_string()));
         }
     }
@@ -236,7 +254,19 @@ async fn ingest_request(
         header("user-agent").and_then(parse_user_agent),
     );
     let received_at = now_ms();
-    let (events, rejected) = parse_batch(batch.events, &state.limits, received_at);
+    // A client that says when it sent the batch (the tracker does) has its timestamps
+    // checked on its own clock and then moved onto ours: a phone whose clock is an hour off
+    // still gets its events at the right time, and within the API's limits.
+    let client_clock = batch.client_clock(received_at);
+    let offset = batch.clock_offset(received_at);
+    let (mut events, rejected) = parse_batch(batch.events, &state.limits, client_clock);
+    if offset != 0 {
+        for event in &mut events {
+            event.timestamp = event
+                .timestamp
+                .and_then(|t| UnixMillis::new(t.get().saturating_add(offset)).ok());
+        }
+    }
     let rejected: Vec<RejectionView> = rejected.into_iter().map(RejectionView::from).collect();
     let records: Vec<BehaviorRecord> = events
         .into_iter()

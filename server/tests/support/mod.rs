@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod processes;
+pub mod shop;
 
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_server::config::Config;

@@ -192,6 +192,8 @@ async fn a_click_carries_its_request_and_the_order_on_a_later_page_carries_it_to
     }
     let users: HashSet<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
     assert_eq!(users.len(), 1, "one anonymous user across pages: {users:?}");
+    // Four pages left with a click each, their last events in flight: none sent twice.
+    assert_each_event_sent_once(&shop).await;
     shop.finish().await;
 }
 
@@ -227,5 +229,299 @@ async fn a_page_closed_right_after_a_click_still_delivers_it() {
     assert_eq!(shares.len(), 1);
     assert_eq!(shares[0].item_id, item);
     assert_eq!(shares[0].position, Some(2));
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_hidden_tab_stops_the_clock() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    let (top, unclear) = seen_now(&page).await;
+    // Another tab in front hides this one (a real visibilitychange in Chromium).
+    let other = shop.browser.new_page("about:blank").await.unwrap();
+    assert_eq!(
+        eval::<String>(&page, "document.visibilityState").await,
+        "hidden"
+    );
+    pause(3000).await;
+    // Back for half a second, hidden again: two short looks are not one second of view.
+    page.bring_to_front().await.unwrap();
+    pause(500).await;
+    other.bring_to_front().await.unwrap();
+    pause(2000).await;
+    let meanwhile = shop.stored().await;
+    assert!(
+        impressions(&meanwhile).is_empty(),
+        "an impression while the tab was hidden or seen briefly: {meanwhile:#?}"
+    );
+    // In front for good: now they are seen.
+    page.bring_to_front().await.unwrap();
+    let events = shop
+        .settled("the impressions", |events| {
+            let got: HashSet<Key> = impressions(events).into_iter().collect();
+            top.is_subset(&got)
+        })
+        .await;
+    let got: HashSet<Key> = impressions(&events).into_iter().collect();
+    assert_eq!(
+        got.difference(&unclear).cloned().collect::<HashSet<_>>(),
+        top.difference(&unclear).cloned().collect::<HashSet<_>>()
+    );
+    shop.finish().await;
+}
+
+/// Clicks the like button of the feed's item at `position` by script (no scrolling).
+async fn like(page: &chromiumoxide::Page, position: u32) -> String {
+    run(
+        page,
+        &format!(
+            "document.querySelector('{} [data-reco-action=like]').click()",
+            feed_item(position)
+        ),
+    )
+    .await;
+    eval(
+        page,
+        &format!(
+            "document.querySelector('{}').dataset.recoItem",
+            feed_item(position)
+        ),
+    )
+    .await
+}
+
+/// The events the API accepted in all (every request's, resends included).
+async fn accepted(shop: &Shop) -> f64 {
+    shop.app
+        .metric("recoscope_ingest_events_accepted_total")
+        .await
+        .unwrap_or(0.0)
+}
+
+/// Nothing was sent twice: once everything sent has been loaded, the API accepted (counting
+/// every request, resends included) exactly as many events as ClickHouse holds. Pages still
+/// send while this waits, so it waits for the two to meet and stay equal.
+async fn assert_each_event_sent_once(shop: &Shop) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut equal_since: Option<tokio::time::Instant> = None;
+    loop {
+        let accepted = accepted(shop).await;
+        let stored = shop.stored().await.len() as f64;
+        if accepted == stored {
+            let since = *equal_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= Duration::from_secs(3) {
+                return;
+            }
+        } else {
+            equal_since = None;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the API accepted {accepted} events, ClickHouse holds {stored}: some were sent twice"
+        );
+        pause(250).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn nothing_is_sent_offline_and_everything_once_when_back_online() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    support::shop::set_offline(&page, true).await;
+    let item = like(&page, 3).await;
+    pause(3000).await;
+    assert!(
+        shop.stored().await.is_empty() && accepted(&shop).await == 0.0,
+        "nothing can arrive while offline, and nothing was tried"
+    );
+    support::shop::set_offline(&page, false).await;
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
+    assert_eq!(likes.len(), 1, "{likes:#?}");
+    assert_eq!(
+        (likes[0].item_id.as_str(), likes[0].position),
+        (item.as_str(), Some(3))
+    );
+    assert_each_event_sent_once(&shop).await;
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn events_kept_while_the_api_is_unreachable_survive_a_reload_and_arrive_once() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    // The browser is online but the API is not there (a network error for every send).
+    shop.gate.set_open(false);
+    let item = like(&page, 3).await;
+    pause(1500).await;
+    // Reloading fails too (an error page); the queue stays in localStorage, and no beacon
+    // went into the void when the page was left.
+    let _ = tokio::time::timeout(Duration::from_secs(5), page.reload()).await;
+    pause(500).await;
+    assert!(shop.stored().await.is_empty());
+    shop.gate.set_open(true);
+    page.goto(shop.url("/shop")).await.unwrap();
+    support::shop::wait_for_tracker(&page).await;
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
+    assert_eq!(likes.len(), 1, "{likes:#?}");
+    assert_eq!(
+        (likes[0].item_id.as_str(), likes[0].position),
+        (item.as_str(), Some(3))
+    );
+    assert_each_event_sent_once(&shop).await;
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_closed_tabs_queue_is_delivered_once_by_one_of_the_open_tabs() {
+    let shop = Shop::start().await;
+    let closing = shop.open("/shop").await;
+    shop.gate.set_open(false);
+    let item = like(&closing, 1).await;
+    pause(1000).await;
+    closing.close().await.unwrap();
+    shop.gate.set_open(true);
+    // Two tabs open at once; each may take over the closed tab's queue, one does.
+    let first = shop.open("/shop/cart").await;
+    let second = shop.open("/shop/cart").await;
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
+    assert_eq!(likes.len(), 1, "{likes:#?}");
+    assert_eq!(likes[0].item_id, item);
+    assert_each_event_sent_once(&shop).await;
+    drop((first, second));
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_503_is_retried_after_its_retry_after() {
+    use chromiumoxide::cdp::browser_protocol::fetch::{
+        ContinueRequestParams, EnableParams, EventRequestPaused, FulfillRequestParams, HeaderEntry,
+        RequestPattern,
+    };
+    use futures::StreamExt;
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    // The network answers the first send with 503 and Retry-After: 3, as an overloaded API
+    // would; later sends reach the API.
+    let mut paused = page.event_listener::<EventRequestPaused>().await.unwrap();
+    page.execute(
+        EnableParams::builder()
+            .pattern(RequestPattern {
+                url_pattern: Some("*/api/v1/behaviors*".into()),
+                ..RequestPattern::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let interceptor = {
+        let page = page.clone();
+        tokio::spawn(async move {
+            let mut sends = Vec::new();
+            while let Some(request) = paused.next().await {
+                sends.push(std::time::Instant::now());
+                if sends.len() == 1 {
+                    let mut answer = FulfillRequestParams::new(request.request_id.clone(), 503);
+                    answer.response_headers = Some(vec![
+                        HeaderEntry::new("Retry-After", "3"),
+                        HeaderEntry::new("Access-Control-Allow-Origin", "*"),
+                    ]);
+                    page.execute(answer).await.unwrap();
+                } else {
+                    page.execute(ContinueRequestParams::new(request.request_id.clone()))
+                        .await
+                        .unwrap();
+                }
+                if sends.len() == 2 {
+                    return sends;
+                }
+            }
+            sends
+        })
+    };
+    like(&page, 0).await;
+    let sends = tokio::time::timeout(Duration::from_secs(30), interceptor)
+        .await
+        .expect("the tracker sent again")
+        .unwrap();
+    let waited = sends[1] - sends[0];
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "sent again after {waited:?}, before Retry-After"
+    );
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    assert_eq!(events.iter().filter(|e| e.action_type == "like").count(), 1);
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_page_restored_from_the_back_forward_cache_is_a_new_page_view() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    let (top, unclear) = seen_now(&page).await;
+    let top: HashSet<Key> = top.difference(&unclear).cloned().collect();
+    pause(1500).await;
+    run(
+        &page,
+        "addEventListener('pageshow', e => { window.restoredFromCache = e.persisted })",
+    )
+    .await;
+    page.find_element("#cart-link")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    support::shop::wait_for_path(&page, "/shop/cart").await;
+    pause(500).await;
+    run(&page, "history.back()").await;
+    support::shop::wait_for_path(&page, "/shop").await;
+    pause(300).await;
+    assert_eq!(
+        eval::<Option<bool>>(&page, "window.restoredFromCache ?? null").await,
+        Some(true),
+        "the shop page was not restored from the back/forward cache (the tracker must not \
+         keep it out: no unload handler)"
+    );
+    // The same answer's items, seen again on a new page view: counted again, new ids.
+    let events = shop
+        .settled("impressions of both page views", |events| {
+            let got = impressions(events);
+            top.iter()
+                .all(|key| got.iter().filter(|k| *k == key).count() >= 2)
+        })
+        .await;
+    for key in &top {
+        let ids: HashSet<&str> = events
+            .iter()
+            .filter(|e| e.action_type == "impression" && &e.key() == key)
+            .map(|e| e.event_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 2, "{key:?}: {ids:?}");
+    }
     shop.finish().await;
 }

@@ -32,6 +32,7 @@ const handles = new WeakMap();
 const items = new Map(); // handle -> element
 let nextHandle = 1;
 let observer;
+let gone = false; // pagehide came: the page is being left (or cached)
 
 const id = () => (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
 const store = (area, key, value) => {
@@ -247,12 +248,14 @@ function warnRejected(answer) {
 }
 
 // The page is hidden or left: what is queued goes out as beacons, which the browser
-// completes after the page is gone. Offline, a beacon would be lost: the queue stays in
-// localStorage for the next page.
-function leave() {
+// completes after the page is gone. A beacon's fate is never known, so none goes while the
+// page is offline or the last send failed (the API is unreachable, or asked to wait): the
+// queue stays in localStorage for the next page instead. Only a page that is left
+// (`closing`) gives up its queue to the other pages at once, and its lock.
+function leave(closing) {
   onActivity();
   if (state !== 'on') return;
-  if (navigator.onLine) {
+  if (navigator.onLine && core.healthy(now())) {
     const t = now();
     let body;
     while ((body = core.take(t, true))) {
@@ -261,7 +264,10 @@ function leave() {
       if (!ok) break;
     }
   }
-  save(true);
+  save(closing);
+  if (closing && (store(w.localStorage, 'rs:lock') || '').startsWith(pageId + ' ')) {
+    local('rs:lock', null);
+  }
 }
 
 // --- the queue in localStorage ---------------------------------------------------------------
@@ -271,19 +277,26 @@ function save(closing) {
   if (state === 'off') core.clear();
   if (state !== 'on') return;
   const key = 'rs:q:' + pageId;
-  const events = core.export(now());
+  const events = core.export(now(), !closing);
   // A closing page's queue is an orphan at once; an empty one is removed.
   if (!events) local(key, null);
   else local(key, (closing ? 0 : now()) + '\n' + events);
 }
 
 // One page at a time takes over the queues of pages that are gone (closed, crashed, or
-// reloaded offline) and sends them as its own.
+// reloaded offline) and sends them as its own. localStorage has no atomic operations: a page
+// that finds the lock free writes its name, waits, and goes ahead only if its name is still
+// there (of pages starting at once, the last writer wins and the others step back).
 function drain() {
   if (state !== 'on') return;
   const t = now();
   const lock = (store(w.localStorage, 'rs:lock') || '').split(' ');
-  if (lock[0] !== pageId && +lock[1] > t) return;
+  if (lock[0] !== pageId) {
+    if (+lock[1] > t) return;
+    local('rs:lock', pageId + ' ' + (t + 2 * HEARTBEAT_MS));
+    setTimeout(drain, 100 + Math.random() * 100);
+    return;
+  }
   local('rs:lock', pageId + ' ' + (t + 2 * HEARTBEAT_MS));
   for (let i = w.localStorage.length - 1; i >= 0; i--) {
     const key = w.localStorage.key(i);
@@ -335,11 +348,17 @@ async function start(options) {
     attributeFilter: ['data-reco-item', 'data-reco-position', 'data-reco-request', 'data-reco-list', 'data-reco-view'],
   });
   d.addEventListener('click', onClick, true);
-  d.addEventListener('visibilitychange', () => (d.visibilityState === 'hidden' ? leave() : onActivity()));
-  // pagehide: the fallback where visibilitychange does not come (some browsers on unload).
-  // Never `unload`: it keeps a page out of the back/forward cache.
-  w.addEventListener('pagehide', leave);
+  // When a page is left, pagehide comes first and visibilitychange after it (HTML's "unload
+  // a document"); either may be missing in some browsers, so both send, and a page that got
+  // pagehide stays `gone` for both. Never `unload`: it keeps a page out of the back/forward
+  // cache.
+  d.addEventListener('visibilitychange', () => (d.visibilityState === 'hidden' ? leave(gone) : onActivity()));
+  w.addEventListener('pagehide', () => {
+    gone = true;
+    leave(true);
+  });
   w.addEventListener('pageshow', (e) => {
+    gone = false;
     if (!e.persisted) return;
     // Restored from the back/forward cache: a new page view. Another page may have taken over
     // this page's saved queue meanwhile; what is left of it is the truth.

@@ -232,6 +232,12 @@ impl Tracker {
         self.outbox.retry_at()
     }
 
+    /// The last send went through and nothing asks to wait (a closing page beacons only
+    /// then).
+    pub fn healthy(&self, now: f64) -> bool {
+        self.outbox.healthy(now)
+    }
+
     pub fn pending(&self) -> u32 {
         self.outbox.len() as u32
     }
@@ -241,9 +247,10 @@ impl Tracker {
         self.outbox.dropped
     }
 
-    /// The queue as text for `localStorage`.
-    pub fn export(&mut self, now: f64) -> String {
-        self.outbox.export(now)
+    /// The queue as text for `localStorage`; `in_flight` false for a page being left (see
+    /// [`Outbox::export`]).
+    pub fn export(&mut self, now: f64, in_flight: bool) -> String {
+        self.outbox.export(now, in_flight)
     }
 
     /// Takes in a queue saved by `export`; returns how many events were new.

@@ -125,6 +125,12 @@ impl Outbox {
         self.retry_at
     }
 
+    /// Whether the last send went through and nothing asks to wait: only then may a closing
+    /// page trust a beacon, whose fate it never learns.
+    pub fn healthy(&self, now: f64) -> bool {
+        self.failures == 0 && now >= self.retry_at
+    }
+
     /// The next batch's body, unless nothing waits or a back-off runs (`anyway` ignores the
     /// back-off: the page is closing and a beacon is its last chance). [`Outbox::batch`]
     /// names it for [`Outbox::settle`].
@@ -195,12 +201,14 @@ impl Outbox {
         }
     }
 
-    /// The events as lines for `localStorage`, in flight or not (a batch in flight when the
-    /// page dies may never have arrived; the API drops a resend by its id).
-    pub fn export(&mut self, now: f64) -> String {
+    /// The events as lines for `localStorage`. A living page saves those in flight too (if
+    /// it crashes, whoever adopts them resends; the API drops a repeat by its id). A page
+    /// being left does not (`in_flight` false): its keepalive requests outlive it, as
+    /// beacons do, and a copy adopted by the next page would be sent twice.
+    pub fn export(&mut self, now: f64, in_flight: bool) -> String {
         self.expire(now);
         let mut out = String::new();
-        for p in &self.queue {
+        for p in self.queue.iter().filter(|p| in_flight || p.batch == 0) {
             crate::json::uint(&mut out, p.created as u64);
             out.push('\t');
             out.push_str(&p.id);
@@ -388,8 +396,13 @@ mod tests {
         tab.push(event(1), 1000.0);
         tab.push(event(2), 2000.0);
         tab.take(2000.0, false).unwrap();
-        let saved = tab.export(3000.0);
+        let saved = tab.export(3000.0, true);
         assert_eq!(saved.lines().count(), 2, "in flight is saved too");
+        assert_eq!(
+            tab.export(3000.0, false).lines().count(),
+            0,
+            "a page being left leaves what is in flight to the browser"
+        );
 
         let mut other = Outbox::new(2);
         other.push(event(2), 2500.0);

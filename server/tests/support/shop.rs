@@ -3,9 +3,6 @@
 //! stored them.
 
 use super::{cli, TestApp};
-use chromiumoxide::cdp::browser_protocol::network::{
-    EmulateNetworkConditionsByRuleParams, OverrideNetworkStateParams,
-};
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use std::time::Duration;
@@ -15,6 +12,9 @@ pub const CATALOG_ITEMS: usize = 40;
 
 pub struct Shop {
     pub app: TestApp,
+    /// Between the browser and the app: can make the app unreachable while the browser
+    /// stays online.
+    pub gate: Gate,
     pub browser: Browser,
     handler: tokio::task::JoinHandle<()>,
     profile: std::path::PathBuf,
@@ -95,17 +95,24 @@ impl Shop {
             .unwrap();
         let (browser, mut events) = Browser::launch(config).await.expect("Chromium starts");
         let handler = tokio::spawn(async move { while events.next().await.is_some() {} });
+        let gate = Gate::start(app.addr).await;
         Shop {
             app,
+            gate,
             browser,
             handler,
             profile,
         }
     }
 
+    /// The address of `path` as the browser reaches it (through the gate).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.gate.addr, path)
+    }
+
     /// Opens `path` of the app in a new tab (in front) and waits for the tracker.
     pub async fn open(&self, path: &str) -> Page {
-        let page = self.browser.new_page(self.app.url(path)).await.unwrap();
+        let page = self.browser.new_page(self.url(path)).await.unwrap();
         wait_for_tracker(&page).await;
         page
     }
@@ -207,8 +214,13 @@ pub async fn visible_items(page: &Page) -> Vec<(String, String, Option<u32>, f64
 
 /// Turns the page's network off or on (as `navigator.onLine` sees it too).
 pub async fn set_offline(page: &Page, offline: bool) {
-    // The requests fail, and the page is told (`navigator.onLine`, the online/offline events).
-    page.execute(EmulateNetworkConditionsByRuleParams::new(offline, vec![]))
+    // The requests fail (every URL matches the empty pattern), and the page is told
+    // (`navigator.onLine`, the online/offline events).
+    use chromiumoxide::cdp::browser_protocol::network::{
+        EmulateNetworkConditionsByRuleParams, NetworkConditions, OverrideNetworkStateParams,
+    };
+    let all = vec![NetworkConditions::new("", 0., -1., -1.)];
+    page.execute(EmulateNetworkConditionsByRuleParams::new(offline, all))
         .await
         .unwrap();
     page.execute(OverrideNetworkStateParams::new(offline, 0., -1., -1.))
@@ -231,4 +243,51 @@ pub async fn wait_for_path(page: &Page, prefix: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the page did not reach {prefix}");
+}
+
+/// A TCP relay in front of the app. Closed, it cuts the connections it relays and drops new
+/// ones at once: the browser sees the API unreachable (a network error), while
+/// `navigator.onLine` stays true.
+pub struct Gate {
+    pub addr: std::net::SocketAddr,
+    open: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn start(app: std::net::SocketAddr) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (open, watch) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !*watch.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let mut closed = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(app).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = closed.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Gate { addr, open, task }
+    }
+
+    /// Opens the gate, or closes it (cutting what it relays).
+    pub fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -16,10 +16,14 @@ pub enum ActionType {
     Share,
     AddCart,
     Order,
+    /// Engaged time on an item's page (and media watched), sent in increments: its
+    /// `watch_duration` is the seconds since the page's previous `dwell` event, so the sum
+    /// over a page view is the whole time. Not a view: views are counted by `view` events.
+    Dwell,
 }
 
 impl ActionType {
-    pub const ALL: [ActionType; 7] = [
+    pub const ALL: [ActionType; 8] = [
         ActionType::Impression,
         ActionType::Click,
         ActionType::View,
@@ -27,6 +31,7 @@ impl ActionType {
         ActionType::Share,
         ActionType::AddCart,
         ActionType::Order,
+        ActionType::Dwell,
     ];
 
     /// The name used on the wire and in ClickHouse's `Enum8`.
@@ -39,6 +44,7 @@ impl ActionType {
             ActionType::Share => "share",
             ActionType::AddCart => "add_cart",
             ActionType::Order => "order",
+            ActionType::Dwell => "dwell",
         }
     }
 

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_rollup_states.sql",
         sql: include_str!("../../sql/0006_rollup_states.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_dwell_action.sql",
+        sql: include_str!("../../sql/0007_dwell_action.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

@@ -410,3 +410,70 @@ async fn the_openapi_document_describes_the_ingest_api() {
     );
     app.cleanup().await;
 }
+
+/// A client whose clock is two hours behind says so with `sent_at`: its events land at the
+/// server's time (less their age in the batch), and an event "two hours old" by its own
+/// clock is not refused as too old, nor one that is "in the future" by ours accepted blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_client_clock_is_moved_onto_the_servers() {
+    let app = TestApp::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let behind = now - 2 * 3_600_000;
+    let event = |id: &str, ts: i64| {
+        serde_json::json!({"event_id": id, "scenario_id": "s", "user_id": "u", "item_id": "i",
+            "action_type": "click", "timestamp": ts})
+    };
+    let answer = app
+        .http
+        .post(app.url(&format!("/api/v1/behaviors?key={}", app.key)))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(
+            serde_json::json!({
+                "sent_at": behind,
+                "events": [event("ten-s-ago", behind - 10_000),
+                           event("ahead", behind + 3_600_000)],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["accepted"], 1, "{body}");
+    assert_eq!(body["rejected"][0]["code"], "timestamp_in_future", "{body}");
+    assert_eq!(app.wait_for_rows(1).await, 1);
+    #[derive(serde::Deserialize)]
+    struct Row {
+        event_ts_ms: u64,
+    }
+    let row: Row = app
+        .clickhouse
+        .fetch_one(
+            recoscope_clickhouse::Query::new(
+                "SELECT event_ts_ms FROM user_behaviors WHERE tenant_id = ?",
+            )
+            .bind(&app.tenant),
+        )
+        .await
+        .unwrap();
+    let landed = row.event_ts_ms as i64;
+    assert!(
+        (now - 10_000..now - 10_000 + 5_000).contains(&landed),
+        "landed {} ms from now, expected about -10000",
+        landed - now
+    );
+    let bad = app
+        .http
+        .post(app.url(&format!("/api/v1/behaviors?key={}", app.key)))
+        .body(r#"{"sent_at": "yesterday", "events": [{}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("sent_at"));
+    app.cleanup().await;
+}

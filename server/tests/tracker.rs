@@ -525,3 +525,109 @@ async fn a_page_restored_from_the_back_forward_cache_is_a_new_page_view() {
     }
     shop.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn five_seconds_in_view_and_five_hidden_are_five_seconds_of_dwell() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop/item/sku-7").await;
+    let shown = std::time::Instant::now();
+    pause(5000).await;
+    let other = shop.browser.new_page("about:blank").await.unwrap();
+    let visible = shown.elapsed().as_secs_f64();
+    pause(5000).await;
+    page.close().await.unwrap();
+    drop(other);
+    let events = shop
+        .settled("the dwell", |events| {
+            events.iter().any(|e| e.action_type == "dwell")
+        })
+        .await;
+    let views = events.iter().filter(|e| e.action_type == "view").count();
+    assert_eq!(views, 1, "{events:#?}");
+    let dwell: f64 = dwell_seconds(&shop).await;
+    // The tracker starts a little after the page is shown and the tab is hidden a little
+    // after `visible` was taken.
+    assert!(
+        (visible - 0.8..=visible + 0.3).contains(&dwell),
+        "dwell {dwell} s for {visible:.2} s in view"
+    );
+    shop.finish().await;
+}
+
+/// The sum of the tenant's `dwell` seconds, as the dashboard's watch time adds them.
+async fn dwell_seconds(shop: &Shop) -> f64 {
+    #[derive(serde::Deserialize)]
+    struct Sum {
+        seconds: f64,
+    }
+    let sum: Sum = shop
+        .app
+        .clickhouse
+        .fetch_one(
+            recoscope_clickhouse::Query::new(
+                "SELECT sum(ifNull(watch_duration, 0)) AS seconds FROM user_behaviors \
+                 WHERE tenant_id = ? AND action_type = 'dwell'",
+            )
+            .bind(&shop.app.tenant),
+        )
+        .await
+        .unwrap();
+    sum.seconds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn nothing_leaves_the_page_or_is_stored_before_consent() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop?consent=required").await;
+    let (top, unclear) = seen_now(&page).await;
+    pause(2500).await;
+    let stored: Vec<String> = eval(
+        &page,
+        "[...Object.keys(localStorage), ...Object.keys(sessionStorage)]\
+         .filter(k => k.startsWith('rs:'))",
+    )
+    .await;
+    assert!(stored.is_empty(), "stored before consent: {stored:?}");
+    assert_eq!(accepted(&shop).await, 0.0, "sent before consent");
+    // Yes: what was seen meanwhile goes out.
+    page.find_element("#consent-yes")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let events = shop
+        .settled("the impressions", |events| {
+            let got: HashSet<Key> = impressions(events).into_iter().collect();
+            top.difference(&unclear).all(|k| got.contains(k))
+        })
+        .await;
+    assert!(!events.is_empty());
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_refusal_is_remembered_and_nothing_is_sent() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop?consent=required").await;
+    pause(1500).await;
+    page.find_element("#consent-no")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    like(&page, 0).await;
+    // Later pages, even without consent mode, stay silent.
+    page.goto(shop.url("/shop")).await.unwrap();
+    support::shop::wait_for_tracker(&page).await;
+    like(&page, 1).await;
+    pause(2500).await;
+    page.close().await.unwrap();
+    pause(1000).await;
+    assert_eq!(accepted(&shop).await, 0.0, "{:#?}", shop.stored().await);
+    shop.finish().await;
+}

@@ -144,12 +144,14 @@ function scan() {
       items.delete(h);
     }
   }
-  // An item page: <main data-reco-view="sku-1" data-reco-scenario="item_page">.
+  // An item page: <main data-reco-view="sku-1" data-reco-scenario="item_page">. Its view
+  // goes at once; its engaged time (and its media's) as `dwell` increments.
   for (const el of d.querySelectorAll('[data-reco-view]')) {
     const item = attr(el, 'view');
     if (item && !viewed.has(item)) {
       viewed.add(item);
-      core.track('view', item, attr(el, 'scenario') || config.scenario || 'direct', '', now());
+      core.view(item, attr(el, 'scenario') || config.scenario || 'direct', now());
+      save();
       sendSoon(BATCH_WAIT_MS);
     }
   }
@@ -194,6 +196,20 @@ function onClick(e) {
   save();
   // A click often leaves the page: send now, with keepalive.
   sendSoon(0);
+}
+
+let lastInput = 0;
+function onInput() {
+  const t = now();
+  if (t - lastInput < 1000) return;
+  lastInput = t;
+  core.input(t);
+}
+
+function onMedia(e) {
+  const m = e.target;
+  if (!(m instanceof HTMLMediaElement) || !m.closest('[data-reco-view]')) return;
+  core.media(!m.paused && !m.ended, m.currentTime, m.duration, now());
 }
 
 function onActivity() {
@@ -254,6 +270,7 @@ function warnRejected(answer) {
 // (`closing`) gives up its queue to the other pages at once, and its lock.
 function leave(closing) {
   onActivity();
+  core.dwell(now(), true);
   if (state !== 'on') return;
   if (navigator.onLine && core.healthy(now())) {
     const t = now();
@@ -313,6 +330,7 @@ function drain() {
 
 function heartbeat() {
   if (state !== 'on') return;
+  core.dwell(now(), false);
   save();
   drain();
   if (core.pending()) sendSoon(0);
@@ -371,6 +389,12 @@ async function start(options) {
     scan();
     save();
   });
+  for (const type of ['pointerdown', 'pointermove', 'keydown', 'scroll', 'wheel', 'touchstart']) {
+    w.addEventListener(type, onInput, { capture: true, passive: true });
+  }
+  for (const type of ['play', 'pause', 'ended', 'timeupdate', 'seeked']) {
+    d.addEventListener(type, onMedia, true);
+  }
   w.addEventListener('focus', onActivity);
   w.addEventListener('blur', onActivity);
   w.addEventListener('online', () => sendSoon(0));

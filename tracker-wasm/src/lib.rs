@@ -7,6 +7,7 @@
 //! - [`impressions`]: the MRC "seen" rule, once per page view, request, item and position.
 //! - [`attribution`]: the click that led to an item, for `view`, `add_cart` and `order` on
 //!   later pages of the tab.
+//! - [`dwell`]: engaged time and media watched on an item's page, sent as increments.
 //! - [`outbox`]: the bounded, persisted queue; batches, back-off, `Retry-After`, 413 splits.
 //!
 //! [`Tracker`] is the one type the page uses. Times are the page's `Date.now()`, passed in,
@@ -34,6 +35,7 @@ mod bare {
 }
 
 pub mod attribution;
+pub mod dwell;
 pub mod event;
 pub mod ids;
 pub mod impressions;
@@ -42,6 +44,7 @@ pub mod outbox;
 
 use alloc::string::{String, ToString};
 use attribution::Attribution;
+use dwell::Engagement;
 use event::{Measures, Page, Placement};
 use impressions::Impressions;
 use outbox::{Outbox, Outcome};
@@ -53,6 +56,9 @@ pub struct Tracker {
     impressions: Impressions,
     attribution: Attribution,
     outbox: Outbox,
+    /// The item page's item (its `view`'s placement) and the time spent on it.
+    dwell: Option<(Placement, Engagement)>,
+    active: bool,
 }
 
 fn extra(extra_json: &str) -> Measures {
@@ -83,6 +89,8 @@ impl Tracker {
             impressions: Impressions::new(active),
             attribution: Attribution::default(),
             outbox: Outbox::new(seed as u64),
+            dwell: None,
+            active,
         }
     }
 
@@ -135,7 +143,77 @@ impl Tracker {
 
     /// The page became visible and focused, or stopped being either.
     pub fn page_active(&mut self, active: bool, now: f64) {
+        self.active = active;
         self.impressions.page_active(active, now);
+        if let Some((_, engagement)) = &mut self.dwell {
+            engagement.page_active(active, now);
+        }
+    }
+
+    /// The user moved, scrolled, typed or touched (for engaged time).
+    pub fn input(&mut self, now: f64) {
+        if let Some((_, engagement)) = &mut self.dwell {
+            engagement.input(now);
+        }
+    }
+
+    /// A media element on the item's page: playing or not, position and duration (s).
+    pub fn media(&mut self, playing: bool, position: f64, duration: f64, now: f64) {
+        if let Some((_, engagement)) = &mut self.dwell {
+            engagement.media(playing, position, duration, now);
+        }
+    }
+
+    /// The page is an item's page: its `view` (with the placement of the click that led
+    /// here, if any) and, from now on, its engaged time.
+    pub fn view(&mut self, item_id: String, scenario: String, now: f64) {
+        let placement = self.placement_of(item_id, scenario, now);
+        self.write("view", &placement, now, Measures::default());
+        if self.dwell.is_none() {
+            self.dwell = Some((placement, Engagement::new(self.active, now)));
+        }
+    }
+
+    /// Queues the engaged time gathered since the last `dwell` event, when the page is
+    /// hidden or left (`force`) or enough has gathered; returns whether it did.
+    pub fn dwell(&mut self, now: f64, force: bool) -> bool {
+        let Some((placement, engagement)) = &mut self.dwell else {
+            return false;
+        };
+        let Some(increment) = engagement.take(now, force) else {
+            return false;
+        };
+        let placement = placement.clone();
+        let mut extra = String::new();
+        if increment.media_seconds > 0.0 {
+            extra = json::Object::new()
+                .decimal("media_seconds", increment.media_seconds)
+                .finish();
+        }
+        let measures = Measures {
+            watch_seconds: Some(increment.engaged_seconds),
+            completion: increment.completion,
+            extra_json: (!extra.is_empty()).then_some(extra),
+        };
+        self.write("dwell", &placement, now, measures);
+        true
+    }
+
+    fn placement_of(&self, item_id: String, scenario: String, now: f64) -> Placement {
+        match self.attribution.of(&item_id, now) {
+            Some(p) => p.clone(),
+            None => Placement {
+                scenario,
+                item_id,
+                ..Placement::default()
+            },
+        }
+    }
+
+    fn write(&mut self, action: &str, placement: &Placement, now: f64, measures: Measures) {
+        let id = self.page.next_id();
+        let written = self.page.write(id, action, placement, now, &measures);
+        self.outbox.push(written, now);
     }
 
     /// Queues the impressions due by `now`; returns when to call again (-1: no clock runs).
@@ -168,11 +246,7 @@ impl Tracker {
         if attribution::storable(&placement) {
             self.attribution.clicked(&placement, now);
         }
-        let id = self.page.next_id();
-        let written = self
-            .page
-            .write(id, action, &placement, now, &extra(extra_json));
-        self.outbox.push(written, now);
+        self.write(action, &placement, now, extra(extra_json));
         true
     }
 
@@ -187,19 +261,8 @@ impl Tracker {
         extra_json: &str,
         now: f64,
     ) {
-        let placement = match self.attribution.of(&item_id, now) {
-            Some(p) => p.clone(),
-            None => Placement {
-                scenario,
-                item_id,
-                ..Placement::default()
-            },
-        };
-        let id = self.page.next_id();
-        let written = self
-            .page
-            .write(id, action, &placement, now, &extra(extra_json));
-        self.outbox.push(written, now);
+        let placement = self.placement_of(item_id, scenario, now);
+        self.write(action, &placement, now, extra(extra_json));
     }
 
     /// The next batch to send (see [`Outbox::take`]); `anyway`: the page is closing.
@@ -373,6 +436,25 @@ mod tests {
             0,
             "a refused key cannot get better by resending"
         );
+    }
+
+    #[test]
+    fn an_item_page_sends_its_view_then_its_engaged_time_in_increments() {
+        let mut t = tracker();
+        t.click(1, "click", "", NOW);
+        let clicks = t.export_clicks(NOW);
+        let mut page = Tracker::new("anon".into(), "s".into(), "pv2".into(), 1.0, true);
+        page.adopt_clicks(&clicks, NOW);
+        page.view("sku-1".into(), "item_page".into(), NOW);
+        page.page_active(false, NOW + 5000.0);
+        assert!(page.dwell(NOW + 10_000.0, true));
+        assert!(!page.dwell(NOW + 10_000.0, true), "nothing more to send");
+        let events = events_of(&page.take(NOW + 10_000.0, false).unwrap());
+        let actions: Vec<&str> = events.iter().map(|e| e.action_type.as_str()).collect();
+        assert_eq!(actions, ["view", "dwell"]);
+        assert_eq!(events[1].watch_duration.map(|s| s.get()), Some(5.0));
+        assert_eq!(events[1].request_id.as_deref(), Some("req-1"));
+        assert_eq!(events[1].position, Some(2));
     }
 
     #[test]

@@ -89,14 +89,22 @@ impl LiveStore {
             pipe.query_async(&mut redis).await?
         };
 
-        // Hot items: each scenario's best with its epoch, decayed to now and merged.
+        // Hot items: each scenario's set with its epoch, decayed to now and merged. One
+        // scenario's best are its first `top`; across scenarios an item's score is the sum
+        // of its scores in each, and one that is sixth in two sets can beat the first of
+        // one, so every set is read whole (each holds at most REALTIME_HOT_MAX_ITEMS).
+        let last = if scenarios.len() > 1 {
+            -1
+        } else {
+            top as i64 - 1
+        };
         let mut pipe = redis::pipe();
         for s in &scenarios {
             pipe.cmd("GET").arg(self.keys.hot_epoch(tenant, s));
             pipe.cmd("ZREVRANGE")
                 .arg(self.keys.hot_items(tenant, s))
                 .arg(0)
-                .arg(top as i64 - 1)
+                .arg(last)
                 .arg("WITHSCORES");
         }
         let hot: Vec<redis::Value> = if scenarios.is_empty() {

@@ -69,6 +69,8 @@ pub fn weight(action: ActionType) -> f64 {
         ActionType::Share => 5.0,
         ActionType::AddCart => 6.0,
         ActionType::Order => 10.0,
+        // Engaged seconds say how long, not how many wanted the item; the view counted it.
+        ActionType::Dwell => 0.0,
     }
 }
 
@@ -314,11 +316,12 @@ impl RealtimeWriter {
         for r in records {
             let (tenant, scenario) = (r.tenant_id.as_str(), r.event.scenario_id.as_str());
             let at = r.event_time_ms();
-            hot.entry((tenant, scenario)).or_default().push((
-                r.event.item_id.as_str(),
-                weight(r.event.action_type),
-                at,
-            ));
+            let w = weight(r.event.action_type);
+            if w > 0.0 {
+                hot.entry((tenant, scenario))
+                    .or_default()
+                    .push((r.event.item_id.as_str(), w, at));
+            }
             let minute = minute_of(at);
             if minute < oldest_minute {
                 continue; // too old for the live view; its key would expire at once

@@ -50,7 +50,7 @@ fn datetime_secs(ms: i64) -> u32 {
     (ms.max(0) / 1000).min(i64::from(u32::MAX)) as u32
 }
 
-/// The `action_type` column's `Enum8` numbers (sql/0001_user_behaviors.sql).
+/// The `action_type` column's `Enum8` numbers (sql/0001_user_behaviors.sql, 0007).
 fn action_code(action: ActionType) -> i8 {
     match action {
         ActionType::Impression => 1,
@@ -60,6 +60,7 @@ fn action_code(action: ActionType) -> i8 {
         ActionType::Share => 5,
         ActionType::AddCart => 6,
         ActionType::Order => 7,
+        ActionType::Dwell => 8,
     }
 }
 

@@ -121,15 +121,25 @@ fn cart_cookie(items: &[String]) -> String {
     )
 }
 
+#[derive(Deserialize)]
+struct HomeQuery {
+    /// `required`: the page embeds the tracker in consent mode, with a banner.
+    #[serde(default)]
+    consent: String,
+}
+
 async fn home(
     State(state): State<ShopState>,
+    Query(query): Query<HomeQuery>,
     headers: HeaderMap,
 ) -> Result<Html<String>, ShopError> {
     let shelf = shelf(&state).await?;
     let feed = shelf.home_feed(0);
     let trending = shelf.trending();
+    let consent = query.consent == "required";
     Ok(Html(pages::home(
         &state.write_key,
+        consent,
         &feed,
         &trending,
         cart_of(&headers).len(),

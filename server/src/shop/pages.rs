@@ -51,28 +51,46 @@ button.primary{background:#3656d4;color:#fff;border-color:#3656d4}\
 .hero{background:#fff;border-radius:8px;padding:1.5rem;margin:1rem 0}\
 .note{background:#fff8dc;border:1px solid #eadca0;border-radius:8px;padding:.8rem 1rem}";
 
-/// The README's loader snippet, pointed at this server.
-fn snippet(write_key: &str) -> String {
+/// The README's loader snippet, pointed at this server; with `consent`, in consent mode
+/// (nothing stored or sent until the visitor agrees).
+fn snippet(write_key: &str, consent: bool) -> String {
+    let options = if consent {
+        "{ key: key, consent: 'required' }"
+    } else {
+        "{ key: key }"
+    };
     format!(
         "<script>\n(function (w, d, src, key) {{\n  w.recoscope = w.recoscope || function () \
          {{ (w.recoscope.q = w.recoscope.q || []).push(arguments); }};\n  var s = \
          d.createElement('script'); s.type = 'module'; s.async = true; s.src = src;\n  \
-         d.head.appendChild(s);\n  w.recoscope('init', {{ key: key }});\n}})(window, document, \
+         d.head.appendChild(s);\n  w.recoscope('init', {options});\n}})(window, document, \
          '/t/recoscope.js', {});\n</script>",
         js(write_key)
     )
 }
 
+/// A consent banner whose buttons answer through the JS API.
+const CONSENT_BANNER: &str = "<div class=\"note\" id=\"consent\">This shop asks before it \
+     measures anything. <button type=\"button\" id=\"consent-yes\" \
+     onclick=\"recoscope('consent', true); this.parentNode.remove()\">Accept</button> \
+     <button type=\"button\" id=\"consent-no\" onclick=\"recoscope('consent', false); \
+     this.parentNode.remove()\">Decline</button></div>";
+
 fn layout(write_key: &str, title: &str, cart_count: usize, body: &str) -> String {
+    page(write_key, false, title, cart_count, body)
+}
+
+fn page(write_key: &str, consent: bool, title: &str, cart_count: usize, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Recoscope demo shop</title><style>{STYLE}</style>\n{snippet}\n\
          </head><body><header><a class=\"brand\" href=\"/shop\">Recoscope demo shop</a>\
          <a href=\"/shop\">Home</a><a href=\"/shop/cart\" id=\"cart-link\">Cart ({cart_count})</a>\
-         <a href=\"/live\">Live view →</a></header><main>{body}</main></body></html>",
+         <a href=\"/live\">Live view →</a></header><main>{banner}{body}</main></body></html>",
         title = esc(title),
-        snippet = snippet(write_key),
+        snippet = snippet(write_key, consent),
+        banner = if consent { CONSENT_BANNER } else { "" },
     )
 }
 
@@ -122,7 +140,14 @@ pub fn list_fragment(list: &RecoList) -> String {
     out
 }
 
-pub fn home(write_key: &str, feed: &RecoList, trending: &RecoList, cart_count: usize) -> String {
+/// The home page; `consent`: its tracker waits for the visitor's answer to a banner.
+pub fn home(
+    write_key: &str,
+    consent: bool,
+    feed: &RecoList,
+    trending: &RecoList,
+    cart_count: usize,
+) -> String {
     let body = format!(
         "<div class=\"hero\"><h1>Welcome</h1><p class=\"muted\">Every list below is a \
          recommendation with a request id of its own. Scroll, click, like, add to cart and \
@@ -136,7 +161,7 @@ pub fn home(write_key: &str, feed: &RecoList, trending: &RecoList, cart_count: u
         trending = list_fragment(trending),
         feed = list_fragment(feed),
     );
-    layout(write_key, "Home", cart_count, &body)
+    page(write_key, consent, "Home", cart_count, &body)
 }
 
 pub fn item(write_key: &str, item: &CatalogItem, similar: &RecoList, cart_count: usize) -> String {

@@ -631,3 +631,181 @@ async fn a_refusal_is_remembered_and_nothing_is_sent() {
     assert_eq!(accepted(&shop).await, 0.0, "{:#?}", shop.stored().await);
     shop.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn media_played_to_the_end_reports_its_seconds_and_completion() {
+    use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+    let shop = Shop::start().await;
+    let page = shop.open("/shop/item/sku-9").await;
+    // Played as a visitor would start it (a user gesture), to its end (4 s).
+    page.evaluate(
+        EvaluateParams::builder()
+            .expression("document.getElementById('preview').play()")
+            .user_gesture(true)
+            .await_promise(true)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if eval::<bool>(&page, "document.getElementById('preview').ended").await {
+            break;
+        }
+        pause(100).await;
+    }
+    assert!(eval::<bool>(&page, "document.getElementById('preview').ended").await);
+    let _other = shop.browser.new_page("about:blank").await.unwrap();
+    let events = shop
+        .settled("the dwell", |events| {
+            events.iter().any(|e| e.action_type == "dwell")
+        })
+        .await;
+    let dwell: Vec<&Stored> = events.iter().filter(|e| e.action_type == "dwell").collect();
+    assert_eq!(dwell.len(), 1, "{dwell:#?}");
+    assert_eq!(dwell[0].completion_rate, Some(1.0), "{dwell:#?}");
+    let extra: serde_json::Value = serde_json::from_str(&dwell[0].extra_data).unwrap();
+    let watched = extra["media_seconds"].as_f64().unwrap();
+    assert!((3.5..=4.2).contains(&watched), "watched {watched} s of 4");
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_list_added_later_is_picked_up_with_its_own_request() {
+    let shop = Shop::start().await;
+    let page = shop.open("/shop").await;
+    let first: String = eval(
+        &page,
+        "document.querySelector('#feed [data-reco-list]').dataset.recoRequest",
+    )
+    .await;
+    // "Show more", as infinite scroll would: a new list, a new answer.
+    page.find_element("#more")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if eval::<u32>(
+            &page,
+            "document.querySelectorAll('#feed [data-reco-list]').length",
+        )
+        .await
+            == 2
+        {
+            break;
+        }
+        pause(100).await;
+    }
+    let added: String = eval(
+        &page,
+        "document.querySelectorAll('#feed [data-reco-list]')[1].dataset.recoRequest",
+    )
+    .await;
+    assert_ne!(added, first);
+    run(
+        &page,
+        "document.querySelectorAll('#feed [data-reco-list]')[1].scrollIntoView()",
+    )
+    .await;
+    let (seen, unclear) = seen_now(&page).await;
+    let seen: HashSet<Key> = seen.difference(&unclear).cloned().collect();
+    assert!(seen.iter().any(|(request, _, _)| *request == added));
+    pause(1500).await;
+    let events = shop
+        .settled("the new list's impressions", |events| {
+            let got: HashSet<Key> = impressions(events).into_iter().collect();
+            seen.is_subset(&got)
+        })
+        .await;
+    let from_added = impressions(&events)
+        .iter()
+        .filter(|(request, _, _)| *request == added)
+        .count();
+    assert_eq!(
+        from_added,
+        seen.iter().filter(|(r, _, _)| *r == added).count(),
+        "{events:#?}"
+    );
+    shop.finish().await;
+}
+
+/// A customer's product page on an origin of its own, embedding the tracker from the app's
+/// origin with the README's snippet.
+async fn customer_site(shop: &Shop, key: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let mut items = String::new();
+    for n in 0..3 {
+        items.push_str(&format!(
+            "<article data-reco-item=\"sku-{n}\" data-reco-position=\"{n}\" \
+             style=\"height:120px\">Item {n} <button data-reco-action=\"like\">like</button>\
+             </article>"
+        ));
+    }
+    let html = format!(
+        "<!doctype html><html><head><script>\n(function (w, d, src, key) {{\n  w.recoscope = \
+         w.recoscope || function () {{ (w.recoscope.q = w.recoscope.q || []).push(arguments); \
+         }};\n  var s = d.createElement('script'); s.type = 'module'; s.async = true; s.src = \
+         src;\n  d.head.appendChild(s);\n  w.recoscope('init', {{ key: key }});\n}})(window, \
+         document, '{src}', '{key}');\n</script></head><body><section data-reco-list \
+         data-reco-scenario=\"partner_feed\" data-reco-request=\"partner-req-1\">{items}\
+         </section></body></html>",
+        src = shop.url("/t/recoscope.js"),
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let html = html.clone();
+            async move { axum::response::Html(html) }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (origin, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn a_page_on_another_origin_embeds_it_and_an_unlisted_origin_loses_nothing() {
+    let shop = Shop::start().await;
+    let (origin, site) = customer_site(&shop, &shop.app.key).await;
+    // The tenant does not list the site yet: the API refuses its requests (403, without CORS
+    // headers the page cannot read), and the tracker keeps the events.
+    let page = shop.browser.new_page(format!("{origin}/")).await.unwrap();
+    support::shop::wait_for_tracker(&page).await;
+    run(
+        &page,
+        "document.querySelector('[data-reco-item=\"sku-1\"] button').click()",
+    )
+    .await;
+    pause(2500).await;
+    assert!(shop.stored().await.is_empty());
+    let (ok, out, err) = support::cli(
+        &shop.app,
+        &["tenants", "origins", &shop.app.tenant, &origin],
+    );
+    assert!(ok, "{out}{err}");
+    // Listed now: the next retry goes through, and nothing was lost meanwhile.
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    let like: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
+    assert_eq!(like.len(), 1, "{events:#?}");
+    assert_eq!(
+        (
+            like[0].request_id.as_str(),
+            like[0].position,
+            like[0].scenario_id.as_str()
+        ),
+        ("partner-req-1", Some(1), "partner_feed")
+    );
+    site.abort();
+    shop.finish().await;
+}

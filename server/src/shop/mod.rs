@@ -36,6 +36,7 @@ pub fn shop_routes(state: ShopState) -> Router {
         .route("/shop", get(home))
         .route("/shop/more", get(more))
         .route("/shop/item/{id}", get(item))
+        .route("/shop/preview.wav", get(preview_audio))
         .route("/shop/cart", get(cart).post(add_to_cart))
         .route("/shop/order", post(place_order))
         .with_state(state)
@@ -182,6 +183,40 @@ async fn item(
         &similar,
         cart_of(&headers).len(),
     )))
+}
+
+/// The item pages' audio preview: four seconds of a quiet 440 Hz tone (8 kHz, 8-bit mono
+/// WAV), made here so the demo needs no media files. It is what the tracker's media rule
+/// (watched seconds, completion) measures on a real element.
+async fn preview_audio() -> Response {
+    const RATE: u32 = 8000;
+    const SECONDS: u32 = 4;
+    let samples = RATE * SECONDS;
+    let mut wav = Vec::with_capacity(44 + samples as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&RATE.to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&1u16.to_le_bytes()); // block align
+    wav.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&samples.to_le_bytes());
+    for n in 0..samples {
+        let phase = n as f64 * 440.0 * std::f64::consts::TAU / RATE as f64;
+        wav.push((128.0 + 12.0 * phase.sin()).round() as u8);
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        wav,
+    )
+        .into_response()
 }
 
 async fn cart(

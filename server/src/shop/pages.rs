@@ -169,6 +169,8 @@ pub fn item(write_key: &str, item: &CatalogItem, similar: &RecoList, cart_count:
     let body = format!(
         "<article class=\"hero\" data-reco-view=\"{id}\" data-reco-scenario=\"item_page\">\
          <h1>{name}</h1><p class=\"muted\">{category}</p><p>{price}</p>\
+         <p><audio id=\"preview\" controls preload=\"metadata\" src=\"/shop/preview.wav\">\
+         </audio> <span class=\"muted\">Listen to the preview</span></p>\
          <form method=\"post\" action=\"/shop/cart\"><input type=\"hidden\" name=\"item\" \
          value=\"{id}\"><button class=\"primary\" data-reco-action=\"add_cart\" \
          data-reco-item=\"{id}\">Add to cart</button></form></article>{similar}",

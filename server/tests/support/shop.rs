@@ -34,6 +34,9 @@ pub struct Stored {
     pub experiment_id: String,
     pub experiment_group: String,
     pub event_ts_ms: u64,
+    pub watch_duration: Option<f64>,
+    pub completion_rate: Option<f64>,
+    pub extra_data: String,
 }
 
 impl Stored {
@@ -126,7 +129,8 @@ impl Shop {
                 recoscope_clickhouse::Query::new(
                     "SELECT event_id, toString(action_type) AS action_type, scenario_id, item_id, \
                      user_id, session_id, request_id, position, experiment_id, experiment_group, \
-                     event_ts_ms FROM user_behaviors WHERE tenant_id = ? \
+                     event_ts_ms, watch_duration, completion_rate, extra_data \
+                     FROM user_behaviors WHERE tenant_id = ? \
                      ORDER BY event_ts_ms, action_type, event_id",
                 )
                 .bind(&self.app.tenant),

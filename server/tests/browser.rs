@@ -91,15 +91,9 @@ async fn dump_dom(url: String) -> (String, String) {
     let profile_dir = profile.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(chromium)
+            .args(["--headless", "--no-sandbox"])
+            .args(support::CHROMIUM_FLAGS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
                 "--enable-logging=stderr",
                 "--v=0",
                 "--window-size=1280,900",

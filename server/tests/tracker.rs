@@ -291,6 +291,23 @@ async fn like(page: &chromiumoxide::Page, position: u32) -> String {
     .await
 }
 
+/// Waits for the like of `item` at `position`: exactly one arrives, and nothing at all was
+/// sent twice.
+async fn the_one_like(shop: &Shop, item: &str, position: u32) {
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
+    assert_eq!(likes.len(), 1, "{likes:#?}");
+    assert_eq!(
+        (likes[0].item_id.as_str(), likes[0].position),
+        (item, Some(position))
+    );
+    assert_each_event_sent_once(shop).await;
+}
+
 /// The events the API accepted in all (every request's, resends included).
 async fn accepted(shop: &Shop) -> f64 {
     shop.app
@@ -337,18 +354,7 @@ async fn nothing_is_sent_offline_and_everything_once_when_back_online() {
         "nothing can arrive while offline, and nothing was tried"
     );
     support::shop::set_offline(&page, false).await;
-    let events = shop
-        .settled("the like", |events| {
-            events.iter().any(|e| e.action_type == "like")
-        })
-        .await;
-    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
-    assert_eq!(likes.len(), 1, "{likes:#?}");
-    assert_eq!(
-        (likes[0].item_id.as_str(), likes[0].position),
-        (item.as_str(), Some(3))
-    );
-    assert_each_event_sent_once(&shop).await;
+    the_one_like(&shop, &item, 3).await;
     shop.finish().await;
 }
 
@@ -369,18 +375,7 @@ async fn events_kept_while_the_api_is_unreachable_survive_a_reload_and_arrive_on
     shop.gate.set_open(true);
     page.goto(shop.url("/shop")).await.unwrap();
     support::shop::wait_for_tracker(&page).await;
-    let events = shop
-        .settled("the like", |events| {
-            events.iter().any(|e| e.action_type == "like")
-        })
-        .await;
-    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
-    assert_eq!(likes.len(), 1, "{likes:#?}");
-    assert_eq!(
-        (likes[0].item_id.as_str(), likes[0].position),
-        (item.as_str(), Some(3))
-    );
-    assert_each_event_sent_once(&shop).await;
+    the_one_like(&shop, &item, 3).await;
     shop.finish().await;
 }
 
@@ -397,15 +392,7 @@ async fn a_closed_tabs_queue_is_delivered_once_by_one_of_the_open_tabs() {
     // Two tabs open at once; each may take over the closed tab's queue, one does.
     let first = shop.open("/shop/cart").await;
     let second = shop.open("/shop/cart").await;
-    let events = shop
-        .settled("the like", |events| {
-            events.iter().any(|e| e.action_type == "like")
-        })
-        .await;
-    let likes: Vec<&Stored> = events.iter().filter(|e| e.action_type == "like").collect();
-    assert_eq!(likes.len(), 1, "{likes:#?}");
-    assert_eq!(likes[0].item_id, item);
-    assert_each_event_sent_once(&shop).await;
+    the_one_like(&shop, &item, 1).await;
     drop((first, second));
     shop.finish().await;
 }

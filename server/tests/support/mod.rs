@@ -162,6 +162,17 @@ pub fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Chromium's flags for tests on this machine: without the last five, its own connections
+/// are refused by the closed network, many at a time.
+pub const CHROMIUM_FLAGS: [&str; 6] = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }

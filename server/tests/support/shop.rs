@@ -84,16 +84,7 @@ impl Shop {
             .user_data_dir(&profile)
             .window_size(1000, 700)
             .viewport(None)
-            // Without these, Chromium's own connections are refused by this machine's closed
-            // network, many at a time.
-            .args([
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
+            .args(super::CHROMIUM_FLAGS)
             .build()
             .unwrap();
         let (browser, mut events) = Browser::launch(config).await.expect("Chromium starts");

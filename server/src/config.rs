@@ -179,6 +179,10 @@ pub struct Config {
     /// `recoscope keys issue` and set this empty.
     #[envconfig(from = "RECOSCOPE_WRITE_KEYS", default = "demo-key=demo,shop-key=shop")]
     pub write_keys: String,
+    /// How often the ingest API reloads write keys and origins from the configuration store
+    /// (seconds): a key revoked with the CLI is refused within this time.
+    #[envconfig(from = "INGEST_KEYS_REFRESH_SECS", default = "5")]
+    pub ingest_keys_refresh_secs: u64,
     /// The write key the demo shop's pages (`/shop`) embed the tracker with; its tenant's
     /// catalog fills the shop. Empty turns the shop off.
     #[envconfig(from = "DEMO_SHOP_WRITE_KEY", default = "demo-key")]
@@ -276,6 +280,12 @@ impl Config {
         }
         if self.http_max_connections == 0 {
             return invalid("HTTP_MAX_CONNECTIONS", "must be positive");
+        }
+        if !(1..=3600).contains(&self.ingest_keys_refresh_secs) {
+            return invalid(
+                "INGEST_KEYS_REFRESH_SECS",
+                "must be between 1 and 3600 seconds",
+            );
         }
         if self.worker_stall_secs == 0 {
             return invalid("WORKER_STALL_SECS", "must be positive");

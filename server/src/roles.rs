@@ -4,6 +4,7 @@
 use crate::catalog_api::{catalog_routes, CatalogApi};
 use crate::config::Config;
 use crate::http::{self, HealthState};
+use crate::ingest::access::AccessView;
 use crate::ingest::enrich::TrustedProxies;
 use crate::ingest::rate_limit::KeyRateLimiter;
 use crate::ingest::IngestState;
@@ -282,9 +283,14 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         };
         let catalog = open_catalog_store(&config, mongo.as_ref())?;
         let tenants = open_tenant_store(&config, mongo)?;
+        let access = AccessView::load(tenants.clone()).await;
+        tokio::spawn(access.clone().refresh(
+            Duration::from_secs(config.ingest_keys_refresh_secs),
+            shutdown.clone(),
+        ));
         let ingest = IngestState {
             sink: health.sink.clone(),
-            tenants: tenants.clone(),
+            access,
             max_batch: config.ingest_max_batch,
             max_body_bytes: config.ingest_max_body_bytes,
             body_timeout: Duration::from_secs(config.http_body_timeout_secs),

@@ -1,11 +1,11 @@
 //! `POST /api/v1/behaviors`: key → events → sink → answer.
 
+use super::access::AccessView;
 use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
 use super::error::{ErrorBody, IngestError};
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
 use crate::clock::now_ms;
-use crate::store::TenantStore;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
@@ -25,8 +25,8 @@ use tower_http::timeout::TimeoutLayer;
 #[derive(Clone)]
 pub struct IngestState {
     pub sink: Arc<dyn EventSink>,
-    /// Write key → tenant.
-    pub tenants: Arc<dyn TenantStore>,
+    /// Write key → tenant, and the origins of each, in memory.
+    pub access: Arc<AccessView>,
     pub max_batch: usize,
     pub max_body_bytes: usize,
     /// The whole request, body included, must arrive within this time (408).
@@ -76,7 +76,7 @@ where
     // The limit sits a little above the configured one so that an over-size body gets our
     // JSON 413 from the handler rather than a bare one from the extractor.
     let limit = state.max_body_bytes;
-    let cors = super::cors::cors_layer(state.tenants.clone());
+    let cors = super::cors::cors_layer(state.access.clone());
     let body_timeout = state.body_timeout;
     Router::new()
         .route("/api/v1/behaviors", post(ingest))
@@ -217,8 +217,9 @@ async fn ingest_request(
     let key =
         find_key(&headers, &query, batch.write_key.as_deref()).ok_or(IngestError::MissingKey)?;
     let tenant = state
-        .tenants
+        .access
         .tenant_for_key(&key)
+        .await
         .map_err(|e| IngestError::Unavailable(e.to_string()))?
         .ok_or(IngestError::UnknownKey)?;
     // A browser names its page's origin; only the tenant's own origins may send for it, and

@@ -45,6 +45,8 @@ pub struct HealthState {
     pub max_lag: i64,
     /// A partition with lag and no progress for this long is stalled (not ready).
     pub stall_after: std::time::Duration,
+    /// A background task that died makes the process not ready.
+    pub background: Arc<crate::background::Background>,
 }
 
 async fn liveness() -> &'static str {
@@ -62,8 +64,9 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
-/// Ready when the event log and ClickHouse both answer and no partition of the groups this
-/// process watches is more than `max_lag` messages behind or stalled.
+/// Ready when the event log and ClickHouse both answer, no partition of the groups this
+/// process watches is more than `max_lag` messages behind or stalled, and no background task
+/// died.
 async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let broker = state.sink.ready().await;
     let clickhouse = state.clickhouse.ping().await;
@@ -71,7 +74,8 @@ async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let behind = lag.iter().filter(|l| l.lag > state.max_lag).count();
     let stalled = lag.iter().filter(|l| l.stalled).count();
     let consumers_ok = behind == 0 && stalled == 0;
-    let ok = broker.is_ok() && clickhouse.is_ok() && consumers_ok;
+    let failed = state.background.failed();
+    let ok = broker.is_ok() && clickhouse.is_ok() && consumers_ok && failed.is_empty();
     let status = if ok {
         StatusCode::OK
     } else {
@@ -95,6 +99,7 @@ async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
                 "partitions_stalled": stalled,
                 "lag": lag,
             },
+            "background": {"ok": failed.is_empty(), "failed": failed},
         })),
     )
 }

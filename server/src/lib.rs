@@ -2,6 +2,7 @@
 //!
 //! - [`admin`]: the admin token check of the `/api/v1/tenants/…` endpoints.
 //! - [`analytics_api`]: `/api/v1/analytics/*`, the dashboard's data as JSON (read keys).
+//! - [`background`]: long-running tasks whose death is logged and fails readiness.
 //! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
 //! - [`catalog_import`]: JSON and CSV catalog files → checked records and a report.
 //! - [`clock`]: wall-clock milliseconds.
@@ -27,6 +28,7 @@
 
 pub mod admin;
 pub mod analytics_api;
+pub mod background;
 pub mod catalog_api;
 pub mod catalog_import;
 pub mod clock;

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_dwell_action.sql",
         sql: include_str!("../../sql/0007_dwell_action.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_drop_dead_rollups.sql",
+        sql: include_str!("../../sql/0008_drop_dead_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

@@ -1,6 +1,7 @@
 //! The roles one binary can play, started in-process: `serve` (ingest API + dashboard),
 //! `worker` (stream workers), or both. Tests start the same way the binary does.
 
+use crate::background::Background;
 use crate::catalog_api::{catalog_routes, CatalogApi};
 use crate::config::Config;
 use crate::http::{self, HealthState};
@@ -228,14 +229,16 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         hours(config.sink_dead_letter_retention_hours),
     )
     .await?;
+    let shutdown = CancellationToken::new();
+    let background = Background::new(shutdown.clone());
     let health = HealthState {
         sink: Arc::new(KafkaEventSink::new(&config)?),
         clickhouse: clickhouse.clone(),
         max_lag: config.worker_ready_max_lag,
         stall_after: Duration::from_secs(config.worker_stall_secs),
+        background: background.clone(),
     };
 
-    let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     let mut addr = None;
     let mongo = connect_mongo(&config)?;
@@ -256,22 +259,28 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             open_recent_store(&config, mongo.as_ref())?,
             shutdown.clone(),
         )));
-        tokio::spawn(crate::retention::run(
-            clickhouse.clone(),
-            config.raw_retention_days,
-            shutdown.clone(),
-        ));
+        background.spawn(
+            "retention",
+            crate::retention::run(
+                clickhouse.clone(),
+                config.raw_retention_days,
+                shutdown.clone(),
+            ),
+        );
         for group in [
             &config.sink_group_id,
             &config.realtime_group_id,
             &config.recent_group_id,
         ] {
-            tokio::spawn(lag::watch(
-                config.clone(),
-                group.clone(),
-                config.kafka_topic.clone(),
-                shutdown.clone(),
-            ));
+            background.spawn(
+                "lag watcher",
+                lag::watch(
+                    config.clone(),
+                    group.clone(),
+                    config.kafka_topic.clone(),
+                    shutdown.clone(),
+                ),
+            );
         }
     }
 
@@ -284,10 +293,13 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let catalog = open_catalog_store(&config, mongo.as_ref())?;
         let tenants = open_tenant_store(&config, mongo)?;
         let access = AccessView::load(tenants.clone()).await;
-        tokio::spawn(access.clone().refresh(
-            Duration::from_secs(config.ingest_keys_refresh_secs),
-            shutdown.clone(),
-        ));
+        background.spawn(
+            "write key reload",
+            access.clone().refresh(
+                Duration::from_secs(config.ingest_keys_refresh_secs),
+                shutdown.clone(),
+            ),
+        );
         let ingest = IngestState {
             sink: health.sink.clone(),
             access,

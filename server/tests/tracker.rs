@@ -139,34 +139,15 @@ async fn a_click_carries_its_request_and_the_order_on_a_later_page_carries_it_to
     .await;
 
     // Like it, then open it (the like goes out with keepalive while the page is left).
-    page.find_element(format!("{} [data-reco-action=like]", feed_item(5)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    page.find_element(format!("{} a.name", feed_item(5)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, &format!("{} [data-reco-action=like]", feed_item(5))).await;
+    support::shop::click(&page, &format!("{} a.name", feed_item(5))).await;
     support::shop::wait_for_path(&page, &format!("/shop/item/{item}")).await;
     support::shop::wait_for_tracker(&page).await;
     // Add it to the cart from its own page, then order.
-    page.find_element("article [data-reco-action=add_cart]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, "article [data-reco-action=add_cart]").await;
     support::shop::wait_for_path(&page, "/shop/cart").await;
-    page.find_element("#place-order")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::wait_for_tracker(&page).await;
+    support::shop::click(&page, "#place-order").await;
     support::shop::wait_for_path(&page, "/shop/order").await;
     support::shop::wait_for_tracker(&page).await;
 
@@ -477,12 +458,7 @@ async fn a_page_restored_from_the_back_forward_cache_is_a_new_page_view() {
         "addEventListener('pageshow', e => { window.restoredFromCache = e.persisted })",
     )
     .await;
-    page.find_element("#cart-link")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, "#cart-link").await;
     support::shop::wait_for_path(&page, "/shop/cart").await;
     pause(500).await;
     run(&page, "history.back()").await;
@@ -579,12 +555,7 @@ async fn nothing_leaves_the_page_or_is_stored_before_consent() {
     assert!(stored.is_empty(), "stored before consent: {stored:?}");
     assert_eq!(accepted(&shop).await, 0.0, "sent before consent");
     // Yes: what was seen meanwhile goes out.
-    page.find_element("#consent-yes")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, "#consent-yes").await;
     let events = shop
         .settled("the impressions", |events| {
             let got: HashSet<Key> = impressions(events).into_iter().collect();
@@ -601,12 +572,7 @@ async fn a_refusal_is_remembered_and_nothing_is_sent() {
     let shop = Shop::start().await;
     let page = shop.open("/shop?consent=required").await;
     pause(1500).await;
-    page.find_element("#consent-no")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, "#consent-no").await;
     like(&page, 0).await;
     // Later pages, even without consent mode, stay silent.
     page.goto(shop.url("/shop")).await.unwrap();
@@ -669,12 +635,7 @@ async fn a_list_added_later_is_picked_up_with_its_own_request() {
     )
     .await;
     // "Show more", as infinite scroll would: a new list, a new answer.
-    page.find_element("#more")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    support::shop::click(&page, "#more").await;
     for _ in 0..50 {
         if eval::<u32>(
             &page,

@@ -286,3 +286,21 @@ impl Drop for Gate {
         self.task.abort();
     }
 }
+
+/// Clicks the element `selector` names as a user would (scrolled into view, a real mouse
+/// click). Right after a navigation the document may still be replaced under the driver
+/// ("could not find node"): it tries again for a few seconds.
+pub async fn click(page: &Page, selector: &str) {
+    let mut last_error = String::new();
+    for _ in 0..50 {
+        match page.find_element(selector).await {
+            Ok(element) => match element.click().await {
+                Ok(_) => return,
+                Err(e) => last_error = e.to_string(),
+            },
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not click {selector}: {last_error}");
+}

@@ -2,43 +2,8 @@
 //! behaviour, catalog import). Write keys are public and never read or change configuration;
 //! without a configured `RECOSCOPE_ADMIN_TOKEN` these endpoints are off.
 
+use crate::api_error::ApiError;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
-
-/// The `{"error": {code, message}}` body every API error has.
-pub fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
-    ApiError::new(status, code, message).into_response()
-}
-
-/// An API error before it becomes a response (small, so handlers can pass it around).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
-    }
-}
 
 /// Compares without an early exit on the first differing byte.
 fn same_secret(a: &str, b: &str) -> bool {

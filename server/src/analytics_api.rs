@@ -6,6 +6,7 @@
 //! `{"error": {"code", "message"}}` with 400 (bad parameters), 401 (no live read key), 503
 //! (a database is unreachable or busy, retry) or 500.
 
+use crate::api_error::ApiError;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -25,7 +26,6 @@ use recoscope_app::analytics::{
     AnalyticsDb, AnalyticsError,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 pub fn routes(db: AnalyticsDb) -> Router {
     Router::new()
@@ -50,8 +50,7 @@ fn error_response(error: AnalyticsError) -> Response {
         } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         AnalyticsError::Failed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
     };
-    let body = json!({"error": {"code": code, "message": error.to_string()}});
-    (status, Json(body)).into_response()
+    ApiError::new(status, code, error.to_string()).into_response()
 }
 
 fn respond<T: Serialize>(result: Result<T, AnalyticsError>) -> Response {

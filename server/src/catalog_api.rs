@@ -9,7 +9,7 @@
 //!
 //! The CLI (`recoscope catalog …`) does the same through [`crate::catalog_import`].
 
-use crate::admin::ApiError;
+use crate::api_error::ApiError;
 use crate::catalog_import::{self, Format, ImportError, ImportReport};
 use crate::store::catalog::CatalogStore;
 use crate::store::{StoreError, TenantStore};

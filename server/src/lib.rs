@@ -1,6 +1,7 @@
 //! The Recoscope server: one binary, every role.
 //!
 //! - [`admin`]: the admin token check of the `/api/v1/tenants/…` endpoints.
+//! - [`api_error`]: the one `{"error": {code, message}}` body of every JSON API.
 //! - [`analytics_api`]: `/api/v1/analytics/*`, the dashboard's data as JSON (read keys).
 //! - [`background`]: long-running tasks whose death is logged and fails readiness.
 //! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod analytics_api;
+pub mod api_error;
 pub mod background;
 pub mod catalog_api;
 pub mod catalog_import;

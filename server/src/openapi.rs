@@ -1,6 +1,6 @@
 //! The OpenAPI document of the ingest API, served at `/api/v1/openapi.json`.
 
-use crate::ingest::error::{ErrorBody, ErrorDetail};
+use crate::api_error::{ErrorBody, ErrorDetail};
 use crate::ingest::handler::{IngestRequestDoc, IngestResponse, RejectionView};
 use recoscope_core::{ActionType, Event, EventContext};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};

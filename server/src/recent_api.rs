@@ -3,7 +3,7 @@
 //! <RECOSCOPE_ADMIN_TOKEN>` (write keys are public and never read data); without a configured
 //! token the endpoint is off.
 
-use crate::admin::error;
+use crate::api_error::error;
 use crate::clock::now_ms;
 use crate::store::recent::{RecentStore, RETENTION};
 use axum::extract::{Path, Query, State};

@@ -1,24 +1,9 @@
 //! Errors that fail a whole ingest request, and their HTTP answers.
 
-use axum::http::{header, StatusCode};
+use crate::api_error::ApiError;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
-
-/// The body of every failed request.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: missing_key, unknown_key, origin_not_allowed, invalid_utf8, malformed_json, bad_body,
-    /// too_many_events, body_too_large, rate_limited, unavailable, refused.
-    pub code: String,
-    pub message: String,
-}
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -82,22 +67,17 @@ impl IngestError {
 
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let body = Json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.to_string(),
-            },
-        });
         // The tracker keeps its queue and retries after this many seconds.
         let retry_after = match self {
             IngestError::Unavailable(_) => Some(2),
             IngestError::RateLimited { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };
+        let error = ApiError::new(self.status(), self.code(), self.to_string());
         match retry_after {
-            Some(secs) => (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response(),
-            None => (status, body).into_response(),
+            Some(secs) => error.retry_after(secs),
+            None => error,
         }
+        .into_response()
     }
 }

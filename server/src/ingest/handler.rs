@@ -2,9 +2,10 @@
 
 use super::access::AccessView;
 use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
-use super::error::{ErrorBody, IngestError};
+use super::error::IngestError;
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
+use crate::api_error::ErrorBody;
 use crate::clock::now_ms;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

@@ -1,61 +1,58 @@
 //! Which events of a batch ClickHouse holds already: looked up by id (below the fence, or in a
 //! partition's resend grace), and the memory of the events this loader inserted lately.
 
-use super::loader::ClickHouseLoader;
 use super::TABLE;
 use crate::pipeline::row::{datetime_text, BehaviorRow};
-use recoscope_clickhouse::{ClickHouseError, ExternalTable, Query};
+use recoscope_clickhouse::{ClickHouse, ClickHouseError, ExternalTable, Query};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-impl ClickHouseLoader {
-    /// Which of these events ClickHouse already holds, as (tenant, event id).
-    ///
-    /// The batch's keys travel as an external table (TSV data beside the query), not as SQL
-    /// literals: a whole batch of key tuples in the statement went past ClickHouse's 50,000
-    /// syntax-tree elements and stalled the sink on its first full batch (found by
-    /// `bench/sink`), and parsing such statements cost more than the insert. The lookup names
-    /// the batch's (tenant, scenario, hour) prefixes, so only those granules are read.
-    pub(super) async fn present(
-        &self,
-        rows: &[&BehaviorRow],
-    ) -> Result<PresentEvents, ClickHouseError> {
-        #[derive(serde::Deserialize)]
-        struct Key {
-            tenant_id: String,
-            event_id: String,
-        }
-        let mut keys = ExternalTable::new(
-            "batch_keys",
-            "tenant_id String, scenario_id String, hour DateTime('UTC'), event_id String",
-        );
-        for row in rows {
-            let hour = datetime_text(i64::from(row.event_time / 3600 * 3600) * 1000);
-            keys.row([
-                row.tenant_id.as_str(),
-                row.scenario_id.as_str(),
-                hour.as_str(),
-                row.event_id.as_str(),
-            ]);
-        }
-        let query = Query::new(format!(
-            "SELECT tenant_id, event_id FROM {TABLE} \
-             WHERE (tenant_id, scenario_id, toStartOfHour(event_time)) IN \
-                 (SELECT DISTINCT tenant_id, scenario_id, hour FROM batch_keys) \
-             AND (tenant_id, event_id) IN (SELECT tenant_id, event_id FROM batch_keys)"
-        ))
-        .with_table(keys);
-        let mut present = PresentEvents::default();
-        for key in self.clickhouse.fetch::<Key>(query).await? {
-            present
-                .0
-                .entry(key.tenant_id)
-                .or_default()
-                .insert(key.event_id);
-        }
-        Ok(present)
-    }
-}
 
+/// Which of these events ClickHouse already holds, as (tenant, event id).
+///
+/// The batch's keys travel as an external table (TSV data beside the query), not as SQL
+/// literals: a whole batch of key tuples in the statement went past ClickHouse's 50,000
+/// syntax-tree elements and stalled the sink on its first full batch (found by
+/// `bench/sink`), and parsing such statements cost more than the insert. The lookup names
+/// the batch's (tenant, scenario, hour) prefixes, so only those granules are read.
+pub(super) async fn present(
+    clickhouse: &ClickHouse,
+    rows: &[&BehaviorRow],
+) -> Result<PresentEvents, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Key {
+        tenant_id: String,
+        event_id: String,
+    }
+    let mut keys = ExternalTable::new(
+        "batch_keys",
+        "tenant_id String, scenario_id String, hour DateTime('UTC'), event_id String",
+    );
+    for row in rows {
+        let hour = datetime_text(i64::from(row.event_time / 3600 * 3600) * 1000);
+        keys.row([
+            row.tenant_id.as_str(),
+            row.scenario_id.as_str(),
+            hour.as_str(),
+            row.event_id.as_str(),
+        ]);
+    }
+    let query = Query::new(format!(
+        "SELECT tenant_id, event_id FROM {TABLE} \
+         WHERE (tenant_id, scenario_id, toStartOfHour(event_time)) IN \
+             (SELECT DISTINCT tenant_id, scenario_id, hour FROM batch_keys) \
+         AND (tenant_id, event_id) IN (SELECT tenant_id, event_id FROM batch_keys)"
+    ))
+    .with_table(keys);
+    let mut present = PresentEvents::default();
+    for key in clickhouse.fetch::<Key>(query).await? {
+        present
+            .0
+            .entry(key.tenant_id)
+            .or_default()
+            .insert(key.event_id);
+    }
+    Ok(present)
+}
 /// Event ids ClickHouse holds, per tenant (looked up with borrowed keys).
 #[derive(Default)]
 pub(super) struct PresentEvents(HashMap<String, HashSet<String>>);

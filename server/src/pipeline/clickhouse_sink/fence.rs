@@ -1,75 +1,74 @@
 //! The fence: before each insert the loader raises, per partition, the highest offset it
 //! began to insert (`sink_fence`, write-ahead), so an offset above it cannot be in ClickHouse.
 
-use super::loader::ClickHouseLoader;
 use super::FENCE_TABLE;
 use crate::pipeline::batch::Source;
 use crate::pipeline::row::BehaviorRow;
-use recoscope_clickhouse::{ClickHouseError, Query, RowBinary, RowBinaryWriter, SqlValue};
+use recoscope_clickhouse::{
+    ClickHouse, ClickHouseError, Query, RowBinary, RowBinaryWriter, SqlValue,
+};
 use std::collections::{HashMap, HashSet};
-impl ClickHouseLoader {
-    /// The fence of each partition the batch comes from (absent: never written).
-    pub(super) async fn fence<T>(
-        &self,
-        rows: &[(Source, BehaviorRow, T)],
-    ) -> Result<Fence, ClickHouseError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            kafka_partition: i32,
-            fence: i64,
-        }
-        let mut partitions: HashMap<&str, HashSet<i32>> = HashMap::new();
-        for (source, _, _) in rows {
-            partitions
-                .entry(source.topic.as_str())
-                .or_default()
-                .insert(source.partition);
-        }
-        let mut fence = Fence::default();
-        for (topic, partitions) in partitions {
-            let query = Query::new(format!(
-                "SELECT kafka_partition, max(kafka_offset) AS fence FROM {FENCE_TABLE} \
-                 WHERE topic = ? AND kafka_partition IN ? GROUP BY kafka_partition"
-            ))
-            .bind(topic)
-            .bind(SqlValue::Tuple(
-                partitions.into_iter().map(SqlValue::from).collect(),
-            ));
-            for row in self.clickhouse.fetch::<Row>(query).await? {
-                fence
-                    .0
-                    .entry(topic.to_string())
-                    .or_default()
-                    .insert(row.kafka_partition, row.fence);
-            }
-        }
-        Ok(fence)
-    }
 
-    /// Raises each partition's fence to the batch's highest offset in it (before the insert).
-    pub(super) async fn raise_fence<T>(
-        &self,
-        rows: &[(Source, BehaviorRow, T)],
-    ) -> Result<(), ClickHouseError> {
-        let mut highest: HashMap<(&str, i32), i64> = HashMap::new();
-        for (source, _, _) in rows {
-            let offset = highest
-                .entry((source.topic.as_str(), source.partition))
-                .or_insert(source.offset);
-            *offset = (*offset).max(source.offset);
-        }
-        let marks: Vec<FenceMark> = highest
-            .into_iter()
-            .map(|((topic, partition), offset)| FenceMark {
-                topic,
-                partition,
-                offset,
-            })
-            .collect();
-        self.clickhouse.insert(FENCE_TABLE, marks.iter()).await
+/// The fence of each partition the batch comes from (absent: never written).
+pub(super) async fn read<T>(
+    clickhouse: &ClickHouse,
+    rows: &[(Source, BehaviorRow, T)],
+) -> Result<Fence, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        kafka_partition: i32,
+        fence: i64,
     }
+    let mut partitions: HashMap<&str, HashSet<i32>> = HashMap::new();
+    for (source, _, _) in rows {
+        partitions
+            .entry(source.topic.as_str())
+            .or_default()
+            .insert(source.partition);
+    }
+    let mut fence = Fence::default();
+    for (topic, partitions) in partitions {
+        let query = Query::new(format!(
+            "SELECT kafka_partition, max(kafka_offset) AS fence FROM {FENCE_TABLE} \
+             WHERE topic = ? AND kafka_partition IN ? GROUP BY kafka_partition"
+        ))
+        .bind(topic)
+        .bind(SqlValue::Tuple(
+            partitions.into_iter().map(SqlValue::from).collect(),
+        ));
+        for row in clickhouse.fetch::<Row>(query).await? {
+            fence
+                .0
+                .entry(topic.to_string())
+                .or_default()
+                .insert(row.kafka_partition, row.fence);
+        }
+    }
+    Ok(fence)
 }
 
+/// Raises each partition's fence to the batch's highest offset in it (before the insert).
+pub(super) async fn raise<T>(
+    clickhouse: &ClickHouse,
+    rows: &[(Source, BehaviorRow, T)],
+) -> Result<(), ClickHouseError> {
+    let mut highest: HashMap<(&str, i32), i64> = HashMap::new();
+    for (source, _, _) in rows {
+        let offset = highest
+            .entry((source.topic.as_str(), source.partition))
+            .or_insert(source.offset);
+        *offset = (*offset).max(source.offset);
+    }
+    let marks: Vec<FenceMark> = highest
+        .into_iter()
+        .map(|((topic, partition), offset)| FenceMark {
+            topic,
+            partition,
+            offset,
+        })
+        .collect();
+    clickhouse.insert(FENCE_TABLE, marks.iter()).await
+}
 /// The highest offset the sink began to insert, per (topic, partition).
 #[derive(Default)]
 pub(super) struct Fence(HashMap<String, HashMap<i32, i64>>);

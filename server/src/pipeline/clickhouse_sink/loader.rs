@@ -2,7 +2,8 @@
 //! `load`); the fence, the duplicate lookup and the bad-row isolation it uses live beside it.
 
 use super::bad_rows::{insert_isolating_bad_rows, Inserted};
-use super::duplicates::{event_key, PresentEvents, RecentEvents};
+use super::duplicates::{self, event_key, PresentEvents, RecentEvents};
+use super::fence;
 use super::{TABLE, VIEW_FAILURE_PAUSE};
 use crate::pipeline::batch::Source;
 use crate::pipeline::retry::{retry, Retry};
@@ -14,12 +15,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 /// Writes rows to `user_behaviors` at most once per event (the "service" of the sink).
 pub struct ClickHouseLoader {
-    pub(super) clickhouse: ClickHouse,
-    pub(super) inserted: Mutex<RecentEvents>,
+    clickhouse: ClickHouse,
+    inserted: Mutex<RecentEvents>,
     /// How long after a partition came to this loader all its messages are looked up.
-    pub(super) resend_grace: Duration,
+    resend_grace: Duration,
     /// When each partition came, (topic, partition) → instant.
-    pub(super) arrived: Mutex<HashMap<(String, i32), Instant>>,
+    arrived: Mutex<HashMap<(String, i32), Instant>>,
 }
 
 impl ClickHouseLoader {
@@ -104,7 +105,7 @@ impl ClickHouseLoader {
             return Some(Vec::new());
         }
         let fence = retry(shutdown, "fence read", || async {
-            self.fence(&rows)
+            fence::read(&self.clickhouse, &rows)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })
@@ -127,7 +128,7 @@ impl ClickHouseLoader {
             metrics::counter!("recoscope_sink_rows_looked_up_total")
                 .increment(redelivered.len() as u64);
             retry(shutdown, "duplicate lookup", || async {
-                self.present(&redelivered)
+                duplicates::present(&self.clickhouse, &redelivered)
                     .await
                     .map_err(|e| Retry::Again(e.to_string()))
             })
@@ -151,7 +152,7 @@ impl ClickHouseLoader {
                 .collect()
         };
         retry(shutdown, "fence write", || async {
-            self.raise_fence(&rows)
+            fence::raise(&self.clickhouse, &rows)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })
@@ -212,7 +213,7 @@ impl ClickHouseLoader {
         metrics::counter!("recoscope_sink_view_failures_total").increment(1);
         let keys: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
         let present = retry(shutdown, "lookup after a view failure", || async {
-            self.present(&keys)
+            duplicates::present(&self.clickhouse, &keys)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })

@@ -684,6 +684,15 @@ async fn a_list_added_later_is_picked_up_with_its_own_request() {
 /// A customer's product page on an origin of its own, embedding the tracker from the app's
 /// origin with the README's snippet.
 async fn customer_site(shop: &Shop, key: &str) -> (String, tokio::task::JoinHandle<()>) {
+    customer_site_with(shop, key, "").await
+}
+
+/// The same, with more `init` options (`, respectDnt: true`).
+async fn customer_site_with(
+    shop: &Shop,
+    key: &str,
+    options: &str,
+) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let mut items = String::new();
@@ -698,7 +707,7 @@ async fn customer_site(shop: &Shop, key: &str) -> (String, tokio::task::JoinHand
         "<!doctype html><html><head><script>\n(function (w, d, src, key) {{\n  w.recoscope = \
          w.recoscope || function () {{ (w.recoscope.q = w.recoscope.q || []).push(arguments); \
          }};\n  var s = d.createElement('script'); s.type = 'module'; s.async = true; s.src = \
-         src;\n  d.head.appendChild(s);\n  w.recoscope('init', {{ key: key }});\n}})(window, \
+         src;\n  d.head.appendChild(s);\n  w.recoscope('init', {{ key: key{options} }});\n}})(window, \
          document, '{src}', '{key}');\n</script></head><body><section data-reco-list \
          data-reco-scenario=\"partner_feed\" data-reco-request=\"partner-req-1\">{items}\
          </section></body></html>",
@@ -755,5 +764,50 @@ async fn a_page_on_another_origin_embeds_it_and_an_unlisted_origin_loses_nothing
         ("partner-req-1", Some(1), "partner_feed")
     );
     site.abort();
+    shop.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the site with the tracker and Chromium: run scripts/test"]
+async fn do_not_track_is_honoured_where_the_page_asks_for_it() {
+    // "Send a Do Not Track request" turned on in the browser's settings.
+    let shop = Shop::start_with_preferences(Some(serde_json::json!({
+        "enable_do_not_track": true
+    })))
+    .await;
+    for origin in [
+        &customer_site_with(&shop, &shop.app.key, ", respectDnt: true")
+            .await
+            .0,
+        &customer_site(&shop, &shop.app.key).await.0,
+    ] {
+        let (ok, out, err) =
+            support::cli(&shop.app, &["tenants", "origins", &shop.app.tenant, origin]);
+        assert!(ok, "{out}{err}");
+        let page = shop.browser.new_page(format!("{origin}/")).await.unwrap();
+        support::shop::wait_for_tracker(&page).await;
+        assert_eq!(
+            eval::<String>(&page, "String(navigator.doNotTrack)").await,
+            "1"
+        );
+        run(
+            &page,
+            "document.querySelector('[data-reco-item=\"sku-2\"] button').click()",
+        )
+        .await;
+        pause(2500).await;
+        page.close().await.unwrap();
+    }
+    // The page that respects DNT sent nothing; the other sent its like.
+    let events = shop
+        .settled("the like", |events| {
+            events.iter().any(|e| e.action_type == "like")
+        })
+        .await;
+    assert_eq!(
+        events.iter().filter(|e| e.action_type == "like").count(),
+        1,
+        "{events:#?}"
+    );
     shop.finish().await;
 }

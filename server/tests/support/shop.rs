@@ -49,6 +49,12 @@ impl Stored {
 impl Shop {
     /// The app (its shop selling the catalog of the test's tenant) and a fresh Chromium.
     pub async fn start() -> Shop {
+        Shop::start_with_preferences(None).await
+    }
+
+    /// The same, with the browser's profile preferences set as a user would have set them in
+    /// its settings (e.g. `{"enable_do_not_track": true}`).
+    pub async fn start_with_preferences(preferences: Option<serde_json::Value>) -> Shop {
         let site =
             std::env::var("LEPTOS_SITE_ROOT").expect("LEPTOS_SITE_ROOT (set by scripts/test)");
         assert!(
@@ -76,6 +82,10 @@ impl Shop {
         assert!(ok, "catalog import failed: {out}{err}");
 
         let profile = std::env::temp_dir().join(super::unique("recoscope-chromium-"));
+        if let Some(preferences) = preferences {
+            std::fs::create_dir_all(profile.join("Default")).unwrap();
+            std::fs::write(profile.join("Default/Preferences"), preferences.to_string()).unwrap();
+        }
         let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let config = BrowserConfig::builder()
             .chrome_executable(chromium)

@@ -6,6 +6,7 @@
 //! - [`background`]: long-running tasks whose death is logged and fails readiness.
 //! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
 //! - [`catalog_import`]: JSON and CSV catalog files → checked records and a report.
+//! - [`cli`]: the `recoscope` command line (the binary's `main` only parses and calls it).
 //! - [`clock`]: wall-clock milliseconds.
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
@@ -33,6 +34,7 @@ pub mod api_error;
 pub mod background;
 pub mod catalog_api;
 pub mod catalog_import;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;

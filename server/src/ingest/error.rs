@@ -19,6 +19,8 @@ pub enum IngestError {
     MalformedJson(String),
     #[error("bad request body: {0}")]
     BadBody(String),
+    #[error("Content-Encoding {0:?} is not supported: send gzip, deflate or an uncompressed body")]
+    UnsupportedEncoding(String),
     #[error("too many events: {got} in one request, at most {max}")]
     TooManyEvents { got: usize, max: usize },
     #[error("request body is larger than {max} bytes")]
@@ -40,6 +42,7 @@ impl IngestError {
             IngestError::InvalidUtf8(_) => "invalid_utf8",
             IngestError::MalformedJson(_) => "malformed_json",
             IngestError::BadBody(_) => "bad_body",
+            IngestError::UnsupportedEncoding(_) => "unsupported_encoding",
             IngestError::TooManyEvents { .. } => "too_many_events",
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::RateLimited { .. } => "rate_limited",
@@ -55,6 +58,7 @@ impl IngestError {
             IngestError::InvalidUtf8(_)
             | IngestError::MalformedJson(_)
             | IngestError::BadBody(_) => StatusCode::BAD_REQUEST,
+            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::TooManyEvents { .. } | IngestError::BodyTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }

@@ -17,7 +17,18 @@ pub struct Shop {
     pub gate: Gate,
     pub browser: Browser,
     handler: tokio::task::JoinHandle<()>,
-    profile: std::path::PathBuf,
+    /// Removed when the shop goes, also when a test panics.
+    _profile: ProfileDir,
+}
+
+/// A browser profile in a temporary directory, removed on drop (Chromium itself is killed
+/// when its `Browser` drops).
+struct ProfileDir(std::path::PathBuf);
+
+impl Drop for ProfileDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// One row of `user_behaviors`, with what the tracker fills in.
@@ -81,17 +92,21 @@ impl Shop {
         let (ok, out, err) = cli(&app, &["catalog", "import-items", &app.tenant, &items]);
         assert!(ok, "catalog import failed: {out}{err}");
 
-        let profile = std::env::temp_dir().join(super::unique("recoscope-chromium-"));
+        let profile = ProfileDir(std::env::temp_dir().join(super::unique("recoscope-chromium-")));
         if let Some(preferences) = preferences {
-            std::fs::create_dir_all(profile.join("Default")).unwrap();
-            std::fs::write(profile.join("Default/Preferences"), preferences.to_string()).unwrap();
+            std::fs::create_dir_all(profile.0.join("Default")).unwrap();
+            std::fs::write(
+                profile.0.join("Default/Preferences"),
+                preferences.to_string(),
+            )
+            .unwrap();
         }
         let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let config = BrowserConfig::builder()
             .chrome_executable(chromium)
             .new_headless_mode()
             .no_sandbox()
-            .user_data_dir(&profile)
+            .user_data_dir(&profile.0)
             .window_size(1000, 700)
             .viewport(None)
             .args(super::CHROMIUM_FLAGS)
@@ -105,7 +120,7 @@ impl Shop {
             gate,
             browser,
             handler,
-            profile,
+            _profile: profile,
         }
     }
 
@@ -162,7 +177,6 @@ impl Shop {
         let _ = self.browser.close().await;
         let _ = self.browser.wait().await;
         self.handler.abort();
-        let _ = std::fs::remove_dir_all(&self.profile);
         self.app.cleanup().await;
     }
 }

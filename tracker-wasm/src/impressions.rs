@@ -112,6 +112,11 @@ impl Impressions {
         }
     }
 
+    /// Whether the page is visible and focused (as last told).
+    pub fn active(&self) -> bool {
+        self.active
+    }
+
     /// The page became visible and focused (`true`) or not: a break restarts every clock.
     pub fn page_active(&mut self, active: bool, now: f64) {
         self.active = active;

@@ -58,7 +58,6 @@ pub struct Tracker {
     outbox: Outbox,
     /// The item page's item (its `view`'s placement) and the time spent on it.
     dwell: Option<(Placement, Engagement)>,
-    active: bool,
 }
 
 fn extra(extra_json: &str) -> Measures {
@@ -90,7 +89,6 @@ impl Tracker {
             attribution: Attribution::default(),
             outbox: Outbox::new(seed as u64),
             dwell: None,
-            active,
         }
     }
 
@@ -143,7 +141,6 @@ impl Tracker {
 
     /// The page became visible and focused, or stopped being either.
     pub fn page_active(&mut self, active: bool, now: f64) {
-        self.active = active;
         self.impressions.page_active(active, now);
         if let Some((_, engagement)) = &mut self.dwell {
             engagement.page_active(active, now);
@@ -170,7 +167,7 @@ impl Tracker {
         let placement = self.placement_of(item_id, scenario, now);
         self.write("view", &placement, now, Measures::default());
         if self.dwell.is_none() {
-            self.dwell = Some((placement, Engagement::new(self.active, now)));
+            self.dwell = Some((placement, Engagement::new(self.impressions.active(), now)));
         }
     }
 
@@ -210,8 +207,14 @@ impl Tracker {
         }
     }
 
+    /// Queues an event: an impression under the id its key derives, any other under the
+    /// page view's next id.
     fn write(&mut self, action: &str, placement: &Placement, now: f64, measures: Measures) {
-        let id = self.page.next_id();
+        let id = if action == "impression" {
+            self.page.impression_id(placement)
+        } else {
+            self.page.next_id()
+        };
         let written = self.page.write(id, action, placement, now, &measures);
         self.outbox.push(written, now);
     }
@@ -226,11 +229,7 @@ impl Tracker {
     }
 
     fn impression(&mut self, placement: &Placement, now: f64) {
-        let id = self.page.impression_id(placement);
-        let written = self
-            .page
-            .write(id, "impression", placement, now, &Measures::default());
-        self.outbox.push(written, now);
+        self.write("impression", placement, now, Measures::default());
     }
 
     /// A click in an item element; `action` is the button's (`like`, `add_cart`, ...) or

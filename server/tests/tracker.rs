@@ -730,14 +730,11 @@ async fn customer_site_with(
         ));
     }
     let html = format!(
-        "<!doctype html><html><head><script>\n(function (w, d, src, key) {{\n  w.recoscope = \
-         w.recoscope || function () {{ (w.recoscope.q = w.recoscope.q || []).push(arguments); \
-         }};\n  var s = d.createElement('script'); s.type = 'module'; s.async = true; s.src = \
-         src;\n  d.head.appendChild(s);\n  w.recoscope('init', {{ key: key{options} }});\n}})(window, \
-         document, '{src}', '{key}');\n</script></head><body><section data-reco-list \
+        "<!doctype html><html><head>{snippet}</head><body><section data-reco-list \
          data-reco-scenario=\"partner_feed\" data-reco-request=\"partner-req-1\">{items}\
          </section></body></html>",
-        src = shop.url("/t/recoscope.js"),
+        snippet =
+            recoscope_server::shop::loader_snippet(&shop.url("/t/recoscope.js"), key, options),
     );
     let app = axum::Router::new().route(
         "/",

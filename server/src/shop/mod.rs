@@ -10,6 +10,8 @@
 //! in a cookie; nothing is stored on the server.
 
 mod pages;
+
+pub use pages::loader_snippet;
 mod recommend;
 
 use crate::store::catalog::CatalogStore;

@@ -51,22 +51,23 @@ button.primary{background:#3656d4;color:#fff;border-color:#3656d4}\
 .hero{background:#fff;border-radius:8px;padding:1.5rem;margin:1rem 0}\
 .note{background:#fff8dc;border:1px solid #eadca0;border-radius:8px;padding:.8rem 1rem}";
 
-/// The README's loader snippet, pointed at this server; with `consent`, in consent mode
-/// (nothing stored or sent until the visitor agrees).
+/// The loader snippet exactly as the README gives it (`tracker-wasm/js/loader.html`, the file
+/// the size gate measures), pointed at `src` with `key`, and `options` added to `init`
+/// (`", consent: 'required'"`). The shop and the tests embed the tracker through this.
+pub fn loader_snippet(src: &str, key: &str, options: &str) -> String {
+    const LOADER: &str = include_str!("../../../tracker-wasm/js/loader.html");
+    LOADER
+        .replace(
+            "'https://analytics.example.com/t/recoscope.js'",
+            &js(src).replace('"', "'"),
+        )
+        .replace("'rk_your_write_key'", &js(key).replace('"', "'"))
+        .replace("{ key: key }", &format!("{{ key: key{options} }}"))
+}
+
 fn snippet(write_key: &str, consent: bool) -> String {
-    let options = if consent {
-        "{ key: key, consent: 'required' }"
-    } else {
-        "{ key: key }"
-    };
-    format!(
-        "<script>\n(function (w, d, src, key) {{\n  w.recoscope = w.recoscope || function () \
-         {{ (w.recoscope.q = w.recoscope.q || []).push(arguments); }};\n  var s = \
-         d.createElement('script'); s.type = 'module'; s.async = true; s.src = src;\n  \
-         d.head.appendChild(s);\n  w.recoscope('init', {options});\n}})(window, document, \
-         '/t/recoscope.js', {});\n</script>",
-        js(write_key)
-    )
+    let options = if consent { ", consent: 'required'" } else { "" };
+    loader_snippet("/t/recoscope.js", write_key, options)
 }
 
 /// A consent banner whose buttons answer through the JS API.
@@ -237,6 +238,26 @@ pub fn problem(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shop_embeds_the_readmes_snippet() {
+        let snippet = loader_snippet("/t/recoscope.js", "key-1", ", consent: 'required'");
+        assert!(snippet.contains("'/t/recoscope.js', 'key-1')"), "{snippet}");
+        assert!(
+            snippet.contains("{ key: key, consent: 'required' }"),
+            "{snippet}"
+        );
+        assert!(!snippet.contains("example.com") && !snippet.contains("rk_your"));
+        let readme = include_str!("../../../README.md");
+        let loader = include_str!("../../../tracker-wasm/js/loader.html");
+        let body = loader
+            .lines()
+            .skip(1)
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(readme.contains(&body), "the README shows another snippet");
+    }
 
     #[test]
     fn text_cannot_break_out_of_html_or_scripts() {

@@ -22,8 +22,9 @@ const MAX_UNKNOWN: usize = 100_000;
 
 #[derive(Default)]
 struct Snapshot {
-    /// Live write key → its tenant; `None`: looked up, no such live key.
-    keys: HashMap<String, Option<Tenant>>,
+    /// Live write key → its tenant (shared, so a request takes a reference count, not a
+    /// copy of the origins); `None`: looked up, no such live key.
+    keys: HashMap<String, Option<Arc<Tenant>>>,
     /// The origins some tenant lists (for a preflight, which names no key).
     origins: HashSet<String>,
     unknown: usize,
@@ -39,6 +40,7 @@ fn read_all(store: &dyn TenantStore) -> Result<Snapshot, StoreError> {
     let mut snapshot = Snapshot::default();
     for tenant in store.list_tenants()? {
         snapshot.origins.extend(tenant.origins.iter().cloned());
+        let tenant = Arc::new(tenant);
         for key in store.keys(&tenant.id)? {
             if key.revoked_at.is_none() {
                 snapshot.keys.insert(key.key, Some(tenant.clone()));
@@ -90,7 +92,7 @@ impl AccessView {
 
     /// What the view knows of `key` without asking the store: `Some(None)` for a key known
     /// not to exist, `None` when it does not know.
-    fn known(&self, key: &str) -> Option<Option<Tenant>> {
+    fn known(&self, key: &str) -> Option<Option<Arc<Tenant>>> {
         self.snapshot
             .read()
             .expect("not poisoned")
@@ -100,7 +102,7 @@ impl AccessView {
     }
 
     /// The tenant of a live write key.
-    pub async fn tenant_for_key(&self, key: &str) -> Result<Option<Tenant>, StoreError> {
+    pub async fn tenant_for_key(&self, key: &str) -> Result<Option<Arc<Tenant>>, StoreError> {
         if let Some(known) = self.known(key) {
             return Ok(known);
         }
@@ -108,7 +110,8 @@ impl AccessView {
         let asked = key.to_string();
         let found = tokio::task::spawn_blocking(move || store.tenant_for_key(&asked))
             .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??;
+            .map_err(|e| StoreError::Backend(e.to_string()))??
+            .map(Arc::new);
         let mut snapshot = self.snapshot.write().expect("not poisoned");
         if let Some(tenant) = &found {
             snapshot.origins.extend(tenant.origins.iter().cloned());

@@ -259,7 +259,7 @@ async fn ingest_request(
             return Err(IngestError::OriginNotAllowed(origin.to_string()));
         }
     }
-    let tenant = tenant.id;
+    let tenant = tenant.id.as_str();
     if batch.events.len() > state.max_batch {
         return Err(IngestError::TooManyEvents {
             got: batch.events.len(),
@@ -302,7 +302,7 @@ async fn ingest_request(
         .into_iter()
         .map(|mut event| {
             request_info.apply(&mut event);
-            BehaviorRecord::new(&tenant, event, received_at, || {
+            BehaviorRecord::new(tenant, event, received_at, || {
                 uuid::Uuid::now_v7().to_string()
             })
         })

@@ -1,24 +1,9 @@
-//! Who is reading: every analytics call acts for the tenant of the caller's **read key**, never
-//! for a tenant named in the request.
-//!
-//! A read key (`rr_…`, issued by `recoscope keys read --tenant T`) arrives either as
-//! `Authorization: Bearer <key>` (the JSON API, scripts) or in the `recoscope_read_key` cookie
-//! the sign-in page sets (the dashboard). The server resolves it through [`ReadKeys`], which
-//! the server crate backs with its tenant store (only the key's SHA-256 is stored).
+//! Signing in and out of the dashboard: a read key checked by the read model
+//! (`recoscope_analytics::read_keys`) and kept in an HttpOnly cookie, which every server
+//! function then reads.
 
 use leptos::prelude::*;
-
-/// The cookie holding the dashboard's read key (HttpOnly, SameSite=Strict).
-pub const READ_KEY_COOKIE: &str = "recoscope_read_key";
-/// The message every refusal starts with, so pages can offer to sign in.
-pub const UNAUTHORIZED: &str = "unauthorized";
-
-/// Whether `key` looks like a read key at all (also keeps it safe inside a cookie header).
-pub fn is_read_key_shaped(key: &str) -> bool {
-    key.starts_with("rr_")
-        && key.len() <= 64
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use recoscope_analytics::read_keys::{READ_KEY_COOKIE, UNAUTHORIZED};
 
 /// Checks `key` and, if it is a live read key, keeps it in the session cookie; returns the
 /// tenant it reads.
@@ -28,149 +13,30 @@ pub async fn sign_in(key: String) -> Result<String, ServerFnError> {
     let tenant = crate::analytics::analytics_db()?
         .read_keys
         .tenant(&key)
-        .await?;
+        .await
+        .map_err(crate::analytics::failed)?;
     let cookie = format!(
         "{READ_KEY_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         30 * 24 * 3600
     );
-    server::set_cookie(&cookie)?;
+    set_cookie(&cookie)?;
     Ok(tenant)
 }
 
 /// Forgets the session cookie.
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
-    server::set_cookie(&format!(
+    set_cookie(&format!(
         "{READ_KEY_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
     ))
 }
 
 #[cfg(feature = "ssr")]
-pub use server::{caller_tenant, read_key_of, ReadKeys};
-
-#[cfg(feature = "ssr")]
-mod server {
-    use super::{is_read_key_shaped, READ_KEY_COOKIE};
-    use crate::analytics::AnalyticsError;
-    use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-    use http::{HeaderMap, HeaderValue};
-    use leptos::prelude::*;
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::sync::Arc;
-
-    type Lookup = dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send>>
-        + Send
-        + Sync;
-
-    /// Resolves a read key to its tenant (`Ok(None)`: unknown or revoked; `Err`: the store
-    /// failed).
-    #[derive(Clone)]
-    pub struct ReadKeys(Arc<Lookup>);
-
-    impl std::fmt::Debug for ReadKeys {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("ReadKeys")
-        }
-    }
-
-    impl ReadKeys {
-        pub fn new<F, Fut>(lookup: F) -> Self
-        where
-            F: Fn(String) -> Fut + Send + Sync + 'static,
-            Fut: Future<Output = Result<Option<String>, String>> + Send + 'static,
-        {
-            ReadKeys(Arc::new(move |key| Box::pin(lookup(key))))
-        }
-
-        /// The tenant `key` reads.
-        pub async fn tenant(&self, key: &str) -> Result<String, AnalyticsError> {
-            if !is_read_key_shaped(key) {
-                return Err(AnalyticsError::Unauthorized);
-            }
-            match (self.0)(key.to_string()).await {
-                Ok(Some(tenant)) => Ok(tenant),
-                Ok(None) => Err(AnalyticsError::Unauthorized),
-                Err(error) => {
-                    tracing::error!(%error, "read key lookup failed");
-                    Err(AnalyticsError::Failed {
-                        message: "the configuration store is unavailable; try again shortly".into(),
-                        retryable: true,
-                    })
-                }
-            }
-        }
-
-        /// The tenant of the read key `headers` carry.
-        pub async fn caller(&self, headers: &HeaderMap) -> Result<String, AnalyticsError> {
-            match read_key_of(headers) {
-                Some(key) => self.tenant(&key).await,
-                None => Err(AnalyticsError::Unauthorized),
-            }
-        }
-    }
-
-    /// The read key a request carries: the bearer token, else the session cookie.
-    pub fn read_key_of(headers: &HeaderMap) -> Option<String> {
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|k| k.trim().to_string());
-        bearer.or_else(|| {
-            headers
-                .get_all(COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == READ_KEY_COOKIE)
-                .map(|(_, value)| value.to_string())
-        })
-    }
-
-    /// The tenant of the read key this server-function call carries.
-    pub async fn caller_tenant() -> Result<String, ServerFnError> {
-        let headers: HeaderMap = leptos_axum::extract().await?;
-        Ok(crate::analytics::analytics_db()?
-            .read_keys
-            .caller(&headers)
-            .await?)
-    }
-
-    pub(super) fn set_cookie(cookie: &str) -> Result<(), ServerFnError> {
-        let response = use_context::<leptos_axum::ResponseOptions>()
-            .ok_or_else(|| ServerFnError::new("no response to set the cookie on"))?;
-        let value = HeaderValue::from_str(cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
-        response.append_header(SET_COOKIE, value);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_read_key_shaped_values_reach_the_cookie() {
-        assert!(is_read_key_shaped("rr_abcDEF123"));
-        assert!(!is_read_key_shaped("rk_abc"));
-        assert!(!is_read_key_shaped("rr_abc; Path=/evil"));
-        assert!(!is_read_key_shaped(&format!("rr_{}", "a".repeat(80))));
-    }
-
-    #[cfg(feature = "ssr")]
-    #[test]
-    fn the_bearer_token_wins_over_the_cookie() {
-        use http::HeaderMap;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "cookie",
-            "a=1; recoscope_read_key=rr_cookie".parse().unwrap(),
-        );
-        assert_eq!(read_key_of(&headers).as_deref(), Some("rr_cookie"));
-        headers.insert("authorization", "Bearer rr_bearer".parse().unwrap());
-        assert_eq!(read_key_of(&headers).as_deref(), Some("rr_bearer"));
-        assert_eq!(read_key_of(&HeaderMap::new()), None);
-    }
+fn set_cookie(cookie: &str) -> Result<(), ServerFnError> {
+    use http::{header::SET_COOKIE, HeaderValue};
+    let response = use_context::<leptos_axum::ResponseOptions>()
+        .ok_or_else(|| ServerFnError::new("no response to set the cookie on"))?;
+    let value = HeaderValue::from_str(cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
+    response.append_header(SET_COOKIE, value);
+    Ok(())
 }

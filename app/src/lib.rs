@@ -2,9 +2,9 @@
 //! (`hydrate`).
 //!
 //! - [`shell`] / [`App`]: the HTML document and the routes.
-//! - [`analytics`]: the data the dashboard shows. Each view's `#[server]` function lives
-//!   beside its types; the ClickHouse queries behind them are compiled only with `ssr`.
-//! - [`identity`]: read keys, the sign-in cookie, and the caller's tenant.
+//! - [`analytics`]: the server functions every page calls; each reads the caller's tenant from
+//!   its read key and asks the read model (the `recoscope-analytics` crate) for the data.
+//! - [`identity`]: signing in with a read key and out (the session cookie).
 //! - [`pages`]: one module per page: the overview dashboard (ClickHouse) and the live view
 //!   (Redis).
 //! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use recoscope_app::analytics::{
+use recoscope_analytics::{
     distributions::{distribution_for, Dimension},
     experiments::experiments_for,
     funnel::funnel_for,

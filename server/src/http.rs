@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use recoscope_app::analytics::AnalyticsDb;
+use recoscope_analytics::AnalyticsDb;
 use recoscope_app::{shell, App};
 use recoscope_clickhouse::ClickHouse;
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use recoscope_app::analytics::live::Live;
+use recoscope_analytics::live::Live;
 use recoscope_core::{ActionType, Event, Label, UnixMillis};
 use recoscope_server::pipeline::realtime::weight;
 use std::collections::{BTreeMap, HashSet};

@@ -6,7 +6,7 @@
 
 mod support;
 
-use recoscope_app::analytics::overview::{Overview, TrendPoint};
+use recoscope_analytics::overview::{Overview, TrendPoint};
 use recoscope_app::components::format;
 use recoscope_core::{ActionType, Event, Label, UnixMillis};
 use serde_json::json;

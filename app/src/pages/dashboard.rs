@@ -1,10 +1,7 @@
 //! The overview dashboard: filters, KPI cards and the hourly trend for one tenant, scenario
 //! and range, all from server functions.
 
-use crate::analytics::{
-    overview::{get_overview, Overview},
-    scopes::{get_scopes, Scopes},
-};
+use crate::analytics::{get_overview, get_scopes, overview::Overview, scopes::Scopes};
 use crate::components::page::{LoadError, NoDataYet, ScopeFilters};
 use crate::components::{format, kpi::KpiCards, trend_chart::TrendChart};
 use leptos::prelude::*;

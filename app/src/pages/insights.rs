@@ -3,12 +3,14 @@
 //! (its own resource, `Suspense` and `ErrorBoundary`), so one slow or failing query does not
 //! hide the others.
 
-use crate::analytics::distributions::{get_distribution, Dimension, Distribution};
-use crate::analytics::experiments::{get_experiments, Experiment, Experiments};
-use crate::analytics::funnel::{get_funnel, Funnel};
-use crate::analytics::scopes::get_scopes;
-use crate::analytics::top_items::{get_top_items, RankBy, TopItems};
-use crate::analytics::trends::{get_trends, Granularity, Trends};
+use crate::analytics::distributions::{Dimension, Distribution};
+use crate::analytics::experiments::{Experiment, Experiments};
+use crate::analytics::funnel::Funnel;
+use crate::analytics::top_items::{RankBy, TopItems};
+use crate::analytics::trends::{Granularity, Trends};
+use crate::analytics::{
+    get_distribution, get_experiments, get_funnel, get_scopes, get_top_items, get_trends,
+};
 use crate::components::chart::{two_axis_lines, ChartCard, LineSeries};
 use crate::components::format;
 use crate::components::item_name::ItemName;

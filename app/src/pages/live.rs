@@ -1,8 +1,8 @@
 //! The live view: the last 60 minutes and the hot items now for one tenant and scenario,
 //! refreshed every few seconds in the browser from the `live` server function.
 
-use crate::analytics::live::{get_live, Live};
 use crate::analytics::scopes::scenario_label;
+use crate::analytics::{get_live, live::Live};
 use crate::components::page::{LoadError, ScopeFilters};
 use crate::components::{format, hot_items::HotItems, kpi::KpiCards, live_chart::LiveChart};
 use leptos::prelude::*;

@@ -5,7 +5,7 @@
 //!    30 days, are inserted into a throw-away database as the sink inserts them (RowBinary,
 //!    blocks of 500,000 rows; the materialized views fill the rollups).
 //! 2. Each query runs `BENCH_RUNS` (20) times after one warm-up; p50 and p95 are reported.
-//!    The queries are the product's own functions (`*_for` in `recoscope_app::analytics`);
+//!    The queries are the product's own functions (`*_for` in `recoscope_analytics`);
 //!    top items look their names up in a SQLite catalog of the simulator's 400 items.
 //!    Before timing, the tables are merged (`OPTIMIZE ... FINAL`) as background merges
 //!    would have done by the time a 30-day range is read; `BENCH_MERGE=0` skips that.
@@ -19,10 +19,11 @@
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use recoscope_app::analytics::catalog::Catalog;
-use recoscope_app::analytics::live_store::LiveStore;
-use recoscope_app::analytics::recent::RecentReader;
-use recoscope_app::analytics::{
+use recoscope_analytics::catalog::Catalog;
+use recoscope_analytics::live_store::LiveStore;
+use recoscope_analytics::read_keys::ReadKeys;
+use recoscope_analytics::recent::RecentReader;
+use recoscope_analytics::{
     distributions::{distribution_for, Dimension},
     experiments::experiments_for,
     funnel::funnel_for,
@@ -31,7 +32,6 @@ use recoscope_app::analytics::{
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,
 };
-use recoscope_app::identity::ReadKeys;
 use recoscope_bench::setup::{env_or, unique};
 use recoscope_bench::stats::percentile;
 use recoscope_clickhouse::{ClickHouse, Query, SqlValue};

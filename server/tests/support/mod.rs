@@ -377,7 +377,7 @@ impl TestApp {
                 "cookie",
                 format!(
                     "{}={}",
-                    recoscope_app::identity::READ_KEY_COOKIE,
+                    recoscope_analytics::read_keys::READ_KEY_COOKIE,
                     self.read_key
                 ),
             )

@@ -1,21 +1,10 @@
-//! ClickHouse SQL behind the server functions. Reads the `rollup_states` rollup (hourly and
-//! daily rows), whose columns are aggregate states: counts are `sumMerge`d and
-//! users `uniqHLL12Merge`d (HyperLogLog, about 1.6% error) at query time, so a range spanning
-//! many hours never adds up unique counts or averages averages.
+//! The shared pieces of the read model's SQL. Each view's own query lives in its module; here
+//! are how a query is scoped (tenant, optional scenario, time range; every value bound) and
+//! how the `rollup_states` rollup is read by period. Its columns are aggregate states: counts
+//! are `sumMerge`d and users `uniqHLL12Merge`d (HyperLogLog, about 1.6% error) at query time,
+//! so a range spanning many hours never adds up unique counts or averages averages.
 
-use super::overview::{Kpis, Overview, TrendPoint};
-use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-
-#[derive(Debug, Deserialize)]
-struct HourRow {
-    hour: i64,
-    impressions: u64,
-    clicks: u64,
-    orders: u64,
-    users: u64,
-}
+use recoscope_clickhouse::{Query, SqlValue};
 
 /// `{scope}` in `sql` becomes: this tenant, optionally this scenario, and `time_column` in
 /// `[from, to)` (epoch seconds); every value bound.
@@ -152,165 +141,9 @@ impl<'a> StateRows<'a> {
     }
 }
 
-/// Ranges longer than this are drawn day by day (UTC days), shorter ones hour by hour.
-pub const HOURLY_TREND_MAX_SECS: i64 = 7 * 86_400;
-
-const CURRENT: u8 = 1;
-const PREVIOUS: u8 = 2;
-
-#[derive(Debug, Deserialize)]
-struct OverviewRow {
-    period: u8,
-    bucket: i64,
-    rows: u64,
-    events: u64,
-    impressions: u64,
-    clicks: u64,
-    orders: u64,
-    users: u64,
-}
-
-/// The overview of `[from, to)` in one query: the range and the one of equal length before
-/// it, each merged whole (its KPIs) and by trend bucket (`WITH ROLLUP` gives both; its
-/// subtotal rows have bucket 0, and the grand total period 0).
-pub async fn overview(
-    ch: &ClickHouse,
-    tenant: &str,
-    scenario: Option<&str>,
-    from: i64,
-    to: i64,
-) -> Result<Overview, ClickHouseError> {
-    let daily = to - from > HOURLY_TREND_MAX_SECS;
-    // An hourly trend needs every hour of the range on its own; a daily one takes days.
-    // The previous period only gives its KPIs, so it takes days either way.
-    let rows = StateRows::new(tenant, scenario, if daily { UTC_DAY } else { START })
-        .days_and_hours(PREVIOUS, from - (to - from), from);
-    let rows = if daily {
-        rows.days_and_hours(CURRENT, from, to)
-    } else {
-        rows.hours(CURRENT, from, to)
-    };
-    let query = rows.select(
-        "period, bucket, count() AS rows, sumMerge(events) AS events, \
-         sumMerge(impressions) AS impressions, sumMerge(clicks) AS clicks, \
-         sumMerge(orders) AS orders, uniqHLL12Merge(users) AS users",
-        "GROUP BY period, bucket WITH ROLLUP",
-    );
-    let mut kpis = None;
-    let mut previous = None;
-    let mut by_bucket = Vec::new();
-    for row in ch.fetch::<OverviewRow>(query).await? {
-        let period_kpis = || {
-            (row.rows > 0).then(|| {
-                Kpis::from_counts(
-                    row.events,
-                    row.impressions,
-                    row.clicks,
-                    row.orders,
-                    row.users,
-                )
-            })
-        };
-        match (row.period, row.bucket) {
-            (CURRENT, 0) => kpis = period_kpis(),
-            (PREVIOUS, 0) => previous = period_kpis(),
-            (CURRENT, bucket) => by_bucket.push(HourRow {
-                hour: bucket,
-                impressions: row.impressions,
-                clicks: row.clicks,
-                orders: row.orders,
-                users: row.users,
-            }),
-            _ => {}
-        }
-    }
-    let bucket_secs = if daily { 86_400 } else { 3_600 };
-    Ok(Overview {
-        tenant: tenant.to_string(),
-        scenario: scenario.map(str::to_string),
-        from,
-        to,
-        bucket_secs,
-        trend: if kpis.is_some() {
-            fill_buckets(from, to, bucket_secs, by_bucket)
-        } else {
-            Vec::new()
-        },
-        kpis,
-        previous,
-    })
-}
-
-/// Every bucket of `[from, to)` (`step` seconds, starting at `from` aligned down to a whole
-/// step), with zeros where the rollup has no row (ClickHouse 18.16 has no `WITH FILL`).
-fn fill_buckets(from: i64, to: i64, step: i64, rows: Vec<HourRow>) -> Vec<TrendPoint> {
-    let mut by_hour: BTreeMap<i64, HourRow> = rows.into_iter().map(|r| (r.hour, r)).collect();
-    let first = from.div_euclid(step) * step;
-    (0..)
-        .map(|i| first + i * step)
-        .take_while(|hour| *hour < to)
-        .map(|hour| match by_hour.remove(&hour) {
-            Some(r) => TrendPoint {
-                hour,
-                impressions: r.impressions,
-                clicks: r.clicks,
-                conversions: r.orders,
-                active_users: r.users,
-            },
-            None => TrendPoint {
-                hour,
-                impressions: 0,
-                clicks: 0,
-                conversions: 0,
-                active_users: 0,
-            },
-        })
-        .collect()
-}
-
-#[derive(Debug, Deserialize)]
-struct NameRow {
-    name: String,
-}
-
-/// The scenarios the tenant has data for, in id order.
-pub async fn scenarios_with_data(
-    ch: &ClickHouse,
-    tenant: &str,
-) -> Result<Vec<String>, ClickHouseError> {
-    let scenarios: Vec<NameRow> = ch
-        .fetch(
-            Query::new(
-                // Every event has a daily row: reading only those (the key's second column)
-                // reads a 24th of the hourly ones.
-                "SELECT DISTINCT scenario_id AS name FROM rollup_states \
-                 WHERE tenant_id = ? AND grain = 'day' ORDER BY name LIMIT 1000",
-            )
-            .bind(tenant),
-        )
-        .await?;
-    Ok(scenarios.into_iter().map(|r| r.name).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_hours_are_filled_with_zeros() {
-        let rows = vec![HourRow {
-            hour: 3600,
-            impressions: 5,
-            clicks: 1,
-            orders: 0,
-            users: 2,
-        }];
-        let points = fill_buckets(0, 3 * 3600, 3600, rows);
-        assert_eq!(points.len(), 3);
-        assert_eq!(points[0].impressions, 0);
-        assert_eq!(points[1].impressions, 5);
-        assert_eq!(points[2].hour, 7200);
-    }
 
     #[test]
     fn ranges_read_whole_days_as_daily_rows_and_the_rest_by_hour() {

@@ -3,7 +3,6 @@
 //! z-test), with a warning wherever the sample is too small for the test to mean much.
 
 use super::stats::{Comparison, Interval};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,19 +44,6 @@ pub struct Experiments {
     pub to: i64,
     /// Experiments with events in the range (empty: none).
     pub experiments: Vec<Experiment>,
-}
-
-/// The caller's experiments over `[from, to)` (one, with `experiment_id`).
-#[server(endpoint = "experiments")]
-pub async fn get_experiments(
-    scenario: Option<String>,
-    experiment_id: Option<String>,
-    from: i64,
-    to: i64,
-) -> Result<Experiments, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(experiments_for(&db, &tenant, scenario, experiment_id, from, to).await?)
 }
 
 /// Counts of one group, as the query returns them.
@@ -173,8 +159,9 @@ pub fn compare(counts: Vec<GroupCounts>) -> Vec<Experiment> {
         .collect()
 }
 
-/// [`get_experiments`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// `tenant`'s experiments over `[from, to)` (one, with `experiment_id`), each group against
+/// its control.
+#[cfg(feature = "server")]
 pub async fn experiments_for(
     db: &super::AnalyticsDb,
     tenant: &str,
@@ -199,7 +186,7 @@ pub async fn experiments_for(
          GROUP BY experiment_id, experiment_group ORDER BY experiment_id, experiment_group"
     );
     let mut query =
-        super::queries::scoped_on("event_time", &sql, tenant, scenario.as_deref(), from, to);
+        crate::sql::scoped_on("event_time", &sql, tenant, scenario.as_deref(), from, to);
     if let Some(id) = &experiment_id {
         query = query.bind(id.as_str());
     }

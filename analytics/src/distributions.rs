@@ -1,7 +1,6 @@
 //! Distributions of behaviour by device, operating system, location and list position, each
 //! value with its counts, distinct users, CTR and conversion rate (raw events, 90 days).
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Values shown per dimension (the most frequent; positions are listed in order).
@@ -44,21 +43,8 @@ pub struct Distribution {
     pub rows: Vec<DistributionRow>,
 }
 
-/// The caller's events over `[from, to)` split by `dimension`.
-#[server(endpoint = "distribution")]
-pub async fn get_distribution(
-    scenario: Option<String>,
-    dimension: Dimension,
-    from: i64,
-    to: i64,
-) -> Result<Distribution, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(distribution_for(&db, &tenant, scenario, dimension, from, to).await?)
-}
-
-/// [`get_distribution`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// `tenant`'s events over `[from, to)` split by `dimension`.
+#[cfg(feature = "server")]
 pub async fn distribution_for(
     db: &super::AnalyticsDb,
     tenant: &str,
@@ -68,7 +54,7 @@ pub async fn distribution_for(
     to: i64,
 ) -> Result<Distribution, super::AnalyticsError> {
     use super::overview::ratio;
-    use super::queries::scoped_on;
+    use crate::sql::scoped_on;
 
     #[derive(Deserialize)]
     struct Row {

@@ -2,7 +2,6 @@
 //! went how far, in that order, within a conversion window of their impression
 //! (ClickHouse's `windowFunnel` over raw events).
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The funnel's steps, in order.
@@ -34,21 +33,8 @@ pub struct Funnel {
     pub steps: Vec<FunnelStep>,
 }
 
-/// The caller's funnel over `[from, to)` with a conversion window of `window_secs`.
-#[server(endpoint = "funnel")]
-pub async fn get_funnel(
-    scenario: Option<String>,
-    from: i64,
-    to: i64,
-    window_secs: u32,
-) -> Result<Funnel, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(funnel_for(&db, &tenant, scenario, from, to, window_secs).await?)
-}
-
-/// [`get_funnel`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// `tenant`'s funnel over `[from, to)` with a conversion window of `window_secs`.
+#[cfg(feature = "server")]
 pub async fn funnel_for(
     db: &super::AnalyticsDb,
     tenant: &str,
@@ -58,7 +44,7 @@ pub async fn funnel_for(
     window_secs: u32,
 ) -> Result<Funnel, super::AnalyticsError> {
     use super::overview::ratio;
-    use super::queries::scoped_on;
+    use crate::sql::scoped_on;
 
     #[derive(Deserialize)]
     struct Row {

@@ -1,7 +1,6 @@
 //! Top items over a range of UTC days, by clicks, impressions, orders or CTR, from the daily
 //! item rollup (`item_stats_daily`), with names, categories and links from the item catalog.
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_LIMIT: u32 = 100;
@@ -49,22 +48,8 @@ pub struct TopItems {
     pub catalog_unavailable: bool,
 }
 
-/// The caller's `limit` best items over the UTC days that `[from, to)` touches.
-#[server(endpoint = "top_items")]
-pub async fn get_top_items(
-    scenario: Option<String>,
-    from: i64,
-    to: i64,
-    rank_by: RankBy,
-    limit: u32,
-) -> Result<TopItems, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(top_items_for(&db, &tenant, scenario, from, to, rank_by, limit).await?)
-}
-
-/// [`get_top_items`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// `tenant`'s `limit` best items over the UTC days that `[from, to)` touches.
+#[cfg(feature = "server")]
 pub async fn top_items_for(
     db: &super::AnalyticsDb,
     tenant: &str,

@@ -6,7 +6,6 @@
 //! The rollup is by UTC hour, so in zones whose offset is not a whole number of hours
 //! (India, Nepal, parts of Australia) an hour is attributed to the local day it starts in.
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Hourly buckets are for ranges up to this many days (daily ones up to the rollups' bound).
@@ -54,29 +53,15 @@ pub struct Trends {
     pub buckets: Vec<TrendBucket>,
 }
 
-/// The caller's trend over `[from, to)` (epoch seconds), bucketed by `granularity` in `tz`.
-#[server(endpoint = "trends")]
-pub async fn get_trends(
-    scenario: Option<String>,
-    from: i64,
-    to: i64,
-    granularity: Granularity,
-    tz: String,
-) -> Result<Trends, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(trends_for(&db, &tenant, scenario, from, to, granularity, &tz).await?)
-}
-
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 pub use server::trends_for;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 mod server {
     use super::*;
-    use crate::analytics::overview::ratio;
-    use crate::analytics::queries::StateRows;
-    use crate::analytics::{query_failed, AnalyticsDb, AnalyticsError};
+    use crate::overview::ratio;
+    use crate::sql::StateRows;
+    use crate::{query_failed, AnalyticsDb, AnalyticsError};
     use chrono::{DateTime, Duration, NaiveDate, TimeZone};
     use chrono_tz::Tz;
     use std::collections::HashMap;
@@ -93,7 +78,7 @@ mod server {
         users: u64,
     }
 
-    /// [`get_trends`] for `tenant`.
+    /// `tenant`'s trend over `[from, to)` (epoch seconds), bucketed by `granularity` in `tz`.
     pub async fn trends_for(
         db: &AnalyticsDb,
         tenant: &str,
@@ -108,9 +93,9 @@ mod server {
             .map_err(|_| AnalyticsError::BadRequest(format!("unknown time zone {tz:?}")))?;
         let max_days = match granularity {
             Granularity::Hour => MAX_HOURLY_DAYS,
-            Granularity::Day => crate::analytics::ROLLUP_MAX_DAYS,
+            Granularity::Day => crate::ROLLUP_MAX_DAYS,
         };
-        crate::analytics::check_range(from, to, max_days)?;
+        crate::check_range(from, to, max_days)?;
         let scenario = scenario.filter(|s| !s.is_empty());
         let starts = bucket_starts(zone, granularity, from, to);
         let (first, end) = (starts[0], *starts.last().expect("at least two bounds"));

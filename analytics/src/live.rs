@@ -3,7 +3,6 @@
 //! not from ClickHouse.
 
 use super::overview::Kpis;
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Minutes shown, ending with the current one.
@@ -68,16 +67,9 @@ pub struct Live {
     pub scenarios: Vec<super::scopes::ScenarioScope>,
 }
 
-/// The last 60 minutes and the `top` hot items of the caller's tenant (and `scenario`, or
-/// all).
-#[server(endpoint = "live")]
-pub async fn get_live(scenario: Option<String>, top: u32) -> Result<Live, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    Ok(live_for(&super::analytics_db()?, &tenant, scenario, top).await?)
-}
-
-/// [`get_live`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// The last 60 minutes and the `top` hot items of `tenant` (and `scenario`, or all), from
+/// Redis, with catalog names where the catalog has them.
+#[cfg(feature = "server")]
 pub async fn live_for(
     db: &super::AnalyticsDb,
     tenant: &str,

@@ -1,7 +1,6 @@
 //! A user's recent behaviour (the last 7 days, newest first) from the recent-behaviour store,
 //! for operators looking at one user and for recommenders.
 
-use leptos::prelude::*;
 use recoscope_core::BehaviorRecord;
 use serde::{Deserialize, Serialize};
 
@@ -17,21 +16,13 @@ pub struct RecentBehaviour {
     pub events: Vec<BehaviorRecord>,
 }
 
-/// The caller's user `user_id`: their last `limit` events of the last 7 days.
-#[server(endpoint = "recent")]
-pub async fn get_recent(user_id: String, limit: u32) -> Result<RecentBehaviour, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    let db = super::analytics_db()?;
-    Ok(recent_for(&db, &tenant, &user_id, limit).await?)
-}
-
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 pub use server::{recent_for, RecentReader};
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 mod server {
     use super::*;
-    use crate::analytics::{AnalyticsDb, AnalyticsError};
+    use crate::{AnalyticsDb, AnalyticsError};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Arc;
@@ -65,7 +56,7 @@ mod server {
         }
     }
 
-    /// [`get_recent`] for `tenant`.
+    /// `tenant`'s user `user_id`: their last `limit` events of the last 7 days, newest first.
     pub async fn recent_for(
         db: &AnalyticsDb,
         tenant: &str,

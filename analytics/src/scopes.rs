@@ -2,7 +2,6 @@
 //! scenario with data, and every scenario the catalog names (one without data yet still
 //! shows, so an operator sees that a new placement reports nothing).
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,21 +56,14 @@ pub fn scenario_label(scenarios: &[ScenarioScope], scenario: Option<&str>) -> St
     }
 }
 
-/// The caller's tenant and its scenarios.
-#[server(endpoint = "scopes")]
-pub async fn get_scopes() -> Result<Scopes, ServerFnError> {
-    let tenant = crate::identity::caller_tenant().await?;
-    Ok(scopes_for(&super::analytics_db()?, &tenant).await?)
-}
-
-/// [`get_scopes`] for `tenant`.
-#[cfg(feature = "ssr")]
+/// `tenant` and its scenarios: those with data and those the catalog names.
+#[cfg(feature = "server")]
 pub async fn scopes_for(
     db: &super::AnalyticsDb,
     tenant: &str,
 ) -> Result<Scopes, super::AnalyticsError> {
     let (with_data, named) = futures::join!(
-        super::queries::scenarios_with_data(&db.clickhouse, tenant),
+        scenarios_with_data(&db.clickhouse, tenant),
         db.catalog.scenarios(tenant)
     );
     let with_data = with_data.map_err(|e| super::query_failed("scopes", e))?;
@@ -79,7 +71,7 @@ pub async fn scopes_for(
 }
 
 /// Scenarios with data and named scenarios, as one list in id order.
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 fn merge(
     tenant: &str,
     with_data: Vec<String>,
@@ -93,7 +85,7 @@ fn merge(
 }
 
 /// The scenarios with data (`with_data`) and those the catalog names, in id order.
-#[cfg(feature = "ssr")]
+#[cfg(feature = "server")]
 pub(crate) fn name_scenarios(
     with_data: Vec<String>,
     named: &[recoscope_core::catalog::Scenario],
@@ -125,7 +117,33 @@ pub(crate) fn name_scenarios(
     scenarios.into_values().collect()
 }
 
-#[cfg(all(test, feature = "ssr"))]
+#[cfg(feature = "server")]
+#[derive(Debug, Deserialize)]
+struct NameRow {
+    name: String,
+}
+
+/// The scenarios the tenant has data for, in id order.
+#[cfg(feature = "server")]
+async fn scenarios_with_data(
+    ch: &recoscope_clickhouse::ClickHouse,
+    tenant: &str,
+) -> Result<Vec<String>, recoscope_clickhouse::ClickHouseError> {
+    let scenarios: Vec<NameRow> = ch
+        .fetch(
+            recoscope_clickhouse::Query::new(
+                // Every event has a daily row: reading only those (the key's second column)
+                // reads a 24th of the hourly ones.
+                "SELECT DISTINCT scenario_id AS name FROM rollup_states \
+                 WHERE tenant_id = ? AND grain = 'day' ORDER BY name LIMIT 1000",
+            )
+            .bind(tenant),
+        )
+        .await?;
+    Ok(scenarios.into_iter().map(|r| r.name).collect())
+}
+
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
     use recoscope_core::catalog::{Scenario, ScenarioFields};

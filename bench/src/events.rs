@@ -1,8 +1,8 @@
 //! Realistic events for the benchmarks: the simulator's sessions, stamped a minute ago so
 //! validation accepts them, with unique ids.
 
+use recoscope_core::clock::now_ms;
 use recoscope_core::{Event, Label, UnixMillis};
-use recoscope_server::clock::now_ms;
 use recoscope_server::simulate::TrafficModel;
 
 /// `n` events with ids `{prefix}-{i}`.

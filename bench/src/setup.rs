@@ -32,10 +32,10 @@ pub fn bench_config(broker: &Broker, scratch: &Path) -> anyhow::Result<Config> {
     config.listen = "127.0.0.1:0".parse()?;
     config.clickhouse_database = unique("bench_");
     config.redis_key_prefix = unique("bench:") + ":";
-    config.write_keys = "bench-key=bench".into();
+    config.stores.write_keys = "bench-key=bench".into();
     let file = |name: &str| scratch.join(name).to_string_lossy().into_owned();
-    config.store_path = file("config.sqlite3");
-    config.recent_path = file("recent.sqlite3");
+    config.stores.path = file("config.sqlite3");
+    config.stores.recent_path = file("recent.sqlite3");
     config.ingest_rate_events_per_sec = u32::MAX;
     config.ingest_rate_burst = u32::MAX;
     config.validate().map_err(anyhow::Error::msg)?;

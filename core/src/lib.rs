@@ -12,12 +12,18 @@
 //!   writer and the dashboard's live view.
 //! - [`record`]: what the ingest API writes to Kafka (`BehaviorRecord`): the event plus what
 //!   only the server may set (tenant, event id, receive time).
+//! - [`names`]: tenant, database and topic names that are safe unquoted.
+//! - [`clock`]: wall-clock milliseconds.
+//! - [`config`]: the error every component's configuration reports.
 //!
 //! Kept free of I/O so the WASM tracker can depend on it.
 
 pub mod bounded;
 pub mod catalog;
+pub mod clock;
+pub mod config;
 pub mod event;
+pub mod names;
 pub mod realtime;
 pub mod record;
 pub mod validate;

@@ -11,17 +11,16 @@
 
 use crate::api_error::ApiError;
 use crate::catalog_import::{self, Format, ImportError, ImportReport};
-use crate::store::catalog::CatalogStore;
-use crate::store::{StoreError, TenantStore};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use recoscope_stores::catalog::CatalogStore;
+use recoscope_stores::{StoreError, Stores};
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Largest file the import endpoints take (about 200,000 items); bigger catalogs go in
 /// several requests or through the CLI.
@@ -31,8 +30,7 @@ pub const MAX_PAGE: usize = 1000;
 
 #[derive(Clone)]
 pub struct CatalogApi {
-    pub catalog: Arc<dyn CatalogStore>,
-    pub tenants: Arc<dyn TenantStore>,
+    pub stores: Stores,
     pub admin_token: Option<String>,
 }
 
@@ -42,42 +40,23 @@ enum Kind {
     Scenarios,
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(what) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        ),
-        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
-        other => {
-            tracing::error!(error = %other, "catalog store failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                other.to_string(),
-            )
-        }
-    }
-}
-
-/// Runs blocking store calls off the runtime, after checking that `tenant` exists.
+/// Runs `f` on the catalog store (off the async threads), after checking that `tenant`
+/// exists.
 async fn for_tenant<T: Send + 'static>(
     api: &CatalogApi,
     tenant: String,
     f: impl FnOnce(&dyn CatalogStore, &str) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let (catalog, tenants) = (api.catalog.clone(), api.tenants.clone());
-    tokio::task::spawn_blocking(move || {
-        if tenants.tenant(&tenant).map_err(store_error)?.is_none() {
-            return Err(store_error(StoreError::NotFound(format!(
-                "tenant {tenant:?}"
-            ))));
-        }
-        f(catalog.as_ref(), &tenant)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    let asked = tenant.clone();
+    if api
+        .stores
+        .tenants(move |store| store.tenant(&asked))
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::NotFound(format!("tenant {tenant:?}")).into());
+    }
+    api.stores.catalog(move |catalog| f(catalog, &tenant)).await
 }
 
 async fn import(
@@ -163,10 +142,8 @@ async fn list_items(
         .into_response();
     }
     let result = for_tenant(&api, tenant, move |catalog, tenant| {
-        let items = catalog
-            .list_items(tenant, page.after.as_deref(), limit)
-            .map_err(store_error)?;
-        let total = catalog.count_items(tenant).map_err(store_error)?;
+        let items = catalog.list_items(tenant, page.after.as_deref(), limit)?;
+        let total = catalog.count_items(tenant)?;
         Ok((items, total))
     })
     .await;
@@ -191,7 +168,7 @@ async fn list_scenarios(
         return refused.into_response();
     }
     match for_tenant(&api, tenant, |catalog, tenant| {
-        catalog.scenarios(tenant).map_err(store_error)
+        catalog.scenarios(tenant).map_err(ApiError::from)
     })
     .await
     {

@@ -7,10 +7,10 @@
 //! fails the import as a whole. The CLI and the admin API both use [`parse`] and
 //! [`write`], so a file means the same thing either way.
 
-use crate::store::catalog::{CatalogStore, Upserted};
-use crate::store::StoreError;
 use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario, ScenarioFields};
 use recoscope_core::FieldError;
+use recoscope_stores::catalog::{CatalogStore, Upserted};
+use recoscope_stores::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;

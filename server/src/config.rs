@@ -6,10 +6,10 @@
 
 use envconfig::Envconfig;
 use recoscope_clickhouse::ClickHouseConfig;
+use recoscope_stores::StoreConfig;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use thiserror::Error;
 
 #[derive(Envconfig, Debug, Clone)]
 pub struct Config {
@@ -149,36 +149,16 @@ pub struct Config {
     )]
     pub sink_dead_letter_topic: String,
 
-    /// The configuration store (tenants, write keys, origins): a SQLite file.
-    #[envconfig(
-        from = "RECOSCOPE_STORE_PATH",
-        default = ".stack/recoscope/config.sqlite3"
-    )]
-    pub store_path: String,
-    /// The recent-behaviour store (7 days per user): a SQLite file.
-    #[envconfig(
-        from = "RECOSCOPE_RECENT_PATH",
-        default = ".stack/recoscope/recent.sqlite3"
-    )]
-    pub recent_path: String,
+    /// Where tenants, keys, catalogs and recent behaviour are kept.
+    #[envconfig(nested)]
+    pub stores: StoreConfig,
     /// Consumer group that feeds the recent-behaviour store from the topic.
     #[envconfig(from = "RECENT_GROUP_ID", default = "recent-behaviour")]
     pub recent_group_id: String,
-    /// MongoDB for both stores instead of the SQLite files (the original design's
-    /// deployment); empty keeps the embedded defaults.
-    #[envconfig(from = "MONGODB_URI", default = "")]
-    pub mongodb_uri: String,
-    /// The database the MongoDB stores use.
-    #[envconfig(from = "MONGODB_DATABASE", default = "recoscope")]
-    pub mongodb_database: String,
-    /// Bearer token for read endpoints (a user's recent behaviour); empty turns them off.
+    /// Bearer token for the admin endpoints (`/api/v1/tenants/…`: catalog import and
+    /// listing); empty turns them off.
     #[envconfig(from = "RECOSCOPE_ADMIN_TOKEN", default = "")]
     pub admin_token: String,
-    /// Write keys registered at boot, `key=tenant,key=tenant` (tenants are created as
-    /// needed). For development and demos; in production issue keys with
-    /// `recoscope keys issue` and set this empty.
-    #[envconfig(from = "RECOSCOPE_WRITE_KEYS", default = "demo-key=demo,shop-key=shop")]
-    pub write_keys: String,
     /// How often the ingest API reloads write keys and origins from the configuration store
     /// (seconds): a key revoked with the CLI is refused within this time.
     #[envconfig(from = "INGEST_KEYS_REFRESH_SECS", default = "5")]
@@ -217,13 +197,7 @@ pub struct Config {
     pub ingest_rate_burst: u32,
 }
 
-#[derive(Debug, Error, PartialEq)]
-pub enum ConfigError {
-    #[error("{0}")]
-    Env(String),
-    #[error("invalid {var}: {reason}")]
-    Invalid { var: &'static str, reason: String },
-}
+pub use recoscope_core::config::ConfigError;
 
 impl Config {
     /// Reads and validates the environment.
@@ -314,28 +288,7 @@ impl Config {
         if !is_identifier(&self.clickhouse_database) {
             return invalid("CLICKHOUSE_DATABASE", "use letters, digits and '_' only");
         }
-        if self.store_path.trim().is_empty() {
-            return invalid("RECOSCOPE_STORE_PATH", "must name a file");
-        }
-        let mongodb_scheme = ["mongodb://", "mongodb+srv://"]
-            .iter()
-            .any(|scheme| self.mongodb_uri.starts_with(scheme));
-        if !self.mongodb_uri.is_empty() && !mongodb_scheme {
-            return invalid(
-                "MONGODB_URI",
-                "must start with mongodb:// or mongodb+srv://",
-            );
-        }
-        if self.mongodb_database.is_empty() || self.mongodb_database.contains(['/', '.', ' ', '$'])
-        {
-            return invalid(
-                "MONGODB_DATABASE",
-                "must be a non-empty name without / . $ or spaces",
-            );
-        }
-        if self.recent_path.trim().is_empty() {
-            return invalid("RECOSCOPE_RECENT_PATH", "must name a file");
-        }
+        self.stores.validate()?;
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return invalid(
                 "RECOSCOPE_ADMIN_TOKEN",
@@ -434,9 +387,6 @@ impl Config {
         if self.ingest_max_body_bytes < 1024 {
             return invalid("INGEST_MAX_BODY_BYTES", "must be at least 1024");
         }
-        if let Err(reason) = parse_write_keys(&self.write_keys) {
-            return invalid("RECOSCOPE_WRITE_KEYS", &reason);
-        }
         Ok(())
     }
 
@@ -460,50 +410,9 @@ impl Config {
             ..Default::default()
         }
     }
-
-    /// Bootstrap keys → tenant. Only call after `validate`.
-    pub fn write_key_map(&self) -> HashMap<String, String> {
-        parse_write_keys(&self.write_keys).unwrap_or_default()
-    }
 }
 
-/// A Kafka topic name: letters, digits, '.', '_' and '-', at most 249.
-pub fn is_topic_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 249
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-}
-
-/// A ClickHouse database, table or tenant name that is safe to use unquoted.
-pub fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-}
-
-fn parse_write_keys(spec: &str) -> Result<HashMap<String, String>, String> {
-    let mut keys = HashMap::new();
-    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((key, tenant)) = pair.split_once('=') else {
-            return Err(format!("{pair:?} is not key=tenant"));
-        };
-        let (key, tenant) = (key.trim(), tenant.trim());
-        if key.len() < 6 {
-            return Err(format!("key {key:?} is shorter than 6 characters"));
-        }
-        if !is_identifier(tenant) {
-            return Err(format!(
-                "tenant {tenant:?}: use letters, digits and '_' only"
-            ));
-        }
-        if keys.insert(key.to_string(), tenant.to_string()).is_some() {
-            return Err(format!("key {key:?} is listed twice"));
-        }
-    }
-    Ok(keys)
-}
+pub use recoscope_core::names::{is_identifier, is_topic_name};
 
 #[cfg(test)]
 mod tests {
@@ -527,7 +436,7 @@ mod tests {
         assert_eq!(c.clickhouse_url, "http://127.0.0.1:8123");
         assert_eq!(c.kafka_topic, recoscope_core::DEFAULT_TOPIC);
         assert_eq!(
-            c.write_key_map().get("demo-key").map(String::as_str),
+            c.stores.write_key_map().get("demo-key").map(String::as_str),
             Some("demo")
         );
     }

@@ -7,7 +7,6 @@
 //! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
 //! - [`catalog_import`]: JSON and CSV catalog files → checked records and a report.
 //! - [`cli`]: the `recoscope` command line (the binary's `main` only parses and calls it).
-//! - [`clock`]: wall-clock milliseconds.
 //! - [`config`]: environment → one typed, validated `Config`.
 //! - [`ingest`]: `POST /api/v1/behaviors`, validation, the `EventSink` trait.
 //! - [`kafka`]: client settings, topic creation, the Kafka `EventSink`.
@@ -17,11 +16,8 @@
 //! - [`http`]: the axum router (ingest, health, Leptos dashboard and server functions).
 //! - [`http_server`]: the accept loop: header timeout, header size and connection caps.
 //! - [`openapi`]: the ingest API's OpenAPI document.
-//! - [`recent_api`]: a user's recent behaviour (admin token).
 //! - [`retention`]: dropping raw events older than `RAW_RETENTION_DAYS`.
 //! - [`roles`]: starting `serve`, `worker` or both in-process (the binary and tests).
-//! - [`store`]: tenants, keys, origins, item catalogs and recent behaviour (SQLite by
-//!   default, MongoDB with `MONGODB_URI`).
 //! - [`shop`]: the demo storefront at `/shop`, its pages embedding the tracker.
 //! - [`simulate`]: realistic demo traffic through the HTTP API.
 //! - [`telemetry`]: the Prometheus recorder behind `/metrics`.
@@ -35,7 +31,6 @@ pub mod background;
 pub mod catalog_api;
 pub mod catalog_import;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod http;
 pub mod http_server;
@@ -44,10 +39,8 @@ pub mod kafka;
 pub mod migrations;
 pub mod openapi;
 pub mod pipeline;
-pub mod recent_api;
 pub mod retention;
 pub mod roles;
 pub mod shop;
 pub mod simulate;
-pub mod store;
 pub mod telemetry;

@@ -15,13 +15,6 @@ use crate::pipeline::clickhouse_sink::ClickHouseSink;
 use crate::pipeline::lag;
 use crate::pipeline::realtime::RealtimeWorker;
 use crate::pipeline::recent_feed::RecentFeed;
-use crate::recent_api::{recent_routes, RecentApi};
-use crate::store::catalog::{CatalogStore, SqliteCatalogStore};
-use crate::store::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
-use crate::store::mongo_catalog::MongoCatalogStore;
-use crate::store::recent::{RecentStore, SqliteRecentStore};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{StoreError, TenantStore};
 use anyhow::Context;
 use recoscope_analytics::catalog::{Catalog, CatalogFuture, CatalogReader};
 use recoscope_analytics::live_store::LiveStore;
@@ -30,6 +23,7 @@ use recoscope_analytics::recent::RecentReader;
 use recoscope_analytics::AnalyticsDb;
 use recoscope_clickhouse::ClickHouse;
 use recoscope_core::catalog::{CatalogItem, Scenario};
+use recoscope_stores::{StoreError, Stores};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -73,125 +67,64 @@ impl Running {
     }
 }
 
-/// The MongoDB connection when `MONGODB_URI` is set (both stores then live there).
-fn connect_mongo(config: &Config) -> anyhow::Result<Option<Arc<Mongo>>> {
-    if config.mongodb_uri.is_empty() {
-        return Ok(None);
-    }
-    let mongo = Mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-        .context("connecting to MONGODB_URI")?;
-    Ok(Some(mongo))
-}
-
-/// Runs a store call (the stores are synchronous) on the blocking pool, with its error as
-/// text, as the app's readers take it.
-async fn off_runtime<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
-}
-
-/// The recent-behaviour store for the analytics API.
-fn recent_reader(store: Arc<dyn RecentStore>) -> RecentReader {
+/// The recent-behaviour store as the analytics API reads it.
+fn recent_reader(stores: Stores) -> RecentReader {
     RecentReader::new(
         move |tenant: String, user: String, since: i64, limit: usize| {
-            let store = store.clone();
-            off_runtime(move || store.recent(&tenant, &user, since, limit))
+            let stores = stores.clone();
+            async move {
+                stores
+                    .recent(move |store| store.recent(&tenant, &user, since, limit))
+                    .await
+                    .map_err(|e: StoreError| e.to_string())
+            }
         },
     )
 }
 
 /// The catalog store as the analytics views read it.
-pub struct StoreCatalog(pub Arc<dyn CatalogStore>);
+pub struct StoreCatalog(pub Stores);
 
 impl CatalogReader for StoreCatalog {
     fn items(&self, tenant: String, ids: Vec<String>) -> CatalogFuture<Vec<CatalogItem>> {
-        let store = self.0.clone();
-        Box::pin(off_runtime(move || store.items(&tenant, &ids)))
+        let stores = self.0.clone();
+        Box::pin(async move {
+            stores
+                .catalog(move |store| store.items(&tenant, &ids))
+                .await
+                .map_err(|e: StoreError| e.to_string())
+        })
     }
 
     fn scenarios(&self, tenant: String) -> CatalogFuture<Vec<Scenario>> {
-        let store = self.0.clone();
-        Box::pin(off_runtime(move || store.scenarios(&tenant)))
+        let stores = self.0.clone();
+        Box::pin(async move {
+            stores
+                .catalog(move |store| store.scenarios(&tenant))
+                .await
+                .map_err(|e: StoreError| e.to_string())
+        })
     }
 }
 
 /// Read keys resolved by the tenant store.
-fn read_keys(tenants: Arc<dyn TenantStore>) -> ReadKeys {
+fn read_keys(stores: Stores) -> ReadKeys {
     ReadKeys::new(move |key: String| {
-        let tenants = tenants.clone();
-        off_runtime(move || Ok(tenants.tenant_for_read_key(&key)?.map(|t| t.id)))
-    })
-}
-
-/// Opens the configuration store and registers the bootstrap keys from the configuration.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TenantStore>> {
-    open_tenant_store(config, connect_mongo(config)?)
-}
-
-fn open_tenant_store(
-    config: &Config,
-    mongo: Option<Arc<Mongo>>,
-) -> anyhow::Result<Arc<dyn TenantStore>> {
-    let store: Arc<dyn TenantStore> = match mongo {
-        Some(mongo) => Arc::new(MongoTenantStore::new(mongo)),
-        None => Arc::new(
-            SqliteStore::open(std::path::Path::new(&config.store_path)).with_context(|| {
-                format!("opening the configuration store {}", config.store_path)
-            })?,
-        ),
-    };
-    for (key, tenant) in config.write_key_map() {
-        // Another process may be bootstrapping the same tenant at the same moment.
-        match store.create_tenant(&tenant) {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
+        let stores = stores.clone();
+        async move {
+            stores
+                .tenants(move |store| Ok(store.tenant_for_read_key(&key)?.map(|t| t.id)))
+                .await
+                .map_err(|e: StoreError| e.to_string())
         }
-        store.add_key(&tenant, &key)?;
-    }
-    Ok(store)
-}
-
-/// The recent-behaviour store: MongoDB's `interactions` when connected, else the SQLite file.
-fn open_recent_store(
-    config: &Config,
-    mongo: Option<&Arc<Mongo>>,
-) -> anyhow::Result<Arc<dyn RecentStore>> {
-    Ok(match mongo {
-        Some(mongo) => Arc::new(MongoRecentStore::new(mongo.clone())),
-        None => Arc::new(
-            SqliteRecentStore::open(std::path::Path::new(&config.recent_path)).with_context(
-                || format!("opening the recent-behaviour store {}", config.recent_path),
-            )?,
-        ),
     })
 }
 
-/// The item catalog and scenarios: MongoDB when connected, else tables in the configuration
-/// store's SQLite file.
-fn open_catalog_store(
-    config: &Config,
-    mongo: Option<&Arc<Mongo>>,
-) -> anyhow::Result<Arc<dyn CatalogStore>> {
-    Ok(match mongo {
-        Some(mongo) => Arc::new(MongoCatalogStore::new(mongo.clone())),
-        None => Arc::new(
-            SqliteCatalogStore::open(std::path::Path::new(&config.store_path))
-                .with_context(|| format!("opening the catalog in {}", config.store_path))?,
-        ),
-    })
-}
-
-/// The configuration and catalog stores, for the CLI.
-pub fn open_stores(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn TenantStore>, Arc<dyn CatalogStore>)> {
-    let mongo = connect_mongo(config)?;
-    let catalog = open_catalog_store(config, mongo.as_ref())?;
-    Ok((open_tenant_store(config, mongo)?, catalog))
+/// Opens the stores (blocking: SQLite files, or a MongoDB connection with its own runtime)
+/// and registers the bootstrap keys.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    let store_config = config.stores.clone();
+    Ok(tokio::task::spawn_blocking(move || Stores::open(&store_config)).await??)
 }
 
 /// Serves `app` until shutdown, with the configured connection limits.
@@ -241,7 +174,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
 
     let mut tasks = Vec::new();
     let mut addr = None;
-    let mongo = connect_mongo(&config)?;
+    let stores = open_stores(&config).await?;
 
     if roles.worker {
         let token = shutdown.clone();
@@ -256,7 +189,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         )));
         tasks.push(tokio::spawn(RecentFeed::run(
             config.clone(),
-            open_recent_store(&config, mongo.as_ref())?,
+            stores.clone(),
             shutdown.clone(),
         )));
         background.spawn(
@@ -285,14 +218,8 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     }
 
     if roles.serve {
-        let recent_store = open_recent_store(&config, mongo.as_ref())?;
-        let recent_api = RecentApi {
-            store: recent_store.clone(),
-            admin_token: Some(config.admin_token.clone()).filter(|t| !t.is_empty()),
-        };
-        let catalog = open_catalog_store(&config, mongo.as_ref())?;
-        let tenants = open_tenant_store(&config, mongo)?;
-        let access = AccessView::load(tenants.clone()).await;
+        let admin_token = Some(config.admin_token.clone()).filter(|t| !t.is_empty());
+        let access = AccessView::load(stores.clone()).await;
         background.spawn(
             "write key reload",
             access.clone().refresh(
@@ -324,22 +251,19 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
                 Duration::from_secs(config.realtime_hot_half_life_secs),
             )
             .context("REDIS_URL")?,
-            read_keys: read_keys(tenants.clone()),
-            recent: recent_reader(recent_store),
-            catalog: Catalog::new(StoreCatalog(catalog.clone())),
+            read_keys: read_keys(stores.clone()),
+            recent: recent_reader(stores.clone()),
+            catalog: Catalog::new(StoreCatalog(stores.clone())),
         };
         let shop = crate::shop::ShopState {
-            catalog: catalog.clone(),
-            tenants: tenants.clone(),
+            stores: stores.clone(),
             write_key: config.demo_shop_write_key.clone(),
         };
         let catalog_api = CatalogApi {
-            catalog,
-            tenants,
-            admin_token: recent_api.admin_token.clone(),
+            stores: stores.clone(),
+            admin_token,
         };
-        let apis = recent_routes(recent_api)
-            .merge(catalog_routes(catalog_api))
+        let apis = catalog_routes(catalog_api)
             .merge(crate::shop::shop_routes(shop))
             .merge(crate::analytics_api::routes(db.clone()));
         let app = http::router(ingest, health.clone(), db, http::leptos_options()?, apis);

@@ -9,10 +9,10 @@
 //! whose treatment ranks better. With `--backfill-hours` sessions are spread over the past
 //! hours with a day/night rhythm before live traffic starts.
 
-use crate::clock::now_ms;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario, ScenarioFields};
+use recoscope_core::clock::now_ms;
 use recoscope_core::{
     ActionType, Event, EventContext, ExtraData, Fraction, Label, Seconds, UnixMillis,
 };

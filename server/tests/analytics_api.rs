@@ -4,7 +4,6 @@
 mod support;
 
 use recoscope_core::{ActionType, Event};
-use recoscope_server::roles::open_store;
 use serde_json::Value;
 use support::TestApp;
 
@@ -40,7 +39,7 @@ async fn each_read_key_sees_its_own_tenant_only() {
     );
 
     // Another tenant's key reads that tenant, which has nothing: no way to name ours.
-    let store = open_store(&app.config).unwrap();
+    let store = app.tenant_store();
     store.create_tenant("other_tenant").unwrap();
     let other = store.issue_read_key("other_tenant").unwrap().key;
     let (status, json) = app
@@ -173,7 +172,7 @@ async fn a_users_recent_behaviour_is_read_with_the_tenants_read_key() {
     assert_eq!(recent, from_server_fn);
 
     // Another tenant's key finds no alice; bad limits are refused.
-    let store = open_store(&app.config).unwrap();
+    let store = app.tenant_store();
     store.create_tenant("elsewhere").unwrap();
     let other = store.issue_read_key("elsewhere").unwrap().key;
     let (_, json) = app.get_json(path, Some(&other)).await;

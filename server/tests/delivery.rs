@@ -13,16 +13,13 @@ const TOKEN: &str = "test-admin-token-0123456789";
 /// Ids of `user`'s recent events (newest first), polled until there are at least `n`: the
 /// store is fed from the topic by a consumer group.
 async fn recent_ids(app: &TestApp, user: &str, n: usize) -> Vec<String> {
-    let url = app.url(&format!(
-        "/api/v1/tenants/{}/users/{user}/recent",
-        app.tenant
-    ));
+    let url = app.url(&format!("/api/v1/analytics/users/{user}/recent"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let body: serde_json::Value = app
             .http
             .get(&url)
-            .bearer_auth(TOKEN)
+            .bearer_auth(&app.read_key)
             .send()
             .await
             .unwrap()
@@ -133,7 +130,7 @@ async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
+async fn a_users_recent_behaviour_is_served_newest_first_to_its_tenants_read_key_only() {
     let app = TestApp::start_with(|c| c.admin_token = TOKEN.into()).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -146,11 +143,8 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
     }
     assert_eq!(app.post_events(&batch).await.status(), 200);
 
-    let url = app.url(&format!(
-        "/api/v1/tenants/{}/users/alice/recent",
-        app.tenant
-    ));
-    let get = |token: Option<&'static str>| {
+    let url = app.url("/api/v1/analytics/users/alice/recent");
+    let get = |token: Option<&str>| {
         let mut request = app.http.get(url.clone());
         if let Some(t) = token {
             request = request.bearer_auth(t);
@@ -159,9 +153,11 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_admins_only() {
     };
     assert_eq!(get(None).await.unwrap().status(), 401);
     assert_eq!(
-        get(Some("wrong-token-0123456789")).await.unwrap().status(),
+        get(Some("rr_not_a_live_read_key")).await.unwrap().status(),
         401
     );
+    // The admin token is not a read key: one endpoint, one kind of credential.
+    assert_eq!(get(Some(TOKEN)).await.unwrap().status(), 401);
 
     assert_eq!(
         recent_ids(&app, "alice", 3).await,
@@ -231,7 +227,7 @@ async fn a_recent_store_outage_never_blocks_ingest() {
 
     // Another process holds the store's write lock: every write the server tries fails
     // after its busy timeout.
-    let lock = rusqlite::Connection::open(&app.config.recent_path).unwrap();
+    let lock = rusqlite::Connection::open(&app.config.stores.recent_path).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     for batch in 0..10 {
         let response = app
@@ -267,8 +263,8 @@ async fn the_api_runs_on_the_mongodb_stores() {
         .unwrap_or_else(|| "mongodb://127.0.0.1:27017".into());
     let database = format!("test_{}", uuid::Uuid::new_v4().simple());
     let app = TestApp::start_with(|c| {
-        c.mongodb_uri = uri.clone();
-        c.mongodb_database = database.clone();
+        c.stores.mongodb_uri = uri.clone();
+        c.stores.mongodb_database = database.clone();
         c.admin_token = TOKEN.into();
     })
     .await;
@@ -292,6 +288,6 @@ async fn the_api_runs_on_the_mongodb_stores() {
     // Recent behaviour is written to and served from MongoDB.
     assert_eq!(recent_ids(&app, "dora", 3).await.len(), 3);
     app.cleanup().await;
-    let mongo = recoscope_server::store::mongo::Mongo::connect(&uri, &database).unwrap();
+    let mongo = recoscope_stores::mongo::Mongo::connect(&uri, &database).unwrap();
     mongo.drop_database().unwrap();
 }

@@ -35,15 +35,14 @@ use recoscope_analytics::{
 use recoscope_bench::setup::{env_or, unique};
 use recoscope_bench::stats::percentile;
 use recoscope_clickhouse::{ClickHouse, Query, SqlValue};
+use recoscope_core::clock::now_ms;
 use recoscope_core::{BehaviorRecord, Label};
-use recoscope_server::clock::now_ms;
 use recoscope_server::config::Config;
 use recoscope_server::migrations::migrate;
 use recoscope_server::pipeline::row::BehaviorRow;
 use recoscope_server::roles::StoreCatalog;
 use recoscope_server::simulate::{demo_catalog, TrafficModel};
-use recoscope_server::store::catalog::{CatalogStore, SqliteCatalogStore};
-use std::sync::Arc;
+use recoscope_stores::{StoreConfig, Stores};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -176,12 +175,18 @@ async fn main() -> anyhow::Result<()> {
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;
     let catalog_dir = std::env::temp_dir().join(unique("recoscope-bench-catalog-"));
-    let catalog_store: Arc<dyn CatalogStore> = Arc::new(SqliteCatalogStore::open(
-        &catalog_dir.join("catalog.sqlite3"),
-    )?);
+    let in_dir = |file: &str| catalog_dir.join(file).display().to_string();
+    let stores = Stores::open(&StoreConfig {
+        path: in_dir("catalog.sqlite3"),
+        recent_path: in_dir("recent.sqlite3"),
+        write_keys: String::new(),
+        ..StoreConfig::default()
+    })?;
     let (items, scenarios) = demo_catalog();
-    catalog_store.upsert_items(TENANT, &items)?;
-    catalog_store.upsert_scenarios(TENANT, &scenarios)?;
+    stores.catalog_store().upsert_items(TENANT, &items)?;
+    stores
+        .catalog_store()
+        .upsert_scenarios(TENANT, &scenarios)?;
     let db = AnalyticsDb {
         clickhouse: ch.clone(),
         live: LiveStore::new(
@@ -192,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
         read_keys: ReadKeys::new(|_| async { Ok(None) }),
         recent: RecentReader::new(|_, _, _, _| async { Ok(Vec::new()) }),
         // The simulated shop's catalog in a real SQLite store: top items pay for their names.
-        catalog: Catalog::new(StoreCatalog(catalog_store.clone())),
+        catalog: Catalog::new(StoreCatalog(stores.clone())),
     };
     let outcome = run(&db, &ch, events, runs).await;
     std::fs::remove_dir_all(&catalog_dir)?;

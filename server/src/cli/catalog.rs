@@ -44,7 +44,8 @@ pub enum CatalogCommand {
 
 /// Runs a catalog command; an import that rejected records fails after printing its report.
 pub fn run(config: &Config, command: CatalogCommand) -> anyhow::Result<()> {
-    let (tenants, catalog) = crate::roles::open_stores(config)?;
+    let stores = recoscope_stores::Stores::open(&config.stores)?;
+    let (tenants, catalog) = (stores.tenant_store(), stores.catalog_store());
     let tenant_id = match &command {
         CatalogCommand::ImportItems { tenant, .. }
         | CatalogCommand::ImportScenarios { tenant, .. }

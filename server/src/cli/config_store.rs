@@ -36,7 +36,8 @@ pub enum KeysCommand {
 
 /// Runs a configuration command against the store and prints the outcome as JSON.
 pub fn run(config: &Config, command: Command) -> anyhow::Result<()> {
-    let store = crate::roles::open_store(config)?;
+    let stores = recoscope_stores::Stores::open(&config.stores)?;
+    let store = stores.tenant_store();
     let output = match command {
         Command::Tenants(TenantsCommand::Create { id, origins }) => {
             store.create_tenant(&id)?;

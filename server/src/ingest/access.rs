@@ -11,7 +11,7 @@
 //! - The CORS layer reads the view only. A key it does not know yet is checked against the
 //!   origins of every tenant; the handler then checks the key's own tenant.
 
-use crate::store::{StoreError, Tenant, TenantStore};
+use recoscope_stores::{StoreError, Stores, Tenant, TenantStore};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,7 +31,7 @@ struct Snapshot {
 }
 
 pub struct AccessView {
-    store: Arc<dyn TenantStore>,
+    stores: Stores,
     snapshot: RwLock<Snapshot>,
 }
 
@@ -54,9 +54,9 @@ impl AccessView {
     /// Reads the whole view from the store. A store that does not answer leaves the view
     /// empty (every key is then looked up, and fails, until a reload works): the API starts
     /// and answers 503 rather than not starting at all.
-    pub async fn load(store: Arc<dyn TenantStore>) -> Arc<AccessView> {
+    pub async fn load(stores: Stores) -> Arc<AccessView> {
         let view = Arc::new(AccessView {
-            store,
+            stores,
             snapshot: RwLock::new(Snapshot::default()),
         });
         if let Err(e) = view.reload().await {
@@ -67,10 +67,7 @@ impl AccessView {
 
     /// Reads the view again (the keys of the store now replace what was known).
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let store = self.store.clone();
-        let fresh = tokio::task::spawn_blocking(move || read_all(store.as_ref()))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??;
+        let fresh = self.stores.tenants(read_all).await?;
         *self.snapshot.write().expect("not poisoned") = fresh;
         Ok(())
     }
@@ -106,11 +103,11 @@ impl AccessView {
         if let Some(known) = self.known(key) {
             return Ok(known);
         }
-        let store = self.store.clone();
         let asked = key.to_string();
-        let found = tokio::task::spawn_blocking(move || store.tenant_for_key(&asked))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??
+        let found = self
+            .stores
+            .tenants(move |store| store.tenant_for_key(&asked))
+            .await?
             .map(Arc::new);
         let mut snapshot = self.snapshot.write().expect("not poisoned");
         if let Some(tenant) = &found {
@@ -138,19 +135,25 @@ impl AccessView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
+    use recoscope_stores::StoreConfig;
 
     #[tokio::test]
     async fn keys_come_from_memory_new_ones_at_once_revoked_ones_at_the_next_reload() {
         let dir = std::env::temp_dir().join(format!("recoscope-access-{}", uuid::Uuid::new_v4()));
-        let store: Arc<dyn TenantStore> =
-            Arc::new(SqliteStore::open(&dir.join("config.sqlite3")).unwrap());
+        let stores = Stores::open(&StoreConfig {
+            path: dir.join("config.sqlite3").display().to_string(),
+            recent_path: dir.join("recent.sqlite3").display().to_string(),
+            write_keys: String::new(),
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        let store = stores.tenant_store().clone();
         store.create_tenant("acme").unwrap();
         store
             .set_origins("acme", &["https://acme.example".to_string()])
             .unwrap();
         let old = store.issue_key("acme").unwrap().key;
-        let view = AccessView::load(store.clone()).await;
+        let view = AccessView::load(stores).await;
         assert_eq!(view.tenant_for_key(&old).await.unwrap().unwrap().id, "acme");
         assert!(view.origin_allowed("https://acme.example", Some(&old)));
         assert!(view.origin_allowed("https://acme.example", None));

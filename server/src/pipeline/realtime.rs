@@ -27,11 +27,11 @@
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
 use super::retry::{retry, Retry};
-use crate::clock::now_ms;
 use crate::config::Config;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::BorrowedMessage;
+use recoscope_core::clock::now_ms;
 use recoscope_core::realtime::{minute_of, Keys};
 use recoscope_core::{ActionType, BehaviorRecord};
 use redis::aio::ConnectionManager;

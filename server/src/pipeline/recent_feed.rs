@@ -9,35 +9,36 @@
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
 use super::retry::{retry, Retry};
-use crate::clock::now_ms;
 use crate::config::Config;
-use crate::store::recent::{RecentStore, RETENTION};
 use futures::future::{BoxFuture, FutureExt};
 use rdkafka::message::BorrowedMessage;
+use recoscope_core::clock::now_ms;
 use recoscope_core::BehaviorRecord;
+use recoscope_stores::recent::RETENTION;
+use recoscope_stores::{StoreError, Stores};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub struct RecentFeed {
-    store: Arc<dyn RecentStore>,
+    stores: Stores,
 }
 
 impl RecentFeed {
     /// Consumes until `shutdown`; purges expired behaviour every hour meanwhile.
     pub async fn run(
         config: Config,
-        store: Arc<dyn RecentStore>,
+        stores: Stores,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let consumer = consumer::join(&config, &config.recent_group_id, &config.kafka_topic)?;
-        let purge = tokio::spawn(purge_every_hour(store.clone(), shutdown.clone()));
+        let purge = tokio::spawn(purge_every_hour(stores.clone(), shutdown.clone()));
         let limits = Limits {
             max_rows: 5_000,
             max_bytes: 8 << 20,
             max_wait: Duration::from_millis(config.realtime_max_wait_ms),
         };
-        let result = consumer::run(consumer, RecentFeed { store }, limits, shutdown).await;
+        let result = consumer::run(consumer, RecentFeed { stores }, limits, shutdown).await;
         purge.abort();
         result
     }
@@ -63,13 +64,12 @@ impl BatchHandler for RecentFeed {
                 return true;
             }
             let delivered = retry(shutdown, "recent-behaviour write", || {
-                let store = self.store.clone();
                 let records = records.clone();
                 async move {
-                    tokio::task::spawn_blocking(move || store.record(&records))
+                    self.stores
+                        .recent(move |store| store.record(&records))
                         .await
-                        .map_err(|e| Retry::Again(e.to_string()))?
-                        .map_err(|e| Retry::Again(e.to_string()))
+                        .map_err(|e: StoreError| Retry::Again(e.to_string()))
                 }
             })
             .await
@@ -84,19 +84,20 @@ impl BatchHandler for RecentFeed {
     }
 }
 
-async fn purge_every_hour(store: Arc<dyn RecentStore>, shutdown: CancellationToken) {
+async fn purge_every_hour(stores: Stores, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        let store = store.clone();
         let cutoff = now_ms() - RETENTION.as_millis() as i64;
-        match tokio::task::spawn_blocking(move || store.purge_before(cutoff)).await {
-            Ok(Ok(n)) => tracing::debug!(removed = n, "recent behaviour purged"),
-            Ok(Err(error)) => tracing::warn!(%error, "recent-behaviour purge failed"),
-            Err(error) => tracing::warn!(%error, "recent-behaviour purge task failed"),
+        match stores
+            .recent::<_, StoreError>(move |store| store.purge_before(cutoff))
+            .await
+        {
+            Ok(n) => tracing::debug!(removed = n, "recent behaviour purged"),
+            Err(error) => tracing::warn!(%error, "recent-behaviour purge failed"),
         }
     }
 }

@@ -14,21 +14,18 @@ mod pages;
 pub use pages::loader_snippet;
 mod recommend;
 
-use crate::store::catalog::CatalogStore;
-use crate::store::TenantStore;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use recommend::Shelf;
+use recoscope_stores::{StoreError, Stores};
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct ShopState {
-    pub catalog: Arc<dyn CatalogStore>,
-    pub tenants: Arc<dyn TenantStore>,
+    pub stores: Stores,
     /// The write key the pages embed; empty turns the shop off.
     pub write_key: String,
 }
@@ -53,7 +50,7 @@ impl IntoResponse for ShopError {
     }
 }
 
-/// The tenant's catalog, read once per page (the store is synchronous).
+/// The tenant's catalog, read once per page.
 async fn shelf(state: &ShopState) -> Result<Shelf, ShopError> {
     if state.write_key.is_empty() {
         return Err(ShopError(
@@ -61,36 +58,40 @@ async fn shelf(state: &ShopState) -> Result<Shelf, ShopError> {
             "The demo shop is off: set DEMO_SHOP_WRITE_KEY to a write key.".into(),
         ));
     }
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let tenant = state
-            .tenants
-            .tenant_for_key(&state.write_key)
-            .map_err(|e| ShopError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
-            .ok_or_else(|| {
-                ShopError(
-                    StatusCode::NOT_FOUND,
-                    "DEMO_SHOP_WRITE_KEY is not a known write key.".into(),
-                )
-            })?;
-        let items = state
-            .catalog
-            .list_items(&tenant.id, None, recommend::MAX_CATALOG)
-            .map_err(|e| ShopError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        if items.is_empty() {
-            return Err(ShopError(
+    let write_key = state.write_key.clone();
+    let tenant = state
+        .stores
+        .tenants(move |store| store.tenant_for_key(&write_key))
+        .await?
+        .ok_or_else(|| {
+            ShopError(
                 StatusCode::NOT_FOUND,
-                format!(
-                    "Tenant {} has no catalog yet: import items with `recoscope catalog \
-                     import-items` (scripts/run does).",
-                    tenant.id
-                ),
-            ));
-        }
-        Ok(Shelf::new(items))
-    })
-    .await
-    .map_err(|e| ShopError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                "DEMO_SHOP_WRITE_KEY is not a known write key.".into(),
+            )
+        })?;
+    let tenant_id = tenant.id.clone();
+    let items = state
+        .stores
+        .catalog(move |catalog| catalog.list_items(&tenant_id, None, recommend::MAX_CATALOG))
+        .await?;
+    if items.is_empty() {
+        return Err(ShopError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Tenant {} has no catalog yet: import items with `recoscope catalog \
+                 import-items` (scripts/run does).",
+                tenant.id
+            ),
+        ));
+    }
+    Ok(Shelf::new(items))
+}
+
+/// The stores failed: the shop cannot show its shelf now.
+impl From<StoreError> for ShopError {
+    fn from(error: StoreError) -> Self {
+        ShopError(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
 }
 
 fn cart_of(headers: &HeaderMap) -> Vec<String> {

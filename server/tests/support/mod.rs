@@ -18,8 +18,10 @@ pub mod shop;
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_server::config::Config;
 use recoscope_server::roles::{self, Roles, Running};
+use recoscope_stores::{Stores, TenantStore};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A private tansu broker on a free port, its data (sqlite, so it survives a restart) in a
@@ -150,7 +152,7 @@ pub fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
         .args(args)
         .env_remove("MONGODB_URI")
-        .env("RECOSCOPE_STORE_PATH", &app.config.store_path)
+        .env("RECOSCOPE_STORE_PATH", &app.config.stores.path)
         .env("RECOSCOPE_WRITE_KEYS", "")
         .env("RUST_LOG", "warn")
         .output()
@@ -173,11 +175,25 @@ pub const CHROMIUM_FLAGS: [&str; 6] = [
     "--disable-sync",
 ];
 
+/// The tenant store the app under test uses, opened as the CLI opens it.
+pub fn tenant_store(config: &Config) -> Arc<dyn TenantStore> {
+    Stores::open(&config.stores)
+        .expect("the test's stores open")
+        .tenant_store()
+        .clone()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
 impl TestApp {
+    /// The tenant store this app uses.
+    #[allow(dead_code)]
+    pub fn tenant_store(&self) -> Arc<dyn TenantStore> {
+        tenant_store(&self.config)
+    }
+
     pub async fn start() -> TestApp {
         Self::start_with(|_| {}).await
     }
@@ -208,13 +224,13 @@ impl TestApp {
         if let Ok(from_env) = Config::from_env() {
             config.redis_url = from_env.redis_url;
         }
-        config.write_keys = format!("{key}={tenant}");
-        config.store_path = broker
+        config.stores.write_keys = format!("{key}={tenant}");
+        config.stores.path = broker
             .dir
             .join("config.sqlite3")
             .to_string_lossy()
             .into_owned();
-        config.recent_path = broker
+        config.stores.recent_path = broker
             .dir
             .join("recent.sqlite3")
             .to_string_lossy()
@@ -226,7 +242,7 @@ impl TestApp {
             .await
             .expect("the app starts on the local stack (is `scripts/stack up` running?)");
         let clickhouse = ClickHouse::new(config.clickhouse()).unwrap();
-        let store = roles::open_store(&config).unwrap();
+        let store = tenant_store(&config);
         let read_key = match store.tenant(&tenant).unwrap() {
             Some(_) => store.issue_read_key(&tenant).unwrap().key,
             None => String::new(),

@@ -250,9 +250,9 @@ impl RecoscopeProcess {
             ("REDIS_KEY_PREFIX", config.redis_key_prefix.clone()),
             ("REALTIME_GROUP_ID", config.realtime_group_id.clone()),
             ("RECENT_GROUP_ID", config.recent_group_id.clone()),
-            ("RECOSCOPE_STORE_PATH", config.store_path.clone()),
-            ("RECOSCOPE_RECENT_PATH", config.recent_path.clone()),
-            ("RECOSCOPE_WRITE_KEYS", config.write_keys.clone()),
+            ("RECOSCOPE_STORE_PATH", config.stores.path.clone()),
+            ("RECOSCOPE_RECENT_PATH", config.stores.recent_path.clone()),
+            ("RECOSCOPE_WRITE_KEYS", config.stores.write_keys.clone()),
             ("MONGODB_URI", String::new()),
             (
                 "INGEST_RATE_EVENTS_PER_SEC",

@@ -76,6 +76,7 @@ impl Shop {
         );
         let app = TestApp::start_with(|config| {
             config.demo_shop_write_key = config
+                .stores
                 .write_keys
                 .split('=')
                 .next()
@@ -83,7 +84,11 @@ impl Shop {
                 .to_string();
         })
         .await;
-        let items = app.config.store_path.replace("config.sqlite3", "items.csv");
+        let items = app
+            .config
+            .stores
+            .path
+            .replace("config.sqlite3", "items.csv");
         let mut csv = String::from("item_id,name,category,price\n");
         for n in 0..CATALOG_ITEMS {
             csv.push_str(&format!("sku-{n},Item {n},cat-{},{}.50\n", n % 4, 10 + n));

@@ -1,7 +1,10 @@
-//! Configuration data: tenants, their write keys (public, for sending events), read keys
-//! (secret, for reading analytics), allowed origins, and their item catalogs and scenarios.
+//! The stores: tenants, their write keys (public, for sending events), read keys (secret, for
+//! reading analytics), allowed origins, their item catalogs and scenarios, and each user's
+//! recent behaviour.
 //!
-//! - [`TenantStore`]: the trait the API and the CLI use.
+//! - [`Stores`]: every store a process uses, opened from [`StoreConfig`], with one async
+//!   face (calls run on the blocking pool; the backends are synchronous).
+//! - [`TenantStore`]: tenants, keys and origins (the API, the CLI).
 //! - [`sqlite`]: the embedded default (one SQLite file, safe for several processes, so the
 //!   CLI can issue a key while the server runs).
 //! - [`conformance`]: one test suite every backend must pass.
@@ -12,11 +15,16 @@
 //!   design's stores), chosen with `MONGODB_URI`; they pass the same conformance suites.
 
 pub mod catalog;
+mod config;
 pub mod conformance;
 pub mod mongo;
 pub mod mongo_catalog;
+mod open;
 pub mod recent;
 pub mod sqlite;
+
+pub use config::StoreConfig;
+pub use open::Stores;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -121,7 +129,7 @@ pub(crate) fn open_sqlite(
 
 /// A tenant id usable in ClickHouse and URLs.
 pub fn validate_tenant_id(id: &str) -> Result<(), StoreError> {
-    if crate::config::is_identifier(id) {
+    if recoscope_core::names::is_identifier(id) {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(

@@ -1,4 +1,5 @@
-//! Wall-clock time as the event model counts it.
+//! Wall-clock time as the event model counts it (not for the tracker: the page passes its own
+//! clock in).
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> i64 {

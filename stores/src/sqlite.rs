@@ -5,7 +5,7 @@ use super::{
     new_key, new_read_key, normalize_origins, read_key_digest, validate_tenant_id,
     validate_write_key, ReadKey, StoreError, Tenant, TenantStore, WriteKey,
 };
-use crate::clock::now_ms;
+use recoscope_core::clock::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;

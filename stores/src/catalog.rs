@@ -5,7 +5,7 @@
 //! - [`conformance`]: the behaviour every backend must have.
 //!
 //! Items and scenarios are keyed by (tenant, id); writing one again replaces it, so an
-//! import can be repeated. Importing files is `crate::catalog_import`'s job.
+//! import can be repeated. Importing files is the server's `catalog_import`'s job.
 
 use super::StoreError;
 use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario, ScenarioFields};

@@ -13,12 +13,12 @@ use super::{
     new_key, new_read_key, normalize_origins, read_key_digest, validate_tenant_id,
     validate_write_key, ReadKey, StoreError, Tenant, TenantStore, WriteKey,
 };
-use crate::clock::now_ms;
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
+use recoscope_core::clock::now_ms;
 use recoscope_core::BehaviorRecord;
 use std::future::Future;
 use std::sync::Arc;

@@ -25,19 +25,19 @@ pub fn unique(prefix: &str) -> String {
 pub fn bench_config(broker: &Broker, scratch: &Path) -> anyhow::Result<Config> {
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
-        config.clickhouse_url = from_env.clickhouse_url;
-        config.redis_url = from_env.redis_url;
+        config.clickhouse.url = from_env.clickhouse.url;
+        config.redis.url = from_env.redis.url;
     }
-    config.kafka_brokers = broker.address.clone();
+    config.kafka.brokers = broker.address.clone();
     config.listen = "127.0.0.1:0".parse()?;
-    config.clickhouse_database = unique("bench_");
-    config.redis_key_prefix = unique("bench:") + ":";
+    config.clickhouse.database = unique("bench_");
+    config.redis.key_prefix = unique("bench:") + ":";
     config.stores.write_keys = "bench-key=bench".into();
     let file = |name: &str| scratch.join(name).to_string_lossy().into_owned();
     config.stores.path = file("config.sqlite3");
     config.stores.recent_path = file("recent.sqlite3");
-    config.ingest_rate_events_per_sec = u32::MAX;
-    config.ingest_rate_burst = u32::MAX;
+    config.ingest.rate_events_per_sec = u32::MAX;
+    config.ingest.rate_burst = u32::MAX;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }

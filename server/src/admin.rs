@@ -1,9 +1,10 @@
-//! The admin token that guards operator endpoints under `/api/v1/tenants/…` (a user's recent
-//! behaviour, catalog import). Write keys are public and never read or change configuration;
+//! The admin token that guards operator endpoints under `/api/v1/tenants/…` (catalog import
+//! and listing), and what a store's failure means to their callers. Write keys are public and never read or change configuration;
 //! without a configured `RECOSCOPE_ADMIN_TOKEN` these endpoints are off.
 
-use crate::api_error::ApiError;
 use axum::http::{HeaderMap, StatusCode};
+use recoscope_stores::StoreError;
+use recoscope_web::ApiError;
 
 /// Compares without an early exit on the first differing byte.
 fn same_secret(a: &str, b: &str) -> bool {
@@ -36,5 +37,35 @@ pub fn check(token: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
             "unauthorized",
             "a valid admin token is required",
         ))
+    }
+}
+
+/// What a store's failure means to an API caller: a missing tenant or item is 404, a bad
+/// value 400, a duplicate 409, and a backend that failed 503 (logged; the caller may retry).
+pub fn store_error(error: StoreError) -> ApiError {
+    {
+        match error {
+            StoreError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
+            StoreError::Invalid(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+            }
+            StoreError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
+            StoreError::Backend(message) => {
+                tracing::error!(error = %message, "store failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("configuration store unavailable: {message}"),
+                )
+            }
+        }
     }
 }

@@ -6,7 +6,6 @@
 //! `{"error": {"code", "message"}}` with 400 (bad parameters), 401 (no live read key), 503
 //! (a database is unreachable or busy, retry) or 500.
 
-use crate::api_error::ApiError;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -25,6 +24,7 @@ use recoscope_analytics::{
     trends::{trends_for, Granularity},
     AnalyticsDb, AnalyticsError,
 };
+use recoscope_web::ApiError;
 use serde::{Deserialize, Serialize};
 
 pub fn routes(db: AnalyticsDb) -> Router {

@@ -9,7 +9,7 @@
 //!
 //! The CLI (`recoscope catalog …`) does the same through [`crate::catalog_import`].
 
-use crate::api_error::ApiError;
+use crate::admin::store_error;
 use crate::catalog_import::{self, Format, ImportError, ImportReport};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use recoscope_stores::catalog::CatalogStore;
 use recoscope_stores::{StoreError, Stores};
+use recoscope_web::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,15 +49,18 @@ async fn for_tenant<T: Send + 'static>(
     f: impl FnOnce(&dyn CatalogStore, &str) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let asked = tenant.clone();
-    if api
-        .stores
-        .tenants(move |store| store.tenant(&asked))
-        .await?
-        .is_none()
-    {
-        return Err(StoreError::NotFound(format!("tenant {tenant:?}")).into());
+    let known = api.stores.tenants(move |store| store.tenant(&asked)).await;
+    if known.map_err(store_error)?.is_none() {
+        return Err(store_error(StoreError::NotFound(format!(
+            "tenant {tenant:?}"
+        ))));
     }
-    api.stores.catalog(move |catalog| f(catalog, &tenant)).await
+    // The call's own answer (an import report, or its error) passes through; only the store
+    // failing to run it is mapped here.
+    api.stores
+        .catalog(move |catalog| Ok(f(catalog, &tenant)))
+        .await
+        .map_err(store_error)?
 }
 
 async fn import(
@@ -142,8 +146,10 @@ async fn list_items(
         .into_response();
     }
     let result = for_tenant(&api, tenant, move |catalog, tenant| {
-        let items = catalog.list_items(tenant, page.after.as_deref(), limit)?;
-        let total = catalog.count_items(tenant)?;
+        let items = catalog
+            .list_items(tenant, page.after.as_deref(), limit)
+            .map_err(store_error)?;
+        let total = catalog.count_items(tenant).map_err(store_error)?;
         Ok((items, total))
     })
     .await;
@@ -168,7 +174,7 @@ async fn list_scenarios(
         return refused.into_response();
     }
     match for_tenant(&api, tenant, |catalog, tenant| {
-        catalog.scenarios(tenant).map_err(ApiError::from)
+        catalog.scenarios(tenant).map_err(store_error)
     })
     .await
     {

@@ -1,8 +1,6 @@
 //! The HTTP surface: ingest API, health endpoints, the Leptos dashboard (pages, server
 //! functions, static files), all in one axum router.
 
-use crate::ingest::sink::EventSink;
-use crate::ingest::{ingest_routes, IngestState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,6 +12,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use recoscope_analytics::AnalyticsDb;
 use recoscope_app::{shell, App};
 use recoscope_clickhouse::ClickHouse;
+use recoscope_ingest::sink::EventSink;
+use recoscope_ingest::{ingest_routes, IngestState};
+use recoscope_workers::lag::LagBoard;
 use serde_json::json;
 use std::sync::Arc;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -45,6 +46,8 @@ pub struct HealthState {
     pub max_lag: i64,
     /// A partition with lag and no progress for this long is stalled (not ready).
     pub stall_after: std::time::Duration,
+    /// The consumer lag of the groups this process runs (empty when it runs none).
+    pub lag: Arc<LagBoard>,
     /// A background task that died makes the process not ready.
     pub background: Arc<crate::background::Background>,
 }
@@ -70,7 +73,7 @@ async fn metrics_text() -> impl IntoResponse {
 async fn readiness(State(state): State<HealthState>) -> impl IntoResponse {
     let broker = state.sink.ready().await;
     let clickhouse = state.clickhouse.ping().await;
-    let lag = crate::pipeline::lag::board().snapshot();
+    let lag = state.lag.snapshot();
     let behind = lag.iter().filter(|l| l.lag > state.max_lag).count();
     let stalled = lag.iter().filter(|l| l.stalled).count();
     let consumers_ok = behind == 0 && stalled == 0;
@@ -124,8 +127,10 @@ pub fn router(
     leptos_options: LeptosOptions,
     apis: Router,
 ) -> Router {
-    let health =
-        health_routes(health).route("/api/v1/openapi.json", get(crate::openapi::openapi_json));
+    let health = health_routes(health).route(
+        "/api/v1/openapi.json",
+        get(recoscope_ingest::openapi::openapi_json),
+    );
 
     let site_root = leptos_options.site_root.to_string();
     let routes = generate_route_list(App);

@@ -5,16 +5,7 @@ use crate::background::Background;
 use crate::catalog_api::{catalog_routes, CatalogApi};
 use crate::config::Config;
 use crate::http::{self, HealthState};
-use crate::ingest::access::AccessView;
-use crate::ingest::enrich::TrustedProxies;
-use crate::ingest::rate_limit::KeyRateLimiter;
-use crate::ingest::IngestState;
-use crate::kafka::{ensure_topic, KafkaEventSink};
 use crate::migrations::migrate;
-use crate::pipeline::clickhouse_sink::ClickHouseSink;
-use crate::pipeline::lag;
-use crate::pipeline::realtime::RealtimeWorker;
-use crate::pipeline::recent_feed::RecentFeed;
 use anyhow::Context;
 use recoscope_analytics::catalog::{Catalog, CatalogFuture, CatalogReader};
 use recoscope_analytics::live_store::LiveStore;
@@ -23,11 +14,20 @@ use recoscope_analytics::recent::RecentReader;
 use recoscope_analytics::AnalyticsDb;
 use recoscope_clickhouse::ClickHouse;
 use recoscope_core::catalog::{CatalogItem, Scenario};
+use recoscope_ingest::access::AccessView;
+use recoscope_ingest::kafka_sink::KafkaEventSink;
+use recoscope_ingest::IngestState;
+use recoscope_kafka::ensure_topics;
 use recoscope_stores::{StoreError, Stores};
+use recoscope_web::serve::serve;
+use recoscope_web::HttpConfig;
+use recoscope_workers::clickhouse_sink::ClickHouseSink;
+use recoscope_workers::lag::{self, LagBoard};
+use recoscope_workers::realtime::RealtimeWorker;
+use recoscope_workers::recent_feed::RecentFeed;
+use recoscope_workers::retention;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -131,44 +131,31 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
 fn spawn_server(
     listener: tokio::net::TcpListener,
     app: axum::Router,
-    config: &Config,
+    http: &HttpConfig,
     shutdown: &CancellationToken,
 ) -> JoinHandle<anyhow::Result<()>> {
-    let limits = config.connection_limits();
-    tokio::spawn(crate::http_server::serve(
+    tokio::spawn(serve(
         listener,
         app,
-        limits,
+        http.connection_limits(),
         shutdown.clone(),
     ))
 }
 
-/// Prepares the shared resources (database schema, topic) and starts the roles.
+/// Prepares the shared resources (database schema, topics) and starts the roles. Each
+/// component gets its own part of `config`.
 pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let clickhouse = ClickHouse::new(config.clickhouse())?;
     migrate(&clickhouse).await?;
-    let hours = |h: u64| Duration::from_secs(h * 3600);
-    ensure_topic(
-        &config.kafka_brokers,
-        &config.kafka_topic,
-        config.kafka_topic_partitions,
-        hours(config.kafka_topic_retention_hours),
-    )
-    .await?;
-    ensure_topic(
-        &config.kafka_brokers,
-        &config.sink_dead_letter_topic,
-        config.kafka_topic_partitions,
-        hours(config.sink_dead_letter_retention_hours),
-    )
-    .await?;
+    ensure_topics(&config.kafka).await?;
     let shutdown = CancellationToken::new();
     let background = Background::new(shutdown.clone());
     let health = HealthState {
-        sink: Arc::new(KafkaEventSink::new(&config)?),
+        sink: Arc::new(KafkaEventSink::new(&config.kafka, &config.ingest)?),
         clickhouse: clickhouse.clone(),
-        max_lag: config.worker_ready_max_lag,
-        stall_after: Duration::from_secs(config.worker_stall_secs),
+        max_lag: config.worker.ready_max_lag,
+        stall_after: config.worker.stall_after(),
+        lag: Arc::new(LagBoard::default()),
         background: background.clone(),
     };
 
@@ -177,40 +164,44 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let stores = open_stores(&config).await?;
 
     if roles.worker {
-        let token = shutdown.clone();
+        let membership = config.membership();
         tasks.push(tokio::spawn(ClickHouseSink::run(
-            config.clone(),
+            membership.clone(),
+            config.sink.clone(),
             clickhouse.clone(),
-            token,
+            shutdown.clone(),
         )));
         tasks.push(tokio::spawn(RealtimeWorker::run(
-            config.clone(),
+            membership.clone(),
+            config.realtime.clone(),
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(RecentFeed::run(
-            config.clone(),
+            membership,
+            config.recent.clone(),
             stores.clone(),
             shutdown.clone(),
         )));
         background.spawn(
             "retention",
-            crate::retention::run(
+            retention::run(
                 clickhouse.clone(),
-                config.raw_retention_days,
+                config.sink.raw_retention_days,
                 shutdown.clone(),
             ),
         );
         for group in [
-            &config.sink_group_id,
-            &config.realtime_group_id,
-            &config.recent_group_id,
+            &config.sink.group_id,
+            &config.realtime.group_id,
+            &config.recent.group_id,
         ] {
             background.spawn(
                 "lag watcher",
                 lag::watch(
-                    config.clone(),
+                    config.kafka.clone(),
                     group.clone(),
-                    config.kafka_topic.clone(),
+                    config.worker.stall_after(),
+                    health.lag.clone(),
                     shutdown.clone(),
                 ),
             );
@@ -222,33 +213,23 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let access = AccessView::load(stores.clone()).await;
         background.spawn(
             "write key reload",
-            access.clone().refresh(
-                Duration::from_secs(config.ingest_keys_refresh_secs),
-                shutdown.clone(),
-            ),
+            access
+                .clone()
+                .refresh(config.ingest.keys_refresh(), shutdown.clone()),
         );
-        let ingest = IngestState {
-            sink: health.sink.clone(),
+        let ingest = IngestState::new(
+            &config.ingest,
+            config.http.body_timeout(),
+            health.sink.clone(),
             access,
-            max_batch: config.ingest_max_batch,
-            max_body_bytes: config.ingest_max_body_bytes,
-            body_timeout: Duration::from_secs(config.http_body_timeout_secs),
-            limits: config.limits(),
-            trusted_proxies: Arc::new(
-                TrustedProxies::parse(&config.ingest_trusted_proxies)
-                    .map_err(|e| anyhow::anyhow!("INGEST_TRUSTED_PROXIES: {e}"))?,
-            ),
-            rate_limiter: Arc::new(KeyRateLimiter::new(
-                NonZeroU32::new(config.ingest_rate_events_per_sec).context("validated")?,
-                NonZeroU32::new(config.ingest_rate_burst).context("validated")?,
-            )),
-        };
+        )
+        .map_err(anyhow::Error::msg)?;
         let db = AnalyticsDb {
             clickhouse: clickhouse.clone(),
             live: LiveStore::new(
-                &config.redis_url,
-                &config.redis_key_prefix,
-                Duration::from_secs(config.realtime_hot_half_life_secs),
+                &config.redis.url,
+                &config.redis.key_prefix,
+                config.realtime.hot_half_life(),
             )
             .context("REDIS_URL")?,
             read_keys: read_keys(stores.clone()),
@@ -269,19 +250,19 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let app = http::router(ingest, health.clone(), db, http::leptos_options()?, apis);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
-        tasks.push(spawn_server(listener, app, &config, &shutdown));
+        tasks.push(spawn_server(listener, app, &config.http, &shutdown));
     }
 
     if roles.worker && !roles.serve {
         // A worker-only process still answers liveness, readiness (with its lag) and metrics.
-        let listener = tokio::net::TcpListener::bind(config.worker_listen)
+        let listener = tokio::net::TcpListener::bind(config.worker.listen)
             .await
-            .with_context(|| format!("WORKER_LISTEN {}", config.worker_listen))?;
+            .with_context(|| format!("WORKER_LISTEN {}", config.worker.listen))?;
         addr = Some(listener.local_addr()?);
         tasks.push(spawn_server(
             listener,
             http::health_routes(health),
-            &config,
+            &config.http,
             &shutdown,
         ));
     }

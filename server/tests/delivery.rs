@@ -58,7 +58,7 @@ fn events(tag: &str, n: usize) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_gives_503_and_loses_nothing() {
-    let mut app = TestApp::start_with(|c| c.kafka_produce_timeout_ms = 1500).await;
+    let mut app = TestApp::start_with(|c| c.ingest.produce_timeout_ms = 1500).await;
 
     assert_eq!(app.post_events(&events("before", 10)).await.status(), 200);
 
@@ -103,9 +103,9 @@ async fn broker_outage_gives_503_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_key_over_its_rate_gets_429_with_retry_after() {
     let app = TestApp::start_with(|c| {
-        c.ingest_max_batch = 20;
-        c.ingest_rate_burst = 20;
-        c.ingest_rate_events_per_sec = 2;
+        c.ingest.max_batch = 20;
+        c.ingest.rate_burst = 20;
+        c.ingest.rate_events_per_sec = 2;
     })
     .await;
 
@@ -169,9 +169,9 @@ async fn a_users_recent_behaviour_is_served_newest_first_to_its_tenants_read_key
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_refuses_whole_batches_with_503() {
     let app = TestApp::start_with(|c| {
-        c.ingest_max_batch = 50;
-        c.kafka_queue_max_messages = 100;
-        c.kafka_produce_timeout_ms = 60_000;
+        c.ingest.max_batch = 50;
+        c.ingest.queue_max_messages = 100;
+        c.ingest.produce_timeout_ms = 60_000;
     })
     .await;
     assert_eq!(app.post_events(&events("warm", 10)).await.status(), 200);

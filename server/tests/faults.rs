@@ -59,9 +59,9 @@ async fn api(adjust: impl FnOnce(&mut recoscope_server::config::Config)) -> Test
             worker: false,
         },
         |c| {
-            c.ingest_rate_events_per_sec = 1_000_000;
-            c.ingest_rate_burst = 1_000_000;
-            c.kafka_produce_timeout_ms = 2_000;
+            c.ingest.rate_events_per_sec = 1_000_000;
+            c.ingest.rate_burst = 1_000_000;
+            c.ingest.produce_timeout_ms = 2_000;
             adjust(c);
         },
     )
@@ -155,13 +155,13 @@ async fn locate_in_topic(app: &TestApp, ids: &[String]) -> (Vec<(String, i32, i6
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message;
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &app.config.kafka_brokers)
+        .set("bootstrap.servers", &app.config.kafka.brokers)
         .set("group.id", support::unique("diagnose-"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&[&app.config.kafka_topic]).unwrap();
+    consumer.subscribe(&[&app.config.kafka.topic]).unwrap();
     let (mut found, mut total) = (Vec::new(), 0);
     while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
         total += 1;
@@ -177,12 +177,12 @@ async fn locate_in_topic(app: &TestApp, ids: &[String]) -> (Vec<(String, i32, i6
 
 /// Sum of the `events` field over every per-minute counter of the tenant.
 async fn redis_events(app: &TestApp) -> Option<u64> {
-    let mut redis = redis::Client::open(app.config.redis_url.as_str())
+    let mut redis = redis::Client::open(app.config.redis.url.as_str())
         .ok()?
         .get_multiplexed_async_connection()
         .await
         .ok()?;
-    let pattern = format!("{}rt:m:{}:*", app.config.redis_key_prefix, app.tenant);
+    let pattern = format!("{}rt:m:{}:*", app.config.redis.key_prefix, app.tenant);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(pattern)
         .query_async(&mut redis)
@@ -289,8 +289,8 @@ async fn clickhouse_stopped_for_a_minute_loses_and_doubles_nothing() {
     );
     let mut clickhouse = PrivateClickHouse::start().await;
     let app = api(|c| {
-        c.clickhouse_url = clickhouse.url();
-        c.worker_ready_max_lag = 100;
+        c.clickhouse.url = clickhouse.url();
+        c.worker.ready_max_lag = 100;
     })
     .await;
     let mut worker = WorkerProcess::start(&app.config).await;
@@ -357,7 +357,7 @@ async fn a_broker_restart_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_converges() {
     let mut redis = PrivateRedis::start().await;
-    let app = api(|c| c.redis_url = redis.url()).await;
+    let app = api(|c| c.redis.url = redis.url()).await;
     let _worker = WorkerProcess::start(&app.config).await;
     let events = events();
     let client = Client::of(&app);
@@ -396,7 +396,7 @@ async fn two_worker_processes_share_the_partitions() {
     // The second process joined after the first had claimed everything: wait until the
     // partitions were handed over and each loader owns one.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let sink_owned = owned_series(&app.config.sink_group_id);
+    let sink_owned = owned_series(&app.config.sink.group_id);
     loop {
         let (a, b) = (
             worker_counter(&first, &sink_owned).await,
@@ -437,7 +437,7 @@ fn report_resume(what: &str, since: Instant) {
 /// The API alone in the test (idle: events go to the `recoscope all` process under test) and
 /// the database, broker and keys that process shares with it.
 async fn harness() -> TestApp {
-    api(|c| c.worker_stall_secs = 5).await
+    api(|c| c.worker.stall_secs = 5).await
 }
 
 /// The harness and a `recoscope all` process under test, with a client posting to it.
@@ -536,7 +536,7 @@ async fn two_processes_started_at_once_by_mistake_double_nothing() {
         send(&to_second, through_second)
     );
     // Both load: the partitions were shared between them.
-    let sink_owned = owned_series(&app.config.sink_group_id);
+    let sink_owned = owned_series(&app.config.sink.group_id);
     let deadline = Instant::now() + Duration::from_secs(60);
     while (
         worker_counter(&first, &sink_owned).await,
@@ -560,21 +560,21 @@ async fn two_processes_started_at_once_by_mistake_double_nothing() {
 async fn a_stalled_group_turns_readiness_red_and_back() {
     // A stall below the lag bound: only the stall detector can see it.
     let app = api(|c| {
-        c.worker_stall_secs = 4;
-        c.worker_ready_max_lag = 1_000_000;
+        c.worker.stall_secs = 4;
+        c.worker.ready_max_lag = 1_000_000;
     })
     .await;
     // The loader's partitions are held by an owner that never loads (a frozen process), so
     // the group is stopped on purpose while the worker runs.
-    let group = app.config.sink_group_id.clone();
+    let group = app.config.sink.group_id.clone();
     let lease = |p: i32| {
         format!(
             "{}own:{{{group}}}:{}:p:{p}",
-            app.config.redis_key_prefix, app.config.kafka_topic
+            app.config.redis.key_prefix, app.config.kafka.topic
         )
     };
     let mut redis = app.redis().await;
-    for p in 0..app.config.kafka_topic_partitions {
+    for p in 0..app.config.kafka.topic_partitions {
         let _: () = redis::cmd("SET")
             .arg(lease(p))
             .arg("a-frozen-worker")
@@ -625,7 +625,7 @@ async fn a_stalled_group_turns_readiness_red_and_back() {
     );
 
     // The frozen owner goes away: the worker claims the partitions, loads, and is ready.
-    for p in 0..app.config.kafka_topic_partitions {
+    for p in 0..app.config.kafka.topic_partitions {
         let _: () = redis::cmd("DEL")
             .arg(lease(p))
             .query_async(&mut redis)
@@ -653,27 +653,27 @@ async fn wait_until_caught_up(app: &TestApp, within: Duration) {
     let config = app.config.clone();
     let caught_up = move || -> bool {
         let groups = [
-            &config.sink_group_id,
-            &config.realtime_group_id,
-            &config.recent_group_id,
+            &config.sink.group_id,
+            &config.realtime.group_id,
+            &config.recent.group_id,
         ];
         groups.iter().all(|group| {
             let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &config.kafka_brokers)
+                .set("bootstrap.servers", &config.kafka.brokers)
                 .set("group.id", group.as_str())
                 .create()
                 .unwrap();
             let timeout = Duration::from_secs(5);
             let mut list = TopicPartitionList::new();
-            for p in 0..config.kafka_topic_partitions {
-                list.add_partition(&config.kafka_topic, p);
+            for p in 0..config.kafka.topic_partitions {
+                list.add_partition(&config.kafka.topic, p);
             }
             let Ok(committed) = consumer.committed_offsets(list, timeout) else {
                 return false;
             };
             committed.elements().iter().all(|e| {
                 let high = consumer
-                    .fetch_watermarks(&config.kafka_topic, e.partition(), timeout)
+                    .fetch_watermarks(&config.kafka.topic, e.partition(), timeout)
                     .map(|(_, high)| high)
                     .unwrap_or(i64::MAX);
                 matches!(e.offset(), Offset::Offset(o) if o >= high)

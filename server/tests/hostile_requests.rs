@@ -81,7 +81,7 @@ fn batch(events: Vec<serde_json::Value>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_clear_4xx_and_good_events_are_kept() {
-    let app = TestApp::start_with(|c| c.http_header_timeout_secs = 3).await;
+    let app = TestApp::start_with(|c| c.http.header_timeout_secs = 3).await;
     let key = app.key.clone();
     let now = chrono::Utc::now().timestamp_millis();
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));

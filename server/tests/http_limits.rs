@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 /// A test app whose connection timeouts are short enough to watch.
 async fn app() -> TestApp {
     TestApp::start_with(|c| {
-        c.http_header_timeout_secs = 2;
-        c.http_body_timeout_secs = 2;
+        c.http.header_timeout_secs = 2;
+        c.http.body_timeout_secs = 2;
     })
     .await
 }
@@ -185,8 +185,8 @@ async fn compressed_bodies_are_decoded_with_a_limit_or_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_until_one_is_free() {
     let app = TestApp::start_with(|c| {
-        c.http_header_timeout_secs = 2;
-        c.http_max_connections = 4;
+        c.http.header_timeout_secs = 2;
+        c.http.max_connections = 4;
     })
     .await;
     // Four connections that say nothing take every place...

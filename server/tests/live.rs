@@ -6,7 +6,7 @@ mod support;
 
 use recoscope_analytics::live::Live;
 use recoscope_core::{ActionType, Event, Label, UnixMillis};
-use recoscope_server::pipeline::realtime::weight;
+use recoscope_workers::realtime::weight;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use support::TestApp;

@@ -7,7 +7,7 @@ use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
 use recoscope_server::config::Config;
 use recoscope_server::migrations::{migrate, migrate_to, statements, LOCK_TABLE, MIGRATIONS};
-use recoscope_server::pipeline::row::BehaviorRow;
+use recoscope_workers::row::BehaviorRow;
 
 #[derive(serde::Deserialize, Debug, PartialEq)]
 struct Rollup {
@@ -146,12 +146,12 @@ where
 {
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
-        config.clickhouse_url = from_env.clickhouse_url;
+        config.clickhouse.url = from_env.clickhouse.url;
     }
-    config.clickhouse_database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    config.clickhouse.database = format!("test_{}", uuid::Uuid::new_v4().simple());
     let ch = ClickHouse::new(config.clickhouse()).unwrap();
     let outcome = tokio::spawn(body(ch.clone())).await;
-    let database = &config.clickhouse_database;
+    let database = &config.clickhouse.database;
     let dropped = std::iter::once(database.clone())
         .chain(siblings.iter().map(|suffix| format!("{database}_{suffix}")));
     for database in dropped {

@@ -308,7 +308,7 @@ async fn bad_requests_get_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_stamps_client_ip_and_device() {
-    let app = TestApp::start_with(|c| c.ingest_trusted_proxies = "127.0.0.1/32".into()).await;
+    let app = TestApp::start_with(|c| c.ingest.trusted_proxies = "127.0.0.1/32".into()).await;
     let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
     let send = |id: &str, forwarded: Option<&str>, context: serde_json::Value| {
         let mut event = json!({"event_id": id, "scenario_id": "s", "user_id": "u",

@@ -6,8 +6,8 @@ mod support;
 
 use recoscope_core::realtime::Keys;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
-use recoscope_server::pipeline::batch::Source;
-use recoscope_server::pipeline::realtime::{weight, RealtimeWriter};
+use recoscope_workers::batch::Source;
+use recoscope_workers::realtime::{weight, RealtimeWriter};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use support::TestApp;
@@ -100,7 +100,7 @@ fn expected_minutes(plan: &[(&str, ActionType, &str)], at: i64) -> BTreeMap<i64,
 async fn last_hour_counters_users_and_hot_items_follow_the_events() {
     let app = TestApp::start().await;
     let keys = Keys {
-        prefix: app.config.redis_key_prefix.clone(),
+        prefix: app.config.redis.key_prefix.clone(),
     };
     let at = now_ms();
     let plan = plan();
@@ -178,7 +178,7 @@ async fn last_hour_counters_users_and_hot_items_follow_the_events() {
     };
     let hot_ttl = ttl(hot_key).await;
     assert!(
-        hot_ttl > 0 && hot_ttl <= app.config.realtime_hot_ttl_secs as i64 * 1000,
+        hot_ttl > 0 && hot_ttl <= app.config.realtime.hot_ttl_secs as i64 * 1000,
         "{hot_ttl}"
     );
     for minute in &wanted {
@@ -191,12 +191,16 @@ async fn last_hour_counters_users_and_hot_items_follow_the_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_applied_twice_counts_once() {
     let app = TestApp::start().await;
-    let writer = RealtimeWriter::connect(&app.config, &tokio_util::sync::CancellationToken::new())
-        .await
-        .unwrap()
-        .expect("connected");
+    let writer = RealtimeWriter::connect(
+        &app.config.redis,
+        &app.config.realtime,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .expect("connected");
     let keys = Keys {
-        prefix: app.config.redis_key_prefix.clone(),
+        prefix: app.config.redis.key_prefix.clone(),
     };
     let at = now_ms();
     let plan = plan();

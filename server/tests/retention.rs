@@ -4,7 +4,7 @@
 mod support;
 
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
-use recoscope_server::retention::{drop_expired, ensure_ttl, supports_ttl};
+use recoscope_workers::retention::{drop_expired, ensure_ttl, supports_ttl};
 use support::{EventCounts, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,10 +9,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use recoscope_clickhouse::Query;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Fraction, Label, Seconds, UnixMillis};
-use recoscope_server::kafka::client_config;
-use recoscope_server::pipeline::batch::Source;
-use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
-use recoscope_server::pipeline::row::BehaviorRow;
+use recoscope_kafka::client_config;
+use recoscope_workers::batch::Source;
+use recoscope_workers::clickhouse_sink::ClickHouseLoader;
+use recoscope_workers::row::BehaviorRow;
 use std::time::{Duration, Instant};
 use support::{EventCounts, TestApp};
 use tokio_util::sync::CancellationToken;
@@ -69,7 +69,7 @@ fn consumed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_delivered_again_is_not_counted_twice() {
     let app = TestApp::start().await;
-    let topic = &app.config.kafka_topic;
+    let topic = &app.config.kafka.topic;
     let batch = records(&app.tenant, 600);
     let shutdown = CancellationToken::new();
 
@@ -131,9 +131,9 @@ async fn a_full_batch_passes_the_duplicate_lookup() {
     // A batch as large as the sink makes by default, delivered again to a fresh loader, so
     // every message is below the fence: one lookup with every key in it was refused by
     // ClickHouse (more than 50,000 syntax-tree elements) and stalled the sink.
-    let n = app.config.sink_max_rows;
+    let n = app.config.sink.max_rows;
     let all = records(&app.tenant, n);
-    let topic = &app.config.kafka_topic;
+    let topic = &app.config.kafka.topic;
     let shutdown = CancellationToken::new();
     // Within a second or two, not in a retry loop.
     let loaded = tokio::time::timeout(Duration::from_secs(60), async {
@@ -172,7 +172,7 @@ async fn a_failing_view_neither_doubles_raw_rows_nor_dead_letters_them() {
         app.clickhouse.execute(Query::new(statement)).await.unwrap();
     }
     let all = records(&app.tenant, 300);
-    let topic = &app.config.kafka_topic;
+    let topic = &app.config.kafka.topic;
     let shutdown = CancellationToken::new();
     let loader = ClickHouseLoader::new(app.clickhouse.clone(), 1000);
     let refused = tokio::time::timeout(
@@ -226,7 +226,7 @@ async fn rows_read_back_exactly_as_the_sink_wrote_them() {
             BehaviorRecord::new(&app.tenant, e, 1_700_000_100_000, || format!("ev-{i}"))
         })
         .collect();
-    let topic = &app.config.kafka_topic;
+    let topic = &app.config.kafka.topic;
     ClickHouseLoader::new(app.clickhouse.clone(), 10)
         .load(consumed(topic, 0, &records), &CancellationToken::new())
         .await
@@ -250,7 +250,7 @@ async fn rows_read_back_exactly_as_the_sink_wrote_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
     let app = TestApp::start().await;
-    let producer: FutureProducer = client_config(&app.config.kafka_brokers)
+    let producer: FutureProducer = client_config(&app.config.kafka.brokers)
         .set("acks", "all")
         .create()
         .unwrap();
@@ -267,7 +267,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
         let key = record.partition_key();
         producer
             .send(
-                FutureRecord::to(&app.config.kafka_topic)
+                FutureRecord::to(&app.config.kafka.topic)
                     .key(&key)
                     .payload(&payload),
                 Duration::from_secs(5),
@@ -278,7 +278,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
             let bad = &poison[i / 30];
             producer
                 .send(
-                    FutureRecord::<(), _>::to(&app.config.kafka_topic).payload(bad),
+                    FutureRecord::<(), _>::to(&app.config.kafka.topic).payload(bad),
                     Duration::from_secs(5),
                 )
                 .await
@@ -290,13 +290,13 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
     assert_eq!(app.wait_for_rows(90).await, 90);
 
     // The poison is on the dead-letter topic, unchanged, with its reason and origin.
-    let consumer: StreamConsumer = client_config(&app.config.kafka_brokers)
+    let consumer: StreamConsumer = client_config(&app.config.kafka.brokers)
         .set("group.id", "dead-letter-reader")
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
     consumer
-        .subscribe(&[&app.config.sink_dead_letter_topic])
+        .subscribe(&[&app.config.kafka.dead_letter_topic])
         .unwrap();
     let mut letters = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -328,7 +328,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_sink_goes_on() {
     for (_, reason, source) in &letters {
         assert!(reason.starts_with("undecodable: "), "{reason}");
         assert!(
-            source.starts_with(&format!("{}/", app.config.kafka_topic)),
+            source.starts_with(&format!("{}/", app.config.kafka.topic)),
             "{source}"
         );
     }

@@ -91,7 +91,7 @@ async fn keys_issued_by_the_cli_work_at_once_and_revoked_ones_stop_within_the_re
     assert!(ok, "{err}");
     let revoked = std::time::Instant::now();
     // The default refresh (the API reads keys from memory and reloads them).
-    let bound = std::time::Duration::from_secs(app.config.ingest_keys_refresh_secs + 1);
+    let bound = std::time::Duration::from_secs(app.config.ingest.keys_refresh_secs + 1);
     loop {
         let status = send(key.clone()).await;
         if status == 401 {

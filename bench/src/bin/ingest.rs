@@ -23,8 +23,9 @@ use recoscope_bench::stats::{median, peak_rss_mib, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::clock::now_ms;
 use recoscope_core::BehaviorRecord;
-use recoscope_server::ingest::sink::EventSink;
-use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
+use recoscope_ingest::kafka_sink::KafkaEventSink;
+use recoscope_ingest::sink::EventSink;
+use recoscope_kafka::ensure_topic;
 use recoscope_server::roles::{self, Roles};
 use std::time::{Duration, Instant};
 
@@ -102,15 +103,15 @@ async fn main() -> anyhow::Result<()> {
     let config = bench_config(&broker, &scratch)?;
 
     let mut baseline_config = config.clone();
-    baseline_config.kafka_topic = "bench-baseline".into();
+    baseline_config.kafka.topic = "bench-baseline".into();
     ensure_topic(
         &broker.address,
         "bench-baseline",
-        config.kafka_topic_partitions,
+        config.kafka.topic_partitions,
         Duration::from_secs(3600),
     )
     .await?;
-    let baseline_sink = KafkaEventSink::new(&baseline_config)?;
+    let baseline_sink = KafkaEventSink::new(&baseline_config.kafka, &baseline_config.ingest)?;
     let records: Vec<BehaviorRecord> = events
         .iter()
         .map(|e| BehaviorRecord::new("bench", e.clone(), now_ms(), || unreachable!()))
@@ -165,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
     ClickHouse::new(config.clickhouse())?
         .execute_on_server(Query::new(format!(
             "DROP DATABASE IF EXISTS {}",
-            config.clickhouse_database
+            config.clickhouse.database
         )))
         .await?;
     let _ = std::fs::remove_dir_all(&scratch);

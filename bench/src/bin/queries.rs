@@ -39,10 +39,10 @@ use recoscope_core::clock::now_ms;
 use recoscope_core::{BehaviorRecord, Label};
 use recoscope_server::config::Config;
 use recoscope_server::migrations::migrate;
-use recoscope_server::pipeline::row::BehaviorRow;
 use recoscope_server::roles::StoreCatalog;
 use recoscope_server::simulate::{demo_catalog, TrafficModel};
 use recoscope_stores::{StoreConfig, Stores};
+use recoscope_workers::row::BehaviorRow;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -168,10 +168,10 @@ async fn main() -> anyhow::Result<()> {
     let runs = env_or("BENCH_RUNS", 20);
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
-        config.clickhouse_url = from_env.clickhouse_url;
-        config.redis_url = from_env.redis_url;
+        config.clickhouse.url = from_env.clickhouse.url;
+        config.redis.url = from_env.redis.url;
     }
-    config.clickhouse_database = unique("bench_queries_");
+    config.clickhouse.database = unique("bench_queries_");
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;
     let catalog_dir = std::env::temp_dir().join(unique("recoscope-bench-catalog-"));
@@ -190,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     let db = AnalyticsDb {
         clickhouse: ch.clone(),
         live: LiveStore::new(
-            &config.redis_url,
+            &config.redis.url,
             &unique("bench:"),
             Duration::from_secs(3600),
         )?,
@@ -202,12 +202,12 @@ async fn main() -> anyhow::Result<()> {
     let outcome = run(&db, &ch, events, runs).await;
     std::fs::remove_dir_all(&catalog_dir)?;
     if env_or("BENCH_KEEP", 0) == 1 {
-        println!("kept database {}", config.clickhouse_database);
+        println!("kept database {}", config.clickhouse.database);
         return outcome;
     }
     ch.execute_on_server(Query::new(format!(
         "DROP DATABASE IF EXISTS {}",
-        config.clickhouse_database
+        config.clickhouse.database
     )))
     .await?;
     outcome

@@ -30,13 +30,14 @@ use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::clock::now_ms;
 use recoscope_core::realtime::Keys;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Label};
+use recoscope_ingest::kafka_sink::KafkaEventSink;
+use recoscope_ingest::sink::EventSink;
+use recoscope_kafka::ensure_topic;
 use recoscope_server::config::Config;
-use recoscope_server::ingest::sink::EventSink;
-use recoscope_server::kafka::{ensure_topic, KafkaEventSink};
 use recoscope_server::migrations::migrate;
-use recoscope_server::pipeline::clickhouse_sink::ClickHouseSink;
-use recoscope_server::pipeline::row::BehaviorRow;
 use recoscope_server::roles::{self, Roles};
+use recoscope_workers::clickhouse_sink::ClickHouseSink;
+use recoscope_workers::row::BehaviorRow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -98,7 +99,8 @@ async fn sink_load(
 ) -> anyhow::Result<f64> {
     let stop = CancellationToken::new();
     let sink = tokio::spawn(ClickHouseSink::run(
-        config.clone(),
+        config.membership(),
+        config.sink.clone(),
         ch.clone(),
         stop.clone(),
     ));
@@ -129,13 +131,13 @@ async fn sink_load(
 /// any sink on this machine (the bulk baseline reads a file and has no such ceiling).
 async fn broker_read_rate(config: &Config, rows: usize) -> anyhow::Result<f64> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
-    let consumer: StreamConsumer = recoscope_server::kafka::client_config(&config.kafka_brokers)
+    let consumer: StreamConsumer = recoscope_kafka::client_config(&config.kafka.brokers)
         .set("group.id", unique("bench-read-"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
         .create()?;
-    consumer.subscribe(&[&config.kafka_topic])?;
+    consumer.subscribe(&[&config.kafka.topic])?;
     let mut started = None;
     for _ in 0..rows {
         tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
@@ -210,11 +212,11 @@ async fn freshness(
     let acked: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let redis_seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let clickhouse_seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let keys = Keys::new(config.redis_key_prefix.clone());
+    let keys = Keys::new(config.redis.key_prefix.clone());
     let hot = keys.hot_items(tenant, "probe");
     let redis_watch = {
         let (acked, seen, stop) = (acked.clone(), redis_seen.clone(), stop.clone());
-        let mut redis = redis::Client::open(config.redis_url.as_str())?
+        let mut redis = redis::Client::open(config.redis.url.as_str())?
             .get_multiplexed_async_connection()
             .await?;
         tokio::spawn(async move {
@@ -326,19 +328,19 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&scratch)?;
 
     let mut config = bench_config(&broker, &scratch)?;
-    config.kafka_topic = unique("bench-load-");
-    config.sink_max_rows = env_or("SINK_MAX_ROWS", config.sink_max_rows);
+    config.kafka.topic = unique("bench-load-");
+    config.sink.max_rows = env_or("SINK_MAX_ROWS", config.sink.max_rows);
     // The sink starts fresh here, so with the default grace every row is looked up by id (the
     // two minutes after a restart); 0 measures the steady state.
-    config.sink_resend_grace_secs = env_or(
+    config.sink.resend_grace_secs = env_or(
         "SINK_RESEND_GRACE_SECS",
-        config.sink_resend_grace_secs as usize,
+        config.sink.resend_grace_secs as usize,
     ) as u64;
 
     let ch = ClickHouse::new(config.clickhouse())?;
     migrate(&ch).await?;
     let mut bulk_config = config.clone();
-    bulk_config.clickhouse_database = unique("bench_bulk_");
+    bulk_config.clickhouse.database = unique("bench_bulk_");
     let bulk_ch = ClickHouse::new(bulk_config.clickhouse())?;
     migrate(&bulk_ch).await?;
 
@@ -348,13 +350,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|e| BehaviorRecord::new("bench", e, now_ms(), || unreachable!()))
         .collect();
     ensure_topic(
-        &config.kafka_brokers,
-        &config.kafka_topic,
-        config.kafka_topic_partitions,
+        &config.kafka.brokers,
+        &config.kafka.topic,
+        config.kafka.topic_partitions,
         Duration::from_secs(3600),
     )
     .await?;
-    let producer = KafkaEventSink::new(&config)?;
+    let producer = KafkaEventSink::new(&config.kafka, &config.ingest)?;
     let produced: Vec<_> = futures::stream::iter(records.chunks(1000))
         .map(|chunk| producer.send_batch(chunk))
         .buffer_unordered(8)
@@ -365,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let row_values: Vec<BehaviorRow> = records.iter().cloned().map(BehaviorRow::from).collect();
 
-    let bulk_rps = bulk_insert(&bulk_config.clickhouse_database, &row_values, &scratch)?;
+    let bulk_rps = bulk_insert(&bulk_config.clickhouse.database, &row_values, &scratch)?;
     let sink_rps = sink_load(&config, &ch, "bench", rows as u64).await?;
     println!("load: clickhouse-client bulk {bulk_rps:.0} rows/s, sink {sink_rps:.0} rows/s");
     let read_rps = broker_read_rate(&config, rows).await?;
@@ -376,7 +378,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut fresh_config = config.clone();
-    fresh_config.kafka_topic = unique("bench-fresh-");
+    fresh_config.kafka.topic = unique("bench-fresh-");
     let (mut redis_lat, mut ch_lat) = freshness(fresh_config, &ch, "bench", "bench-key").await?;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let (redis_p50, redis_p95) = (
@@ -390,17 +392,17 @@ async fn main() -> anyhow::Result<()> {
     println!("freshness from the API's 2xx: Redis p50 {redis_p50:.0} ms, p95 {redis_p95:.0} ms; ClickHouse p50 {ch_p50:.0} ms, p95 {ch_p95:.0} ms");
 
     for db in [
-        &config.clickhouse_database,
-        &bulk_config.clickhouse_database,
+        &config.clickhouse.database,
+        &bulk_config.clickhouse.database,
     ] {
         ch.execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {db}")))
             .await?;
     }
-    let mut redis = redis::Client::open(config.redis_url.as_str())?
+    let mut redis = redis::Client::open(config.redis.url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", config.redis_key_prefix))
+        .arg(format!("{}*", config.redis.key_prefix))
         .query_async(&mut redis)
         .await?;
     if !keys.is_empty() {

@@ -144,13 +144,13 @@ async fn main() -> anyhow::Result<()> {
     let topic = unique("soak-");
     let env = [
         ("RECOSCOPE_LISTEN", format!("127.0.0.1:{port}")),
-        ("KAFKA_BROKERS", config.kafka_brokers.clone()),
+        ("KAFKA_BROKERS", config.kafka.brokers.clone()),
         ("KAFKA_TOPIC", topic.clone()),
         ("SINK_DEAD_LETTER_TOPIC", format!("{topic}-dead")),
-        ("CLICKHOUSE_URL", config.clickhouse_url.clone()),
-        ("CLICKHOUSE_DATABASE", config.clickhouse_database.clone()),
-        ("REDIS_URL", config.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", config.redis_key_prefix.clone()),
+        ("CLICKHOUSE_URL", config.clickhouse.url.clone()),
+        ("CLICKHOUSE_DATABASE", config.clickhouse.database.clone()),
+        ("REDIS_URL", config.redis.url.clone()),
+        ("REDIS_KEY_PREFIX", config.redis.key_prefix.clone()),
         ("RECOSCOPE_STORE_PATH", config.stores.path.clone()),
         ("RECOSCOPE_RECENT_PATH", config.stores.recent_path.clone()),
         ("RECOSCOPE_WRITE_KEYS", config.stores.write_keys.clone()),
@@ -236,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = ch
         .execute_on_server(Query::new(format!(
             "DROP DATABASE IF EXISTS {}",
-            config.clickhouse_database
+            config.clickhouse.database
         )))
         .await;
     let _ = std::fs::remove_dir_all(&scratch);

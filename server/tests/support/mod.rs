@@ -211,18 +211,18 @@ impl TestApp {
         let mut config = Config::local_defaults();
         // The stack's address may be overridden as for the binary.
         if let Ok(from_env) = Config::from_env() {
-            config.clickhouse_url = from_env.clickhouse_url;
+            config.clickhouse.url = from_env.clickhouse.url;
         }
-        config.kafka_brokers = broker.address.clone();
+        config.kafka.brokers = broker.address.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.kafka_topic = unique("test-behaviors-");
-        config.kafka_topic_partitions = 2;
-        config.clickhouse_database = unique("test_");
-        config.sink_group_id = unique("test-sink-");
-        config.sink_max_wait_ms = 200;
-        config.redis_key_prefix = unique("test:") + ":";
+        config.kafka.topic = unique("test-behaviors-");
+        config.kafka.topic_partitions = 2;
+        config.clickhouse.database = unique("test_");
+        config.sink.group_id = unique("test-sink-");
+        config.sink.max_wait_ms = 200;
+        config.redis.key_prefix = unique("test:") + ":";
         if let Ok(from_env) = Config::from_env() {
-            config.redis_url = from_env.redis_url;
+            config.redis.url = from_env.redis.url;
         }
         config.stores.write_keys = format!("{key}={tenant}");
         config.stores.path = broker
@@ -278,15 +278,15 @@ impl TestApp {
     /// Loads `records` straight into ClickHouse with the sink's loader, as messages 0, 1, ...
     /// of partition 0 (no broker, no ingest checks: for datasets dated in the past).
     pub async fn load_records(&self, records: Vec<recoscope_core::BehaviorRecord>) {
-        use recoscope_server::pipeline::batch::Source;
-        use recoscope_server::pipeline::clickhouse_sink::ClickHouseLoader;
-        use recoscope_server::pipeline::row::BehaviorRow;
+        use recoscope_workers::batch::Source;
+        use recoscope_workers::clickhouse_sink::ClickHouseLoader;
+        use recoscope_workers::row::BehaviorRow;
         let rows = records
             .into_iter()
             .enumerate()
             .map(|(i, record)| {
                 let source = Source {
-                    topic: self.config.kafka_topic.clone(),
+                    topic: self.config.kafka.topic.clone(),
                     partition: 0,
                     offset: i as i64,
                 };
@@ -410,9 +410,9 @@ impl TestApp {
             .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
     }
 
-    /// A Redis connection (the app's Redis; keys under `config.redis_key_prefix`).
+    /// A Redis connection (the app's Redis; keys under `config.redis.key_prefix`).
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.config.redis_url.as_str())
+        redis::Client::open(self.config.redis.url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -426,7 +426,7 @@ impl TestApp {
         }
         let mut redis = self.redis().await;
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.config.redis_key_prefix))
+            .arg(format!("{}*", self.config.redis.key_prefix))
             .query_async(&mut redis)
             .await
             .unwrap();
@@ -440,7 +440,7 @@ impl TestApp {
         self.clickhouse
             .execute_on_server(Query::new(format!(
                 "DROP DATABASE IF EXISTS {}",
-                self.config.clickhouse_database
+                self.config.clickhouse.database
             )))
             .await
             .expect("drop test database");
@@ -454,7 +454,7 @@ impl Drop for TestApp {
         if self.running.is_none() {
             return;
         }
-        let database = self.config.clickhouse_database.clone();
+        let database = self.config.clickhouse.database.clone();
         let clickhouse = self.clickhouse.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()

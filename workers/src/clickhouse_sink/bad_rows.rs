@@ -3,8 +3,8 @@
 //! is not bad data and is never split.
 
 use super::TABLE;
-use crate::pipeline::retry::{retry, Retry};
-use crate::pipeline::row::BehaviorRow;
+use crate::retry::{retry, Retry};
+use crate::row::BehaviorRow;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use recoscope_clickhouse::{ClickHouse, ClickHouseError};

@@ -11,7 +11,7 @@
 //!   allow): at the cap, new connections wait in the kernel's backlog instead of failing the
 //!   process's other files.
 //!
-//! Slow bodies are bounded by the routes (`HTTP_BODY_TIMEOUT_SECS`, see [`crate::http`]).
+//! Slow bodies are bounded by the routes (`HTTP_BODY_TIMEOUT_SECS`, the server's router).
 //! Shutdown stops accepting, lets requests in progress finish (up to [`DRAIN`]), then returns.
 
 use axum::extract::ConnectInfo;

@@ -18,8 +18,7 @@
 
 use super::batch::{Batch, Limits, Offsets, Source};
 use super::ownership::{Ownership, Partitions};
-use crate::config::Config;
-use crate::kafka::client_config;
+use crate::config::Membership;
 use futures::future::BoxFuture;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
@@ -83,8 +82,11 @@ pub struct Member {
 }
 
 /// Joins `group` on `topic`: starts claiming partitions; nothing is read until some are held.
-pub fn join(config: &Config, group: &str, topic: &str) -> anyhow::Result<Member> {
-    let consumer: StreamConsumer = client_config(&config.kafka_brokers)
+pub fn join(membership: &Membership, group: &str) -> anyhow::Result<Member> {
+    let topic = membership.kafka.topic.as_str();
+    let consumer: StreamConsumer = membership
+        .kafka
+        .client()
         // Only the name under which offsets are committed and fetched: the consumer never
         // subscribes, so the broker's group coordinator has no say in who reads what.
         .set("group.id", group)
@@ -96,7 +98,7 @@ pub fn join(config: &Config, group: &str, topic: &str) -> anyhow::Result<Member>
         .create()?;
     Ok(Member {
         consumer,
-        ownership: Ownership::start(config, group, topic)?,
+        ownership: Ownership::start(membership, group, topic)?,
         topic: topic.to_string(),
     })
 }

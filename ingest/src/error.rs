@@ -1,8 +1,8 @@
 //! Errors that fail a whole ingest request, and their HTTP answers.
 
-use crate::api_error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use recoscope_web::ApiError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]

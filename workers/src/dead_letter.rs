@@ -4,10 +4,9 @@
 //! can inspect and replay them.
 
 use super::batch::Source;
-use crate::config::Config;
-use crate::kafka::client_config;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use recoscope_kafka::KafkaConfig;
 use std::time::Duration;
 
 /// One message that could not be loaded.
@@ -25,14 +24,15 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let producer = client_config(&config.kafka_brokers)
+    pub fn new(kafka: &KafkaConfig) -> anyhow::Result<Self> {
+        let producer = kafka
+            .client()
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
             .create()?;
         Ok(DeadLetters {
             producer,
-            topic: config.sink_dead_letter_topic.clone(),
+            topic: kafka.dead_letter_topic.clone(),
         })
     }
 

@@ -27,7 +27,7 @@
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
 use super::retry::{retry, Retry};
-use crate::config::Config;
+use crate::config::{Membership, RealtimeConfig, RedisConfig};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::BorrowedMessage;
@@ -133,10 +133,11 @@ impl RealtimeWriter {
     /// Connects, retrying while Redis is unreachable (a worker may start before Redis);
     /// `None` when shutdown came first. A malformed `REDIS_URL` fails at once.
     pub async fn connect(
-        config: &Config,
+        redis: &RedisConfig,
+        config: &RealtimeConfig,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<RealtimeWriter>> {
-        let client = redis::Client::open(config.redis_url.as_str())?;
+        let client = redis::Client::open(redis.url.as_str())?;
         let connected = retry(shutdown, "redis connect", || {
             let client = client.clone();
             async move {
@@ -146,21 +147,21 @@ impl RealtimeWriter {
             }
         })
         .await;
-        let Ok(redis) = connected else {
+        let Ok(connection) = connected else {
             return Ok(None);
         };
         Ok(Some(RealtimeWriter {
-            redis,
+            redis: connection,
             keys: Keys {
-                prefix: config.redis_key_prefix.clone(),
+                prefix: redis.key_prefix.clone(),
             },
-            group: config.realtime_group_id.clone(),
+            group: config.group_id.clone(),
             hot: HotItems {
-                half_life: Duration::from_secs(config.realtime_hot_half_life_secs),
-                max_items: config.realtime_hot_max_items,
-                ttl: Duration::from_secs(config.realtime_hot_ttl_secs),
+                half_life: config.hot_half_life(),
+                max_items: config.hot_max_items,
+                ttl: Duration::from_secs(config.hot_ttl_secs),
             },
-            resend_window: config.realtime_resend_window,
+            resend_window: config.resend_window,
         }))
     }
 
@@ -393,16 +394,21 @@ pub struct RealtimeWorker {
 }
 
 impl RealtimeWorker {
-    pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Some(writer) = RealtimeWriter::connect(&config, &shutdown).await? else {
+    pub async fn run(
+        membership: Membership,
+        config: RealtimeConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Some(writer) = RealtimeWriter::connect(&membership.redis, &config, &shutdown).await?
+        else {
             return Ok(());
         };
-        let consumer = consumer::join(&config, &config.realtime_group_id, &config.kafka_topic)?;
+        let consumer = consumer::join(&membership, &config.group_id)?;
         let worker = RealtimeWorker { writer };
         let limits = Limits {
             max_rows: 5_000,
             max_bytes: 4 << 20,
-            max_wait: Duration::from_millis(config.realtime_max_wait_ms),
+            max_wait: Duration::from_millis(config.max_wait_ms),
         };
         consumer::run(consumer, worker, limits, shutdown).await
     }

@@ -34,7 +34,7 @@ use super::consumer::{self, BatchHandler};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::retry::{retry, Retry};
 use super::row::BehaviorRow;
-use crate::config::Config;
+use crate::config::{Membership, SinkConfig};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -63,20 +63,21 @@ pub struct ClickHouseSink {
 impl ClickHouseSink {
     /// Joins the loader's consumer group and runs until `shutdown`.
     pub async fn run(
-        config: Config,
+        membership: Membership,
+        config: SinkConfig,
         clickhouse: ClickHouse,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let consumer = consumer::join(&config, &config.sink_group_id, &config.kafka_topic)?;
+        let consumer = consumer::join(&membership, &config.group_id)?;
         let sink = ClickHouseSink {
-            loader: ClickHouseLoader::new(clickhouse, config.sink_recent_ids)
-                .with_resend_grace(Duration::from_secs(config.sink_resend_grace_secs)),
-            dead_letters: DeadLetters::new(&config)?,
+            loader: ClickHouseLoader::new(clickhouse, config.recent_ids)
+                .with_resend_grace(Duration::from_secs(config.resend_grace_secs)),
+            dead_letters: DeadLetters::new(&membership.kafka)?,
         };
         let limits = Limits {
-            max_rows: config.sink_max_rows,
-            max_bytes: config.sink_max_bytes,
-            max_wait: Duration::from_millis(config.sink_max_wait_ms),
+            max_rows: config.max_rows,
+            max_bytes: config.max_bytes,
+            max_wait: Duration::from_millis(config.max_wait_ms),
         };
         consumer::run(consumer, sink, limits, shutdown).await
     }

@@ -2,7 +2,7 @@
 //! partition's resend grace), and the memory of the events this loader inserted lately.
 
 use super::TABLE;
-use crate::pipeline::row::{datetime_text, BehaviorRow};
+use crate::row::{datetime_text, BehaviorRow};
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, ExternalTable, Query};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};

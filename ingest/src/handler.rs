@@ -5,7 +5,7 @@ use super::enrich::{parse_user_agent, RequestInfo, TrustedProxies};
 use super::error::IngestError;
 use super::rate_limit::KeyRateLimiter;
 use super::sink::{EventSink, SinkError};
-use crate::api_error::ErrorBody;
+use crate::config::IngestConfig;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use recoscope_core::clock::now_ms;
 use recoscope_core::validate::{parse_batch, split_body, BodyError, Limits, Rejection};
 use recoscope_core::{BehaviorRecord, UnixMillis};
+use recoscope_web::ErrorBody;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,37 @@ pub struct IngestState {
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub limits: Limits,
+}
+
+impl IngestState {
+    /// The routes' state from the ingest configuration (validated), where events go, and
+    /// who may send them.
+    pub fn new(
+        config: &IngestConfig,
+        body_timeout: std::time::Duration,
+        sink: Arc<dyn EventSink>,
+        access: Arc<AccessView>,
+    ) -> Result<IngestState, String> {
+        let positive = |n: u32, var: &str| {
+            std::num::NonZeroU32::new(n).ok_or_else(|| format!("{var} must be positive"))
+        };
+        Ok(IngestState {
+            sink,
+            access,
+            max_batch: config.max_batch,
+            max_body_bytes: config.max_body_bytes,
+            body_timeout,
+            limits: config.limits(),
+            trusted_proxies: Arc::new(
+                TrustedProxies::parse(&config.trusted_proxies)
+                    .map_err(|e| format!("INGEST_TRUSTED_PROXIES: {e}"))?,
+            ),
+            rate_limiter: Arc::new(KeyRateLimiter::new(
+                positive(config.rate_events_per_sec, "INGEST_RATE_EVENTS_PER_SEC")?,
+                positive(config.rate_burst, "INGEST_RATE_BURST")?,
+            )),
+        })
+    }
 }
 
 /// The answer to an accepted request (some events may still be rejected).

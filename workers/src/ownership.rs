@@ -32,8 +32,7 @@
 //! fence, Redis offsets, keyed upserts), so the short overlap a frozen process could still
 //! cause when it wakes in the middle of an insert is the only gap (docs/ARCHITECTURE.md).
 
-use crate::config::Config;
-use crate::kafka::client_config;
+use crate::config::Membership;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use redis::aio::ConnectionManager;
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,16 +108,16 @@ pub struct Ownership {
 
 impl Ownership {
     /// Starts the keeper of `group`'s leases on `topic` for this process.
-    pub fn start(config: &Config, group: &str, topic: &str) -> anyhow::Result<Ownership> {
-        let member = member_id(&config.worker_instance_id);
-        let lease = Duration::from_secs(config.worker_lease_secs);
+    pub fn start(membership: &Membership, group: &str, topic: &str) -> anyhow::Result<Ownership> {
+        let member = member_id(&membership.worker.instance_id);
+        let lease = Duration::from_secs(membership.worker.lease_secs);
         let keys = LeaseKeys {
-            prefix: config.redis_key_prefix.clone(),
+            prefix: membership.redis.key_prefix.clone(),
             group: group.to_string(),
             topic: topic.to_string(),
         };
-        let metadata: BaseConsumer = client_config(&config.kafka_brokers).create()?;
-        let redis = redis::Client::open(config.redis_url.as_str())?;
+        let metadata: BaseConsumer = membership.kafka.client().create()?;
+        let redis = redis::Client::open(membership.redis.url.as_str())?;
         let (tx, rx) = watch::channel(Partitions::new());
         let reading = Arc::new(Mutex::new(Partitions::new()));
         let stop = CancellationToken::new();

@@ -1,5 +1,9 @@
-//! Kafka-fed workers.
+//! The stream workers: three consumer groups on the events topic, each keeping one store
+//! up to date, each event once; and the jobs around them.
 //!
+//! - [`config`]: each worker's settings ([`SinkConfig`], [`RealtimeConfig`],
+//!   [`RecentFeedConfig`]) and what every member shares ([`Membership`]: the topic, the
+//!   Redis of the leases, [`WorkerConfig`]).
 //! - [`row`]: a `BehaviorRecord` as a `user_behaviors` row.
 //! - [`batch`]: the rows/bytes/time bounded batch and the offsets it covers.
 //! - [`ownership`]: who reads which partition: leases in Redis, not the broker's group
@@ -15,14 +19,24 @@
 //!   user) and purges it.
 //! - [`realtime`]: the consumer group that keeps hot items and last-hour metrics in Redis,
 //!   each message once.
+//! - [`retention`]: dropping raw events older than `RAW_RETENTION_DAYS`.
+//!
+//! Nothing here serves HTTP or renders pages: the server starts these and reads their
+//! health (the [`lag::LagBoard`]).
 
 pub mod batch;
 pub mod clickhouse_sink;
+pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod lag;
 pub mod ownership;
 pub mod realtime;
 pub mod recent_feed;
+pub mod retention;
 pub mod retry;
 pub mod row;
+
+pub use config::{
+    Membership, RealtimeConfig, RecentFeedConfig, RedisConfig, SinkConfig, WorkerConfig,
+};

@@ -1,50 +1,13 @@
-//! Kafka plumbing shared by the API and the workers: client settings, topic creation and the
-//! producer behind the ingest API ([`KafkaEventSink`]).
+//! The producer behind the ingest API: the Kafka [`EventSink`].
 
-use crate::config::Config;
-use crate::ingest::sink::{EventSink, SinkError};
+use crate::config::IngestConfig;
+use crate::sink::{EventSink, SinkError};
 use futures::future::{BoxFuture, FutureExt};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use recoscope_core::BehaviorRecord;
+use recoscope_kafka::KafkaConfig;
 use std::time::Duration;
-
-/// Settings every client of ours shares.
-pub fn client_config(brokers: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("client.id", "recoscope")
-        // Keep librdkafka's own logs quiet on broker restarts; our code reports errors.
-        .set("log_level", "3");
-    c
-}
-
-/// Creates the topic with `partitions` and a retention of `retention` if it does not exist
-/// yet. An existing topic is left as it is (its partitions can only grow, with the broker's
-/// tools; see docs/ARCHITECTURE.md "Scaling the workers").
-pub async fn ensure_topic(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    retention: Duration,
-) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
-    let retention_ms = retention.as_millis().to_string();
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
-        .set("retention.ms", &retention_ms);
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics([&new_topic], &options).await?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
-        }
-    }
-    Ok(())
-}
 
 /// The ingest API's producer: answers only after the broker acknowledged (acks=all).
 #[derive(Clone)]
@@ -55,26 +18,24 @@ pub struct KafkaEventSink {
 }
 
 impl KafkaEventSink {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let producer: FutureProducer = client_config(&config.kafka_brokers)
+    pub fn new(kafka: &KafkaConfig, config: &IngestConfig) -> anyhow::Result<Self> {
+        let producer: FutureProducer = kafka
+            .client()
             .set("acks", "all")
-            .set(
-                "message.timeout.ms",
-                config.kafka_produce_timeout_ms.to_string(),
-            )
+            .set("message.timeout.ms", config.produce_timeout_ms.to_string())
             // Each request waits for its acks, so linger is request latency: 1 ms doubled the
             // API's throughput over 5 ms in bench/ingest (8 connections, batches of 50).
             .set("linger.ms", "1")
             .set("compression.type", "lz4")
             .set(
                 "queue.buffering.max.messages",
-                config.kafka_queue_max_messages.to_string(),
+                config.queue_max_messages.to_string(),
             )
             .create()?;
         Ok(KafkaEventSink {
             producer,
-            topic: config.kafka_topic.clone(),
-            queue_max: config.kafka_queue_max_messages,
+            topic: kafka.topic.clone(),
+            queue_max: config.queue_max_messages,
         })
     }
 

@@ -9,7 +9,7 @@
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
 use super::retry::{retry, Retry};
-use crate::config::Config;
+use crate::config::{Membership, RecentFeedConfig};
 use futures::future::{BoxFuture, FutureExt};
 use rdkafka::message::BorrowedMessage;
 use recoscope_core::clock::now_ms;
@@ -27,16 +27,17 @@ pub struct RecentFeed {
 impl RecentFeed {
     /// Consumes until `shutdown`; purges expired behaviour every hour meanwhile.
     pub async fn run(
-        config: Config,
+        membership: Membership,
+        config: RecentFeedConfig,
         stores: Stores,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let consumer = consumer::join(&config, &config.recent_group_id, &config.kafka_topic)?;
+        let consumer = consumer::join(&membership, &config.group_id)?;
         let purge = tokio::spawn(purge_every_hour(stores.clone(), shutdown.clone()));
         let limits = Limits {
             max_rows: 5_000,
             max_bytes: 8 << 20,
-            max_wait: Duration::from_millis(config.realtime_max_wait_ms),
+            max_wait: Duration::from_millis(config.max_wait_ms),
         };
         let result = consumer::run(consumer, RecentFeed { stores }, limits, shutdown).await;
         purge.abort();

@@ -66,37 +66,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What a store's failure means to an API caller: a missing tenant or item is 404, a bad
-/// value 400, a duplicate 409, and a backend that failed 503 (logged; the caller may retry).
-impl From<recoscope_stores::StoreError> for ApiError {
-    fn from(error: recoscope_stores::StoreError) -> Self {
-        use recoscope_stores::StoreError;
-        match error {
-            StoreError::NotFound(what) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
-            StoreError::Invalid(message) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
-            }
-            StoreError::Conflict(what) => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{what} already exists"),
-            ),
-            StoreError::Backend(message) => {
-                tracing::error!(error = %message, "store failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!("configuration store unavailable: {message}"),
-                )
-            }
-        }
-    }
-}
-
 /// An error response in one call.
 pub fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
     ApiError::new(status, code, message).into_response()

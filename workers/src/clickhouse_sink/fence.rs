@@ -2,8 +2,8 @@
 //! began to insert (`sink_fence`, write-ahead), so an offset above it cannot be in ClickHouse.
 
 use super::FENCE_TABLE;
-use crate::pipeline::batch::Source;
-use crate::pipeline::row::BehaviorRow;
+use crate::batch::Source;
+use crate::row::BehaviorRow;
 use recoscope_clickhouse::{
     ClickHouse, ClickHouseError, Query, RowBinary, RowBinaryWriter, SqlValue,
 };

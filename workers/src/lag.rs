@@ -5,7 +5,7 @@
 //! committed offsets and the broker's watermarks for *every* partition of the topic (not only
 //! the ones this process owns, so a group stuck without owners shows as lagging), sets the
 //! `recoscope_consumer_lag{group,topic,partition}` gauge and puts the numbers on the
-//! process-wide [`LagBoard`] that readiness reads.
+//! process's [`LagBoard`], which the server hands to readiness.
 //!
 //! A partition is **stalled** when it has lag and its committed offset has not moved for
 //! `WORKER_STALL_SECS`: nobody loads it (no owner, a destination down, a stuck loop). Lag alone
@@ -15,13 +15,12 @@
 //! and shows as `recoscope_consumer_stalled{group,topic,partition}` (1) with
 //! `recoscope_consumer_stalled_seconds`.
 
-use crate::config::Config;
-use crate::kafka::client_config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use recoscope_kafka::KafkaConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -66,12 +65,6 @@ type GroupState = BTreeMap<(String, i32), Tracked>;
 #[derive(Default)]
 pub struct LagBoard {
     groups: Mutex<BTreeMap<String, GroupState>>,
-}
-
-/// The board of this process (every consumer of every worker reports here).
-pub fn board() -> &'static LagBoard {
-    static BOARD: OnceLock<LagBoard> = OnceLock::new();
-    BOARD.get_or_init(LagBoard::default)
 }
 
 /// Messages after the committed offset up to the high watermark; while the group has
@@ -176,16 +169,23 @@ impl LagBoard {
 
 /// Reads `group`'s lag on `topic` every [`INTERVAL`] until shutdown; the group disappears
 /// from the board when its worker stops.
-pub async fn watch(config: Config, group: String, topic: String, shutdown: CancellationToken) {
-    let consumer: Option<BaseConsumer> = client_config(&config.kafka_brokers)
+pub async fn watch(
+    kafka: KafkaConfig,
+    group: String,
+    stall_after: Duration,
+    board: Arc<LagBoard>,
+    shutdown: CancellationToken,
+) {
+    let topic = kafka.topic.clone();
+    let consumer: Option<BaseConsumer> = kafka
+        .client()
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|error| tracing::warn!(%error, group, "cannot watch the consumer lag"))
         .ok();
     let Some(consumer) = consumer else { return };
-    let consumer = std::sync::Arc::new(consumer);
-    let stall_after = Duration::from_secs(config.worker_stall_secs);
+    let consumer = Arc::new(consumer);
     let mut every = tokio::time::interval(INTERVAL);
     loop {
         tokio::select! {
@@ -194,12 +194,12 @@ pub async fn watch(config: Config, group: String, topic: String, shutdown: Cance
         }
         let (reader, topic_name) = (consumer.clone(), topic.clone());
         match tokio::task::spawn_blocking(move || read_lag(&reader, &topic_name)).await {
-            Ok(Ok(lags)) => board().set(&group, lags, stall_after, Instant::now()),
+            Ok(Ok(lags)) => board.set(&group, lags, stall_after, Instant::now()),
             Ok(Err(error)) => tracing::debug!(%error, group, "consumer lag not read"),
             Err(error) => tracing::debug!(%error, group, "consumer lag task failed"),
         }
     }
-    board().remove(&group);
+    board.remove(&group);
 }
 
 /// The group's lag on every partition of `topic` (blocking: metadata, offsets, watermarks).

@@ -1,8 +1,8 @@
 //! The OpenAPI document of the ingest API, served at `/api/v1/openapi.json`.
 
-use crate::api_error::{ErrorBody, ErrorDetail};
-use crate::ingest::handler::{IngestRequestDoc, IngestResponse, RejectionView};
+use crate::handler::{IngestRequestDoc, IngestResponse, RejectionView};
 use recoscope_core::{ActionType, Event, EventContext};
+use recoscope_web::{ErrorBody, ErrorDetail};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         title = "Recoscope ingest API",
         description = "Behaviour events from trackers and server-side producers."
     ),
-    paths(crate::ingest::handler::ingest),
+    paths(crate::handler::ingest),
     components(schemas(
         Event,
         EventContext,

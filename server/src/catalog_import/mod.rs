@@ -4,10 +4,15 @@
 //! Each record is checked on its own ([`CatalogItem::new`], [`Scenario::new`]): a bad one is
 //! reported with its position, code and message and the good ones around it are kept. Only
 //! what makes the whole file unreadable (broken JSON syntax, no `item_id` column, not UTF-8)
-//! fails the import as a whole. The CLI and the admin API both use [`parse`] and
-//! [`write`], so a file means the same thing either way.
+//! fails the import as a whole. The CLI and the admin API both use [`parse_items`] /
+//! [`parse_scenarios`] and [`write`], so a file means the same thing either way.
+//!
+//! - `records`: a file's bytes → loose records (JSON or CSV), each with where it starts.
+//! - `fields`: a loose record → a checked `CatalogItem` or `Scenario`.
+//! - here: the report, the parse that keeps good records beside bad ones, and the chunked
+//!   write.
 
-use recoscope_core::catalog::{CatalogItem, ItemFields, Scenario, ScenarioFields};
+use recoscope_core::catalog::{CatalogItem, Scenario};
 use recoscope_core::FieldError;
 use recoscope_stores::catalog::{CatalogStore, Upserted};
 use recoscope_stores::StoreError;
@@ -15,6 +20,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use thiserror::Error;
+
+mod fields;
+mod records;
+
+use fields::{item, scenario, text_field};
+use records::parse_records;
 
 /// Records written per store call (each call is one transaction or one `update` command).
 pub const WRITE_CHUNK: usize = 1000;
@@ -134,220 +145,6 @@ pub struct ImportReport {
     /// The first [`MAX_LISTED_REJECTIONS`] rejections.
     pub rejected: Vec<Rejected>,
     pub ignored_fields: Vec<String>,
-}
-
-/// A record as loose JSON fields, with where it starts.
-struct RawRecord {
-    line: Option<u64>,
-    fields: Map<String, Value>,
-}
-
-/// A file's records (each read, or rejected on its own) and the fields it has that are not
-/// used.
-type Records = (Vec<Result<RawRecord, Rejected>>, Vec<String>);
-
-/// Reads `bytes` as `format` and checks every record as `kind`.
-fn parse_records(bytes: &[u8], format: Format, kind: Kind) -> Result<Records, FileError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| FileError::NotUtf8(e.valid_up_to()))?;
-    // Spreadsheet programs start their exports with a byte-order mark.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match format {
-        Format::Json => json_records(text),
-        Format::Csv => csv_records(text, kind),
-    }
-}
-
-fn json_error(e: serde_json::Error) -> FileError {
-    FileError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    }
-}
-
-fn json_records(text: &str) -> Result<Records, FileError> {
-    let record = |position: usize, line: Option<u64>, value: Value| match value {
-        Value::Object(fields) => Ok(RawRecord { line, fields }),
-        other => Err(Rejected {
-            record: position,
-            line,
-            id: None,
-            code: "not_an_object",
-            message: format!("a record must be a JSON object, got {}", kind_of(&other)),
-        }),
-    };
-    if text.trim_start().starts_with('[') {
-        let values: Vec<Value> = serde_json::from_str(text).map_err(json_error)?;
-        let records = values
-            .into_iter()
-            .enumerate()
-            .map(|(i, value)| record(i + 1, None, value))
-            .collect();
-        return Ok((records, Vec::new()));
-    }
-    // JSON Lines: one value per non-blank line. A line that is not JSON is that record's
-    // problem, not the file's.
-    let mut records = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let position = records.len() + 1;
-        let line_number = Some(index as u64 + 1);
-        records.push(match serde_json::from_str::<Value>(line) {
-            Ok(value) => record(position, line_number, value),
-            Err(e) => Err(Rejected {
-                record: position,
-                line: line_number,
-                id: None,
-                code: "malformed_json",
-                message: format!("not a JSON value: {e}"),
-            }),
-        });
-    }
-    if records.is_empty() && !text.trim().is_empty() {
-        return Err(FileError::JsonShape);
-    }
-    Ok((records, Vec::new()))
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The header decides the delimiter: a comma unless the header has none and has `;` or tab.
-fn delimiter(header: &str) -> u8 {
-    if header.contains(',') {
-        b','
-    } else if header.contains('\t') {
-        b'\t'
-    } else if header.contains(';') {
-        b';'
-    } else {
-        b','
-    }
-}
-
-fn csv_records(text: &str, kind: Kind) -> Result<Records, FileError> {
-    let header_line = text.lines().next().unwrap_or("");
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter(header_line))
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let csv_error = |e: csv::Error| FileError::Csv {
-        line: e.position().map(|p| p.line()).unwrap_or(1),
-        message: e.to_string(),
-    };
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
-    let id_field = kind.id_field();
-    for required in [id_field, "name"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(FileError::MissingColumn(required, headers.join(", ")));
-        }
-    }
-    for (i, header) in headers.iter().enumerate() {
-        if headers[..i].contains(header) {
-            return Err(FileError::RepeatedColumn(header.clone()));
-        }
-    }
-    let ignored = headers
-        .iter()
-        .filter(|h| !kind.fields().contains(&h.as_str()))
-        .cloned()
-        .collect();
-
-    let mut records = Vec::new();
-    for (index, row) in reader.records().enumerate() {
-        let row = row.map_err(csv_error)?;
-        let line = row.position().map(|p| p.line());
-        if row.iter().all(str::is_empty) {
-            continue; // a blank line
-        }
-        if row.len() != headers.len() {
-            records.push(Err(Rejected {
-                record: index + 1,
-                line,
-                id: None,
-                code: "wrong_column_count",
-                message: format!(
-                    "the row has {} cells, the header {} columns",
-                    row.len(),
-                    headers.len()
-                ),
-            }));
-            continue;
-        }
-        let fields = headers
-            .iter()
-            .zip(row.iter())
-            .filter(|(_, cell)| !cell.is_empty())
-            .map(|(h, cell)| (h.clone(), Value::String(cell.to_string())))
-            .collect();
-        records.push(Ok(RawRecord { line, fields }));
-    }
-    Ok((records, ignored))
-}
-
-/// A text field: a string, or a whole number (numeric ids are common in JSON exports).
-fn text_field(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, FieldError> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-        Some(other) => Err(wrong_type(name, "a string", other)),
-    }
-}
-
-/// A number, or text that reads as one (CSV cells are text).
-fn number_field(fields: &Map<String, Value>, name: &str) -> Result<Option<f64>, FieldError> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse::<f64>().map(Some).map_err(|_| FieldError {
-            code: "wrong_type",
-            message: format!("{name} must be a number, got {s:?}"),
-        }),
-        Some(other) => Err(wrong_type(name, "a number", other)),
-    }
-}
-
-fn wrong_type(name: &str, expected: &str, got: &Value) -> FieldError {
-    FieldError {
-        code: "wrong_type",
-        message: format!("{name} must be {expected}, got {}", kind_of(got)),
-    }
-}
-
-fn item(fields: &Map<String, Value>) -> Result<CatalogItem, FieldError> {
-    CatalogItem::new(ItemFields {
-        item_id: text_field(fields, "item_id")?,
-        name: text_field(fields, "name")?,
-        category: text_field(fields, "category")?,
-        price: number_field(fields, "price")?,
-        url: text_field(fields, "url")?,
-    })
-}
-
-fn scenario(fields: &Map<String, Value>) -> Result<Scenario, FieldError> {
-    Scenario::new(ScenarioFields {
-        scenario_id: text_field(fields, "scenario_id")?,
-        name: text_field(fields, "name")?,
-        description: text_field(fields, "description")?,
-    })
 }
 
 /// Checks every record of a file; `build` turns a record's fields into `T`, `id` reads its id.

@@ -18,22 +18,36 @@ pub mod identity;
 pub mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Script, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path,
 };
 
-/// The HTML document around the app, rendered on the server.
+/// Where the site's static files are served from: `/a/<version>`, where the version is a
+/// digest of their contents, so browsers may keep them for a year and a new release is a new
+/// URL. Empty (the site root itself) when the server provides none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetRoot(pub String);
+
+/// The HTML document around the app, rendered on the server. Its asset links carry the
+/// [`AssetRoot`] from the context; they live here, not in [`App`], because only the server
+/// knows the version.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let root = use_context::<AssetRoot>().unwrap_or_default().0;
+    let pkg = options.site_pkg_dir.clone();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link id="leptos" rel="stylesheet" href=format!("{root}/{pkg}/recoscope.css") />
+                <link rel="icon" href=format!("{root}/favicon.svg") />
+                // ECharts comes from the app's own assets (npm `echarts`), never from a CDN.
+                <script src=format!("{root}/vendor/echarts.min.js")></script>
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options root />
                 <MetaTags />
             </head>
             <body>
@@ -47,10 +61,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/recoscope.css" />
-        <Link rel="icon" href="/favicon.svg" />
-        // ECharts comes from the app's own assets (npm `echarts`), never from a CDN.
-        <Script src="/vendor/echarts.min.js" />
         <Title text="Recoscope" />
         <Router>
             <header class="topbar">

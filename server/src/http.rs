@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -10,13 +11,14 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use recoscope_analytics::AnalyticsDb;
-use recoscope_app::{shell, App};
+use recoscope_app::{shell, App, AssetRoot};
 use recoscope_clickhouse::ClickHouse;
 use recoscope_ingest::sink::EventSink;
 use recoscope_ingest::{ingest_routes, IngestState};
 use recoscope_workers::lag::LagBoard;
 use serde_json::json;
 use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -133,19 +135,25 @@ pub fn router(
     );
 
     let site_root = leptos_options.site_root.to_string();
+    let assets = AssetRoot(format!("/a/{}", asset_version(&site_root)));
     let routes = generate_route_list(App);
+    let context = {
+        let assets = assets.clone();
+        move || {
+            provide_context(db.clone());
+            provide_context(assets.clone());
+        }
+    };
     let dashboard = Router::new()
-        .leptos_routes_with_context(
-            &leptos_options,
-            routes,
-            move || provide_context(db.clone()),
-            {
-                let options = leptos_options.clone();
-                move || shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context, shell,
+        ))
         .with_state(leptos_options);
+    let versioned = versioned_assets(&site_root);
 
     // Every other body (catalog imports, server functions) may not pause longer than this
     // between its parts; ingest bounds its whole request instead (408).
@@ -154,13 +162,90 @@ pub fn router(
         .merge(health)
         .merge(dashboard)
         .merge(apis)
-        .layer(RequestBodyTimeoutLayer::new(body_idle));
+        .layer(RequestBodyTimeoutLayer::new(body_idle))
+        // Pages, API answers and unversioned files are checked with the server on every
+        // use: a page must never be served stale after a release.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ));
     let tracker = tracker_assets(&site_root);
     Router::new()
         .merge(ingest_routes(ingest))
         .nest_service("/t", tracker)
+        .nest_service(&assets.0, versioned)
         .merge(rest)
         .layer(TraceLayer::new_for_http())
+}
+
+/// A digest of the files the pages load (the hydrate bundle, styles, vendored scripts, icons):
+/// the version in their URLs, so a release changes every URL whose content changed and a
+/// browser may keep the rest for good. Read once at start (about 3 MB).
+pub fn asset_version(site_root: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(site_root)];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    // FNV-1a over names and contents: stable across builds and platforms, unlike std's
+    // hasher, so every replica of a release computes the same version.
+    let mut hash = Fnv1a::default();
+    for file in files {
+        let name = file.strip_prefix(site_root).unwrap_or(&file);
+        name.to_string_lossy().hash(&mut hash);
+        if let Ok(bytes) = std::fs::read(&file) {
+            bytes.hash(&mut hash);
+        }
+    }
+    format!("{:016x}", hash.finish())
+}
+
+#[derive(Debug)]
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The site's files under their versioned root: precompressed copies (`.br`, `.gz`, made at
+/// build time) by `Accept-Encoding`, kept by browsers for a year.
+fn versioned_assets(site_root: &str) -> Router {
+    Router::new()
+        .fallback_service(
+            tower_http::services::ServeDir::new(site_root)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ))
 }
 
 /// The tracker's files (`recoscope.js`, `recoscope.wasm`, the loader snippet), built into
@@ -168,12 +253,12 @@ pub fn router(
 /// module script or its WASM from another origin needs CORS; they change with a release, so
 /// browsers may cache them for an hour and must check back after.
 fn tracker_assets(site_root: &str) -> Router {
-    use axum::http::{header, HeaderValue};
-    use tower_http::set_header::SetResponseHeaderLayer;
     Router::new()
-        .fallback_service(tower_http::services::ServeDir::new(
-            std::path::Path::new(site_root).join("t"),
-        ))
+        .fallback_service(
+            tower_http::services::ServeDir::new(std::path::Path::new(site_root).join("t"))
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
@@ -182,4 +267,30 @@ fn tracker_assets(site_root: &str) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600, must-revalidate"),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asset_version;
+
+    #[test]
+    fn the_asset_version_follows_the_files_contents() {
+        let dir = std::env::temp_dir().join(format!("recoscope-assets-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("pkg")).unwrap();
+        let site = dir.to_str().unwrap();
+        std::fs::write(dir.join("pkg/app.js"), "one").unwrap();
+        let first = asset_version(site);
+        assert_eq!(first, asset_version(site), "same files, same version");
+        std::fs::write(dir.join("pkg/app.js"), "two").unwrap();
+        let second = asset_version(site);
+        assert_ne!(first, second, "a changed file is a new version");
+        std::fs::rename(dir.join("pkg/app.js"), dir.join("pkg/other.js")).unwrap();
+        assert_ne!(
+            second,
+            asset_version(site),
+            "a renamed file is a new version"
+        );
+        assert_eq!(first.len(), 16);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

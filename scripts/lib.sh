@@ -49,6 +49,11 @@ cargo_tool() {
   cargo install --root "$TOOLS_DIR" "$@"
 }
 
+# Podman with runc (crun fails on these machines) and debootstrap for a local base image.
+container_tools() {
+  apt_install podman runc debootstrap
+}
+
 # Waits until a command succeeds, up to $1 seconds.
 wait_for() {
   local seconds="$1" what="$2"; shift 2

@@ -9,7 +9,7 @@ mod support;
 
 use recoscope_app::components::format;
 use recoscope_core::{ActionType, Event, UnixMillis};
-use std::process::Command;
+use support::dom::{chart_markup, dump_dom, sign_in_url};
 use support::TestApp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,63 +66,6 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
         "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
     );
     app.cleanup().await;
-}
-
-/// The sign-in link `recoscope keys read` prints, going on to `next`.
-fn sign_in_link(app: &TestApp, next: &str) -> String {
-    let next: String = url_escape(next);
-    app.url(&format!("/signin?next={next}#key={}", app.read_key))
-}
-
-fn url_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Chromium's DOM of `url` after the page loaded its bundle, hydrated and drew (virtual time),
-/// and its console output.
-async fn dump_dom(url: String) -> (String, String) {
-    let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let profile = tempdir();
-    let profile_dir = profile.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(chromium)
-            .args(["--headless", "--no-sandbox"])
-            .args(support::CHROMIUM_FLAGS)
-            .args([
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1280,900",
-                // Lets the page load the bundle, hydrate and draw before the DOM is dumped
-                // (the insights page makes seven server calls; 15 s was tight under load).
-                "--virtual-time-budget=30000",
-                &format!("--user-data-dir={profile}"),
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let _ = std::fs::remove_dir_all(&profile_dir);
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// The markup of the chart container `id` up to the end of its figure.
-fn chart_markup<'a>(dom: &'a str, id: &str) -> &'a str {
-    let chart = dom
-        .split(&format!("id=\"{id}\""))
-        .nth(1)
-        .expect("the chart container is on the page");
-    &chart[..chart.find("</figure>").unwrap_or(chart.len())]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,12 +125,6 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
     app.cleanup().await;
 }
 
-fn tempdir() -> String {
-    let dir = std::env::temp_dir().join(format!("recoscope-chromium-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.to_string_lossy().into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the browser bundle and Chromium: run scripts/test"]
 async fn the_insights_page_hydrates_and_draws_the_daily_chart() {
@@ -219,4 +156,9 @@ async fn the_insights_page_hydrates_and_draws_the_daily_chart() {
         "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
     );
     app.cleanup().await;
+}
+
+/// The sign-in link `recoscope keys read` prints, going on to `next`.
+fn sign_in_link(app: &TestApp, next: &str) -> String {
+    sign_in_url(&app.url(""), &app.read_key, next)
 }

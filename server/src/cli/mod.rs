@@ -49,6 +49,9 @@ pub enum Command {
     /// events carry).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Exit 0 when this host's process answers liveness (`RECOSCOPE_LISTEN`, else
+    /// `WORKER_LISTEN`): the container's health check, which needs no curl in the image.
+    Probe,
 }
 
 /// Runs the command line: a configuration command, the simulator, migrations, or the
@@ -57,6 +60,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::All);
     if let Command::Simulate(args) = command {
         return simulate::run(args).await;
+    }
+    if let Command::Probe = command {
+        return probe().await;
     }
 
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -84,7 +90,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Simulate(_)
         | Command::Tenants(_)
         | Command::Keys(_)
-        | Command::Catalog(_) => Roles::ALL,
+        | Command::Catalog(_)
+        | Command::Probe => Roles::ALL,
     };
     let running = roles::start(config, roles).await?;
     match (running.addr, roles.serve) {
@@ -99,6 +106,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     running.wait().await
+}
+
+/// Asks the liveness endpoint of the server role, then of a worker-only process, on this
+/// host; fails when neither answers 200 within two seconds.
+async fn probe() -> anyhow::Result<()> {
+    let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let mut failures = Vec::new();
+    for listen in [config.listen, config.worker.listen] {
+        // A process listening on every interface answers on loopback.
+        let host = if listen.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            listen.ip()
+        };
+        let url = format!(
+            "http://{}/_liveness",
+            std::net::SocketAddr::new(host, listen.port())
+        );
+        match http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => failures.push(format!("{url}: {}", response.status())),
+            Err(error) => failures.push(format!("{url}: {error}")),
+        }
+    }
+    anyhow::bail!("not live: {}", failures.join("; "))
 }
 
 /// Ctrl-C or SIGTERM (how orchestrators and `kill` stop a process): both drain gracefully.

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod dom;
 pub mod processes;
 pub mod shop;
 

@@ -1,0 +1,257 @@
+//! The container image as ops run it: a `serve` container and a `worker` container of the
+//! image `scripts/image` built (`RECOSCOPE_IMAGE`), on the local stack, configured by the
+//! environment only. The API accepts events, the worker role loads them into ClickHouse, the
+//! dashboard served from the container hydrates in Chromium, both pass the image's own
+//! health check, and a SIGTERM stops the worker cleanly.
+//!
+//! Needs podman and the image, so it is ignored in a bare `cargo test`; `scripts/test` builds
+//! the image and runs it with `--run-ignored all`.
+
+mod support;
+
+use recoscope_clickhouse::{ClickHouse, ClickHouseConfig, Query};
+use recoscope_core::{ActionType, Event, UnixMillis};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::dom::{chart_markup, dump_dom, sign_in_url};
+use support::{unique, Broker};
+
+/// podman as these machines run it (crun fails here; the defaults' open-file limit is low).
+fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(["--runtime", "runc"])
+        .args(args)
+        .output()
+        .expect("podman runs (scripts/test installs it)")
+}
+
+/// A running container, removed when dropped (also when the test panics).
+struct Container(String);
+
+impl Container {
+    fn run(image: &str, name: &str, env: &[(String, String)], role: &str) -> Container {
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--ulimit",
+            "nofile=16384:16384",
+            "--ulimit",
+            "nproc=16384:16384",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (key, value) in env {
+            args.push("-e".into());
+            args.push(format!("{key}={value}"));
+        }
+        args.push(image.into());
+        args.push(role.into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = podman(&args);
+        assert!(
+            output.status.success(),
+            "podman run {role}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Container(name.to_string())
+    }
+
+    fn logs(&self) -> String {
+        let output = podman(&["logs", &self.0]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    }
+
+    /// Runs the image's `HEALTHCHECK` command now (no systemd timer here to run it).
+    fn healthy(&self) -> bool {
+        podman(&["healthcheck", "run", &self.0]).status.success()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "-f", "-t", "5", &self.0]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str, container: &Container) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(response) = http.get(url).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} not ready; logs:\n{}",
+            container.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs podman and the image scripts/image builds: run scripts/test"]
+async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
+    let image = std::env::var("RECOSCOPE_IMAGE").expect("RECOSCOPE_IMAGE (set by scripts/test)");
+    let broker = Broker::start().await;
+    let clickhouse_url =
+        std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let database = unique("test_image_");
+    let tenant = unique("t_");
+    let key = unique("key-");
+    let (api_port, worker_port) = (free_port(), free_port());
+    // Only environment: what a deployment sets (the image's defaults do the rest).
+    let env: Vec<(String, String)> = [
+        ("KAFKA_BROKERS", broker.address.clone()),
+        ("KAFKA_TOPIC", unique("test-image-")),
+        ("SINK_DEAD_LETTER_TOPIC", unique("test-image-dead-")),
+        ("CLICKHOUSE_URL", clickhouse_url.clone()),
+        ("CLICKHOUSE_DATABASE", database.clone()),
+        ("REDIS_KEY_PREFIX", unique("test-image:") + ":"),
+        ("RECOSCOPE_WRITE_KEYS", format!("{key}={tenant}")),
+        ("RECOSCOPE_LISTEN", format!("127.0.0.1:{api_port}")),
+        ("WORKER_LISTEN", format!("127.0.0.1:{worker_port}")),
+        ("SINK_GROUP_ID", unique("test-image-sink-")),
+        ("REALTIME_GROUP_ID", unique("test-image-rt-")),
+        ("RECENT_GROUP_ID", unique("test-image-recent-")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let serve = Container::run(&image, &unique("recoscope-serve-"), &env, "serve");
+    let worker = Container::run(&image, &unique("recoscope-worker-"), &env, "worker");
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{api_port}");
+    wait_ready(&http, &format!("{api}/_readiness"), &serve).await;
+    wait_ready(
+        &http,
+        &format!("http://127.0.0.1:{worker_port}/_readiness"),
+        &worker,
+    )
+    .await;
+    assert!(
+        serve.healthy(),
+        "serve health check failed:\n{}",
+        serve.logs()
+    );
+    assert!(
+        worker.healthy(),
+        "worker health check failed:\n{}",
+        worker.logs()
+    );
+
+    // Events through the container's API...
+    let now_ms = recoscope_core::clock::now_ms();
+    let events: Vec<Event> = (0..30)
+        .map(|i| {
+            let action = if i % 6 == 0 {
+                ActionType::Click
+            } else {
+                ActionType::Impression
+            };
+            let mut e =
+                Event::new("home_feed", format!("u{}", i % 5), format!("i{i}"), action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 120_000 - i * 1000).ok();
+            e
+        })
+        .collect();
+    let response = http
+        .post(format!("{api}/api/v1/behaviors"))
+        .header("X-Recoscope-Key", &key)
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    // ...loaded into ClickHouse by the worker container.
+    let clickhouse = ClickHouse::new(ClickHouseConfig {
+        url: clickhouse_url,
+        database: database.clone(),
+        user: "default".into(),
+        password: String::new(),
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            rows: u64,
+        }
+        let rows = clickhouse
+            .fetch_one::<Count>(Query::new("SELECT count() AS rows FROM user_behaviors"))
+            .await
+            .map_or(0, |c| c.rows);
+        if rows == 30 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{rows} of 30 rows; worker logs:\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The dashboard from the container hydrates and draws, signed in with a read key the
+    // image's own CLI issues.
+    let issued = podman(&["exec", &serve.0, "/app/recoscope", "keys", "read", &tenant]);
+    assert!(
+        issued.status.success(),
+        "keys read: {}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let read_key = serde_json::from_slice::<serde_json::Value>(&issued.stdout).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (dom, console) = dump_dom(sign_in_url(&api, &read_key, "/?hours=6")).await;
+    assert!(
+        !console.contains("panicked at"),
+        "the bundle panicked:\n{console}"
+    );
+    let chart = chart_markup(&dom, "trend-chart");
+    assert!(
+        chart.contains("<canvas"),
+        "no chart drawn from the image's site:\n{chart}\n{console}"
+    );
+
+    // SIGTERM: the worker delivers, commits, releases its partitions and exits 0.
+    let stopped = podman(&["stop", "-t", "30", &worker.0]);
+    assert!(stopped.status.success());
+    let code = podman(&["inspect", &worker.0, "--format", "{{.State.ExitCode}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&code.stdout).trim(),
+        "0",
+        "worker logs:\n{}",
+        worker.logs()
+    );
+    assert!(
+        worker.logs().contains("left the group"),
+        "{}",
+        worker.logs()
+    );
+
+    drop(serve);
+    drop(worker);
+    clickhouse
+        .execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
+        .await
+        .unwrap();
+}

@@ -14,7 +14,7 @@ use recoscope_core::{ActionType, Event, UnixMillis};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::dom::{chart_markup, dump_dom, sign_in_url};
-use support::{unique, Broker};
+use support::{drop_database_blocking, unique, Broker};
 
 /// podman as these machines run it (crun fails here; the defaults' open-file limit is low).
 fn podman(args: &[&str]) -> Output {
@@ -73,6 +73,15 @@ impl Container {
     }
 }
 
+/// The test's database, dropped when the test ends, also when it panics.
+struct Database(ClickHouse, String);
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        drop_database_blocking(self.0.clone(), self.1.clone());
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = podman(&["rm", "-f", "-t", "5", &self.0]);
@@ -115,6 +124,8 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     let tenant = unique("t_");
     let key = unique("key-");
     let (api_port, worker_port) = (free_port(), free_port());
+    let redis_prefix = unique("test-image:") + ":";
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     // Only environment: what a deployment sets (the image's defaults do the rest).
     let env: Vec<(String, String)> = [
         ("KAFKA_BROKERS", broker.address.clone()),
@@ -122,7 +133,8 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
         ("SINK_DEAD_LETTER_TOPIC", unique("test-image-dead-")),
         ("CLICKHOUSE_URL", clickhouse_url.clone()),
         ("CLICKHOUSE_DATABASE", database.clone()),
-        ("REDIS_KEY_PREFIX", unique("test-image:") + ":"),
+        ("REDIS_URL", redis_url.clone()),
+        ("REDIS_KEY_PREFIX", redis_prefix.clone()),
         ("RECOSCOPE_WRITE_KEYS", format!("{key}={tenant}")),
         ("RECOSCOPE_LISTEN", format!("127.0.0.1:{api_port}")),
         ("WORKER_LISTEN", format!("127.0.0.1:{worker_port}")),
@@ -188,6 +200,7 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
         timeout: Duration::from_secs(30),
     })
     .unwrap();
+    let _database = Database(clickhouse.clone(), database.clone());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         #[derive(serde::Deserialize)]
@@ -248,10 +261,25 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
         worker.logs()
     );
 
+    // The containers go, then the Redis keys they wrote; the database goes as the test ends
+    // (also when it panics).
     drop(serve);
     drop(worker);
-    clickhouse
-        .execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
+    let mut redis = redis::Client::open(redis_url)
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{redis_prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
+    }
 }

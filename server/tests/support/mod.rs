@@ -455,19 +455,26 @@ impl Drop for TestApp {
         if self.running.is_none() {
             return;
         }
-        let database = self.config.clickhouse.database.clone();
-        let clickhouse = self.clickhouse.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = clickhouse
-                    .execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
-                    .await;
-            });
-        })
-        .join();
+        drop_database_blocking(
+            self.clickhouse.clone(),
+            self.config.clickhouse.database.clone(),
+        );
     }
+}
+
+/// Drops `database` on a runtime of its own: for `Drop` impls, which run while the test's
+/// runtime may be unwinding after a panic.
+pub fn drop_database_blocking(clickhouse: ClickHouse, database: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _ = clickhouse
+                .execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {database}")))
+                .await;
+        });
+    })
+    .join();
 }

@@ -14,7 +14,7 @@ use recoscope_core::{ActionType, Event, UnixMillis};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::dom::{chart_markup, dump_dom, sign_in_url};
-use support::{drop_database_blocking, unique, Broker};
+use support::{delete_redis_keys, drop_database_blocking, unique, Broker};
 
 /// podman as these machines run it (crun fails here; the defaults' open-file limit is low).
 fn podman(args: &[&str]) -> Output {
@@ -265,21 +265,5 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     // (also when it panics).
     drop(serve);
     drop(worker);
-    let mut redis = redis::Client::open(redis_url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{redis_prefix}*"))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut redis)
-            .await
-            .unwrap();
-    }
+    delete_redis_keys(&redis_url, &redis_prefix).await;
 }

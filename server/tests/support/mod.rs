@@ -425,19 +425,7 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean stop");
         }
-        let mut redis = self.redis().await;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.config.redis.key_prefix))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut redis)
-                .await
-                .unwrap();
-        }
+        delete_redis_keys(&self.config.redis.url, &self.config.redis.key_prefix).await;
         self.clickhouse
             .execute_on_server(Query::new(format!(
                 "DROP DATABASE IF EXISTS {}",
@@ -459,6 +447,27 @@ impl Drop for TestApp {
             self.clickhouse.clone(),
             self.config.clickhouse.database.clone(),
         );
+    }
+}
+
+/// Deletes every Redis key under `prefix` (what one test's app wrote).
+pub async fn delete_redis_keys(url: &str, prefix: &str) {
+    let mut redis = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the stack's Redis answers");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
     }
 }
 

@@ -38,6 +38,10 @@ impl Default for StoreConfig {
     }
 }
 
+/// Why `MONGODB_URI` is refused by a build without the driver.
+pub(crate) const NO_MONGODB: &str = "is set, but this binary was built without MongoDB \
+     support (the `mongodb` feature; a plain `cargo build --release` includes it)";
+
 impl StoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         ensure(
@@ -57,6 +61,11 @@ impl StoreConfig {
             self.mongodb_uri.is_empty() || mongodb_scheme,
             "MONGODB_URI",
             "must start with mongodb:// or mongodb+srv://",
+        )?;
+        ensure(
+            self.mongodb_uri.is_empty() || cfg!(feature = "mongodb"),
+            "MONGODB_URI",
+            NO_MONGODB,
         )?;
         ensure(
             !self.mongodb_database.is_empty()
@@ -124,5 +133,23 @@ mod tests {
             config.write_key_map().get("demo-key").map(String::as_str),
             Some("demo")
         );
+    }
+
+    #[test]
+    fn a_mongodb_uri_needs_a_build_with_the_driver() {
+        let config = StoreConfig {
+            mongodb_uri: "mongodb://db:27017".into(),
+            ..StoreConfig::default()
+        };
+        let result = config.validate();
+        if cfg!(feature = "mongodb") {
+            result.unwrap();
+        } else {
+            let e = result.unwrap_err().to_string();
+            assert!(
+                e.contains("MONGODB_URI") && e.contains("without MongoDB"),
+                "{e}"
+            );
+        }
     }
 }

@@ -13,11 +13,14 @@
 //!
 //! - [`mongo`], [`mongo_catalog`]: the MongoDB backends of the three traits (the original
 //!   design's stores), chosen with `MONGODB_URI`; they pass the same conformance suites.
+//!   Behind the `mongodb` feature (on by default).
 
 pub mod catalog;
 mod config;
 pub mod conformance;
+#[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mongodb")]
 pub mod mongo_catalog;
 mod open;
 pub mod recent;

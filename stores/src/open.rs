@@ -7,8 +7,6 @@
 
 use crate::catalog::{CatalogStore, SqliteCatalogStore};
 use crate::config::StoreConfig;
-use crate::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
-use crate::mongo_catalog::MongoCatalogStore;
 use crate::recent::{RecentStore, SqliteRecentStore};
 use crate::sqlite::SqliteStore;
 use crate::{StoreError, TenantStore};
@@ -51,13 +49,7 @@ impl Stores {
                 ),
             )
         } else {
-            let mongo = Mongo::connect(&config.mongodb_uri, &config.mongodb_database)
-                .map_err(|e| StoreError::Backend(format!("connecting to MONGODB_URI: {e}")))?;
-            Stores::new(
-                Arc::new(MongoTenantStore::new(mongo.clone())),
-                Arc::new(MongoCatalogStore::new(mongo.clone())),
-                Arc::new(MongoRecentStore::new(mongo)),
-            )
+            Stores::open_mongodb(config)?
         };
         for (key, tenant) in config.write_key_map() {
             // Another process may be bootstrapping the same tenant at the same moment.
@@ -68,6 +60,26 @@ impl Stores {
             stores.tenants.add_key(&tenant, &key)?;
         }
         Ok(stores)
+    }
+
+    #[cfg(feature = "mongodb")]
+    fn open_mongodb(config: &StoreConfig) -> Result<Stores, StoreError> {
+        use crate::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
+        use crate::mongo_catalog::MongoCatalogStore;
+        let mongo = Mongo::connect(&config.mongodb_uri, &config.mongodb_database)
+            .map_err(|e| StoreError::Backend(format!("connecting to MONGODB_URI: {e}")))?;
+        Ok(Stores::new(
+            Arc::new(MongoTenantStore::new(mongo.clone())),
+            Arc::new(MongoCatalogStore::new(mongo.clone())),
+            Arc::new(MongoRecentStore::new(mongo)),
+        ))
+    }
+
+    /// Unreachable after [`StoreConfig::validate`], which refuses `MONGODB_URI` in a build
+    /// without the driver; kept so a caller that skipped validation gets the same answer.
+    #[cfg(not(feature = "mongodb"))]
+    fn open_mongodb(_config: &StoreConfig) -> Result<Stores, StoreError> {
+        Err(StoreError::Backend(crate::config::NO_MONGODB.into()))
     }
 
     /// Stores from backends already open (tests, benchmarks).

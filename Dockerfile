@@ -19,7 +19,7 @@
 #     that reach no container registry; `scripts/image` builds it on a local Debian base.
 # Both give the same runtime layout. Base images are build arguments.
 
-ARG BUILDER_IMAGE=docker.io/library/rust:1.88-bookworm
+ARG BUILDER_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BUILDER_IMAGE} AS builder

@@ -40,12 +40,13 @@ apt_install() {
 }
 
 # cargo install into TOOLS_DIR unless the binary already reports the wanted version.
+# TOOL_TAKES, when set, says how long the build takes (for the progress line).
 cargo_tool() {
   local bin="$1" version="$2"; shift 2
   if [ -x "$TOOLS_DIR/bin/$bin" ] && "$TOOLS_DIR/bin/$bin" --version 2>/dev/null | grep "$version" >/dev/null; then
     return 0
   fi
-  log "building $bin $version from crates.io (once; cached in $TOOLS_DIR)"
+  log "building $bin $version from crates.io${TOOL_TAKES:+, $TOOL_TAKES} (once; cached in $TOOLS_DIR)"
   # Tools are built for a short first run, not for peak speed: opt-level 1 (C parts too)
   # built the broker in 472 s instead of 677 s at opt-level 3, and it still outpaces our test loads.
   CARGO_PROFILE_RELEASE_OPT_LEVEL="${RECOSCOPE_TOOLS_OPT_LEVEL:-1}" \
@@ -76,7 +77,7 @@ wasm_tools() {
     || rustup target add wasm32-unknown-unknown
   local wbg; wbg="$(wasm_bindgen_version)"
   # Not --locked: its lockfile wants a webpki-roots release the registry mirror lacks.
-  cargo_tool wasm-bindgen "$wbg" wasm-bindgen-cli --version "=$wbg"
+  TOOL_TAKES="about 1.5 minutes" cargo_tool wasm-bindgen "$wbg" wasm-bindgen-cli --version "=$wbg"
 }
 
 # From npm: ECharts (copied into public/vendor, served by the app; never a CDN) and binaryen's
@@ -135,6 +136,20 @@ precompress() {
       done
 }
 
+# One digest of everything a site is made of: the dashboard's wasm as cargo built it, the
+# tracker's sources and compiler, the styles and public files, and these scripts (how it is
+# laid out).
+site_inputs_digest() {
+  local wasm="$1"
+  {
+    rustc --version
+    sha256sum "$wasm"
+    find "$ROOT/style" "$ROOT/public" "$ROOT/tracker-wasm" "$ROOT/scripts/lib.sh" \
+      "$ROOT/Cargo.lock" "$ROOT/package-lock.json" -type f -not -path '*/target/*' -print0 \
+      | sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
+}
+
 # Lays out a site root in $1 the way cargo-leptos does: the hydrate bundle as
 # pkg/recoscope.js + pkg/recoscope_bg.wasm, the CSS as pkg/recoscope.css, the public assets and
 # the tracker, every file precompressed. $2 = dev (default: a quick debug build, for the browser
@@ -152,6 +167,17 @@ site_bundle() {
     cargo build -q -p recoscope-frontend --lib --target wasm32-unknown-unknown
     wasm="$target/wasm32-unknown-unknown/debug/recoscope_frontend.wasm"
   fi
+  # A release site is only laid out again when something it is made of changed: wasm-opt
+  # and brotli at quality 11 take half a minute, the rest of a warm start a second.
+  local stamp=""
+  if [ "$profile" = release ]; then
+    stamp="$(site_inputs_digest "$wasm")"
+    if [ -f "$site/pkg/recoscope_bg.wasm.br" ] \
+      && [ "$(cat "${site%/}.inputs" 2>/dev/null)" = "$stamp" ]; then
+      log "the site is up to date ($site)"
+      return 0
+    fi
+  fi
   rm -rf "$site" && mkdir -p "$site/pkg"
   wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name recoscope "$wasm"
   if [ "$profile" = release ]; then
@@ -166,6 +192,7 @@ site_bundle() {
     precompress "$site" 11
     local w="$site/pkg/recoscope_bg.wasm"
     log "dashboard bundle: $(stat -c%s "$w") bytes of wasm, $(stat -c%s "$w.gz") gzip, $(stat -c%s "$w.br") brotli"
+    echo "$stamp" >"${site%/}.inputs"
   else
     precompress "$site" 5
   fi

@@ -1,8 +1,9 @@
-//! The container image as ops run it: a `serve` container and a `worker` container of the
-//! image `scripts/image` built (`RECOSCOPE_IMAGE`), on the local stack, configured by the
-//! environment only. The API accepts events, the worker role loads them into ClickHouse, the
-//! dashboard served from the container hydrates in Chromium, both pass the image's own
-//! health check, and a SIGTERM stops the worker cleanly.
+//! The container image as ops run it: a one-shot `migrate` container, then a `serve` and a
+//! `worker` container of the image `scripts/image` built (`RECOSCOPE_IMAGE`), on the local
+//! stack, configured by the environment only. Migrate applies the schema and exits 0, the
+//! API accepts events, the worker role loads them into ClickHouse, the dashboard served
+//! from the container hydrates in Chromium, both pass the image's own health check, and a
+//! SIGTERM stops the worker cleanly.
 //!
 //! Needs podman and the image, so it is ignored in a bare `cargo test`; `scripts/test` builds
 //! the image and runs it with `--run-ignored all`.
@@ -88,6 +89,20 @@ impl Drop for Container {
     }
 }
 
+/// Runs a one-shot role (`migrate`, the CLI) in a container that is removed when it ends.
+fn run_to_end(image: &str, env: &[(String, String)], role: &str) -> Output {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "host"]
+        .iter()
+        .chain(&["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"])
+        .map(|s| s.to_string())
+        .collect();
+    for (key, value) in env {
+        args.extend(["-e".to_string(), format!("{key}={value}")]);
+    }
+    args.extend([image.to_string(), role.to_string()]);
+    podman(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -145,6 +160,41 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let clickhouse = ClickHouse::new(ClickHouseConfig {
+        url: clickhouse_url,
+        database: database.clone(),
+        user: "default".into(),
+        password: String::new(),
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let _database = Database(clickhouse.clone(), database.clone());
+
+    // The one-shot `migrate` role first, as compose.yaml runs it: it applies the schema
+    // and exits 0, which is what the other services wait for.
+    let migrated = run_to_end(&image, &env, "migrate");
+    assert!(
+        migrated.status.success(),
+        "migrate: {}{}",
+        String::from_utf8_lossy(&migrated.stdout),
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    #[derive(serde::Deserialize)]
+    struct Tables {
+        tables: u64,
+    }
+    let tables = clickhouse
+        .fetch_one::<Tables>(Query::new(
+            "SELECT count() AS tables FROM system.tables \
+             WHERE database = currentDatabase() AND name = 'user_behaviors'",
+        ))
+        .await;
+    assert_eq!(
+        tables.map(|t| t.tables).ok(),
+        Some(1),
+        "no user_behaviors table after migrate"
+    );
+
     let serve = Container::run(&image, &unique("recoscope-serve-"), &env, "serve");
     let worker = Container::run(&image, &unique("recoscope-worker-"), &env, "worker");
     let http = reqwest::Client::new();
@@ -192,15 +242,6 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     // ...loaded into ClickHouse by the worker container.
-    let clickhouse = ClickHouse::new(ClickHouseConfig {
-        url: clickhouse_url,
-        database: database.clone(),
-        user: "default".into(),
-        password: String::new(),
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
-    let _database = Database(clickhouse.clone(), database.clone());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         #[derive(serde::Deserialize)]

@@ -93,7 +93,12 @@ impl Drop for Container {
 fn run_to_end(image: &str, env: &[(String, String)], role: &str) -> Output {
     let mut args: Vec<String> = ["run", "--rm", "--network", "host"]
         .iter()
-        .chain(&["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"])
+        .chain(&[
+            "--ulimit",
+            "nofile=16384:16384",
+            "--ulimit",
+            "nproc=16384:16384",
+        ])
         .map(|s| s.to_string())
         .collect();
     for (key, value) in env {

@@ -16,6 +16,8 @@ export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
 
 # Pinned tool versions (see docs/ARCHITECTURE.md for why these).
 TANSU_VERSION="0.6.0"
+# The MongoDB wire-protocol server from PyPI (the stack's and the compose stand-in's).
+SECANTUS_VERSION="0.7.0b3"
 CARGO_LEPTOS_VERSION="0.3.10"
 
 log() { printf '\033[1;34m[recoscope]\033[0m %s\n' "$*" >&2; }
@@ -56,6 +58,18 @@ cargo_tool() {
 # Podman with runc (crun fails on these machines) and debootstrap for a local base image.
 container_tools() {
   apt_install podman runc debootstrap
+}
+
+# Docker Engine and docker-compose from Debian, for compose.yaml's topology
+# (scripts/compose-standins). Without systemd nothing starts the daemon, so start it here.
+docker_engine() {
+  apt_install docker.io docker-compose
+  docker info >/dev/null 2>&1 && return 0
+  log "starting dockerd (log: /var/log/recoscope-dockerd.log)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo bash -c 'nohup dockerd >/var/log/recoscope-dockerd.log 2>&1 &'
+  wait_for 60 dockerd docker info || die "dockerd did not start: see /var/log/recoscope-dockerd.log"
 }
 
 # Waits until a command succeeds, up to $1 seconds.

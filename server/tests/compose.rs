@@ -4,12 +4,21 @@
 //! it gives them is one the binary actually reads (a typo there is silently ignored at run
 //! time, so it is caught here).
 //!
-//! The images cannot be pulled on these machines, so the stack itself is not started here;
-//! the image is run against the local stack by `tests/image.rs`.
+//! Then the same file runs: its images cannot be pulled on these machines, so
+//! `deploy/standins/compose.yaml` swaps the four service images for stand-ins built from the
+//! package registries (`scripts/compose-standins images`, which `scripts/test` runs) and
+//! everything else is compose.yaml's own: the network and names, volumes, health-checked
+//! start order, `migrate` before the app, two worker replicas, the image `scripts/image`
+//! built.
 
+mod support;
+
+use recoscope_core::{ActionType, Event, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::unique;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -146,4 +155,274 @@ fn the_compose_stack_is_valid_and_configures_only_what_the_binary_reads() {
         assert_eq!(env["CLICKHOUSE_PASSWORD"], "a-secret", "{name}");
     }
     assert!(config.contains("replicas: 2"), "workers scale:\n{config}");
+}
+
+/// One compose project of compose.yaml with the stand-in images, under a name of its own
+/// (its network, containers and volumes are named after it), taken down with its volumes
+/// when dropped, also when the test panics.
+struct Project {
+    name: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Project {
+    fn compose(&self, args: &[&str]) -> Output {
+        let mut command = Command::new("docker-compose");
+        command
+            .args(["--project-name", &self.name])
+            .args(["--file", "compose.yaml"])
+            .args(["--file", "deploy/standins/compose.yaml"])
+            .args(args)
+            .current_dir(root());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+            .output()
+            .expect("docker-compose runs (scripts/test installs it)")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.compose(args);
+        assert!(
+            output.status.success(),
+            "docker-compose {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The ids of a service's containers, stopped ones too.
+    fn containers(&self, service: &str) -> Vec<String> {
+        self.ok(&["ps", "--all", "-q", service])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn logs(&self) -> String {
+        let output = self.compose(&["logs", "--no-color", "--tail", "40"]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "--volumes", "--remove-orphans", "-t", "10"]);
+    }
+}
+
+fn docker_inspect(container: &str, format: &str) -> String {
+    let output = Command::new("docker")
+        .args(["inspect", "--format", format, container])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn container_logs(container: &str) -> String {
+    let output = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// How many partitions a worker reads in a group, by its last `partitions assigned` log line
+/// (`… group="clickhouse-sink" … reading={0, 2, 4} …`, coloured: the escapes are dropped).
+fn partitions_read(logs: &str, group: &str) -> usize {
+    let plain: String = logs
+        .split('\x1b')
+        .enumerate()
+        .map(|(i, part)| match (i, part.find('m')) {
+            (0, _) | (_, None) => part,
+            (_, Some(end)) => &part[end + 1..],
+        })
+        .collect();
+    plain
+        .lines()
+        .rev()
+        .find(|line| {
+            line.contains("partitions assigned") && line.contains(&format!("group=\"{group}\""))
+        })
+        .and_then(|line| line.split("reading={").nth(1))
+        .and_then(|rest| rest.split('}').next())
+        .map_or(0, |set| {
+            set.split(',').filter(|p| !p.trim().is_empty()).count()
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Docker and the stand-in images: run scripts/test"]
+async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
+    let image = std::env::var("RECOSCOPE_IMAGE").expect("RECOSCOPE_IMAGE (set by scripts/test)");
+    let port = free_port();
+    let project = Project {
+        // Short: it prefixes every container, network and volume name.
+        name: unique("rct").chars().take(15).collect(),
+        env: vec![
+            ("RECOSCOPE_IMAGE", image),
+            ("RECOSCOPE_PORT", port.to_string()),
+            ("CLICKHOUSE_PASSWORD", unique("pw-")),
+            ("RECOSCOPE_ADMIN_TOKEN", unique("admin-")),
+        ],
+    };
+
+    // `up` returns once every container is started, which for the app means after its
+    // services passed their health checks and `migrate` exited 0.
+    project.ok(&["up", "-d"]);
+    let migrate = project.containers("migrate");
+    assert_eq!(migrate.len(), 1);
+    assert_eq!(
+        docker_inspect(&migrate[0], "{{.State.ExitCode}}"),
+        "0",
+        "{}",
+        project.logs()
+    );
+    let workers = project.containers("worker");
+    assert_eq!(workers.len(), 2, "compose.yaml runs two workers");
+
+    // The API container turns healthy by its own health check (the image's `probe`).
+    let serve = project.containers("serve").remove(0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while docker_inspect(&serve, "{{.State.Health.Status}}") != "healthy" {
+        assert!(
+            Instant::now() < deadline,
+            "serve never healthy:\n{}",
+            project.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // A tenant and a write key from the image's CLI, into the MongoDB-protocol store the
+    // API reads its keys from.
+    let tenant = "shop";
+    project.ok(&[
+        "exec",
+        "-T",
+        "serve",
+        "/app/recoscope",
+        "tenants",
+        "create",
+        tenant,
+    ]);
+    let issued = project.ok(&[
+        "exec",
+        "-T",
+        "serve",
+        "/app/recoscope",
+        "keys",
+        "issue",
+        tenant,
+    ]);
+    let key = serde_json::from_str::<serde_json::Value>(&issued).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Events through the published port; the API picks the new key up within
+    // INGEST_KEYS_REFRESH_SECS (5 s).
+    let now_ms = recoscope_core::clock::now_ms();
+    let events: Vec<Event> = (0..40)
+        .map(|i| {
+            let action = if i % 4 == 0 {
+                ActionType::Click
+            } else {
+                ActionType::Impression
+            };
+            let mut e =
+                Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 60_000 - i * 1000).ok();
+            e
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http
+            .post(format!("{api}/api/v1/behaviors"))
+            .header("X-Recoscope-Key", &key)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            status == 401 && Instant::now() < deadline,
+            "{status}: {}",
+            response.text().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The two workers load them into ClickHouse, each row once.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let counted = project.compose(&[
+            "exec",
+            "-T",
+            "clickhouse",
+            "clickhouse-client",
+            "--query",
+            "SELECT count(), uniqExact(item_id) FROM recoscope.user_behaviors",
+        ]);
+        let counted = String::from_utf8_lossy(&counted.stdout).trim().to_string();
+        if counted == "40\t40" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ClickHouse has {counted:?}, not 40 rows:\n{}",
+            project.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The two replicas share the topic's 6 partitions, 3 each, in the loader's group.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shares: Vec<usize> = workers
+            .iter()
+            .map(|worker| partitions_read(&container_logs(worker), "clickhouse-sink"))
+            .collect();
+        if shares == [3, 3] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions per worker: {shares:?}\n{}",
+            project.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The dashboard answers on the published port.
+    let page = http.get(format!("{api}/signin")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/pkg/recoscope"));
+
+    // SIGTERM (compose's stop): each worker delivers, commits, leaves its group and exits 0.
+    project.ok(&["stop", "-t", "30", "worker"]);
+    for worker in &workers {
+        assert_eq!(
+            docker_inspect(worker, "{{.State.ExitCode}}"),
+            "0",
+            "{}",
+            project.logs()
+        );
+    }
 }

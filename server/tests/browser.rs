@@ -24,23 +24,7 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
     );
     let app = TestApp::start().await;
 
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let events: Vec<Event> = (0..40)
-        .map(|i| {
-            let action = if i % 8 == 0 {
-                ActionType::Click
-            } else {
-                ActionType::Impression
-            };
-            let mut e =
-                Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action).unwrap();
-            e.timestamp = UnixMillis::new(now_ms - 60_000 - i * 1000).ok();
-            e
-        })
-        .collect();
+    let events = support::feed_events(40, 8);
     assert_eq!(app.post_events(&events).await.status(), 200);
     assert_eq!(app.wait_for_rows(40).await, 40);
 

@@ -13,7 +13,6 @@
 
 mod support;
 
-use recoscope_core::{ActionType, Event, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -332,20 +331,7 @@ async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
 
     // Events through the published port; the API picks the new key up within
     // INGEST_KEYS_REFRESH_SECS (5 s).
-    let now_ms = recoscope_core::clock::now_ms();
-    let events: Vec<Event> = (0..40)
-        .map(|i| {
-            let action = if i % 4 == 0 {
-                ActionType::Click
-            } else {
-                ActionType::Impression
-            };
-            let mut e =
-                Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action).unwrap();
-            e.timestamp = UnixMillis::new(now_ms - 60_000 - i * 1000).ok();
-            e
-        })
-        .collect();
+    let events = support::feed_events(40, 4);
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -11,7 +11,6 @@
 mod support;
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseConfig, Query};
-use recoscope_core::{ActionType, Event, UnixMillis};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::dom::{chart_markup, dump_dom, sign_in_url};
@@ -223,20 +222,7 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     );
 
     // Events through the container's API...
-    let now_ms = recoscope_core::clock::now_ms();
-    let events: Vec<Event> = (0..30)
-        .map(|i| {
-            let action = if i % 6 == 0 {
-                ActionType::Click
-            } else {
-                ActionType::Impression
-            };
-            let mut e =
-                Event::new("home_feed", format!("u{}", i % 5), format!("i{i}"), action).unwrap();
-            e.timestamp = UnixMillis::new(now_ms - 120_000 - i * 1000).ok();
-            e
-        })
-        .collect();
+    let events = support::feed_events(30, 6);
     let response = http
         .post(format!("{api}/api/v1/behaviors"))
         .header("X-Recoscope-Key", &key)

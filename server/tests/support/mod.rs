@@ -184,6 +184,27 @@ pub fn tenant_store(config: &Config) -> Arc<dyn TenantStore> {
         .clone()
 }
 
+/// `count` feed events from the last minutes: item `i0`, `i1`, … each once, 7 users in turn,
+/// every `click_every`-th a click and the rest impressions, a second apart, the newest a
+/// minute old.
+pub fn feed_events(count: i64, click_every: i64) -> Vec<recoscope_core::Event> {
+    use recoscope_core::{ActionType, Event, UnixMillis};
+    let now_ms = recoscope_core::clock::now_ms();
+    (0..count)
+        .map(|i| {
+            let action = if i % click_every == 0 {
+                ActionType::Click
+            } else {
+                ActionType::Impression
+            };
+            let mut e =
+                Event::new("home_feed", format!("u{}", i % 7), format!("i{i}"), action).unwrap();
+            e.timestamp = UnixMillis::new(now_ms - 60_000 - i * 1000).ok();
+            e
+        })
+        .collect()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::unique;
+use support::{unique, wait_until};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -293,15 +293,15 @@ async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
 
     // The API container turns healthy by its own health check (the image's `probe`).
     let serve = project.containers("serve").remove(0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while docker_inspect(&serve, "{{.State.Health.Status}}") != "healthy" {
-        assert!(
-            Instant::now() < deadline,
-            "serve never healthy:\n{}",
-            project.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until(
+        120,
+        async || match docker_inspect(&serve, "{{.State.Health.Status}}") {
+            status if status == "healthy" => Ok(()),
+            status => Err(format!("serve is {status:?}")),
+        },
+        || project.logs(),
+    )
+    .await;
 
     // A tenant and a write key from the image's CLI, into the MongoDB-protocol store the
     // API reads its keys from.
@@ -356,45 +356,44 @@ async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
     }
 
     // The two workers load them into ClickHouse, each row once.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let counted = project.compose(&[
-            "exec",
-            "-T",
-            "clickhouse",
-            "clickhouse-client",
-            "--query",
-            "SELECT count(), uniqExact(item_id) FROM recoscope.user_behaviors",
-        ]);
-        let counted = String::from_utf8_lossy(&counted.stdout).trim().to_string();
-        if counted == "40\t40" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ClickHouse has {counted:?}, not 40 rows:\n{}",
-            project.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until(
+        90,
+        async || {
+            let counted = project.compose(&[
+                "exec",
+                "-T",
+                "clickhouse",
+                "clickhouse-client",
+                "--query",
+                "SELECT count(), uniqExact(item_id) FROM recoscope.user_behaviors",
+            ]);
+            match String::from_utf8_lossy(&counted.stdout).trim() {
+                "40\t40" => Ok(()),
+                other => Err(format!(
+                    "rows, items in ClickHouse: {other:?}, not 40 and 40"
+                )),
+            }
+        },
+        || project.logs(),
+    )
+    .await;
 
     // The two replicas share the topic's 6 partitions, 3 each, in the loader's group.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let shares: Vec<usize> = workers
-            .iter()
-            .map(|worker| partitions_read(&container_logs(worker), "clickhouse-sink"))
-            .collect();
-        if shares == [3, 3] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "partitions per worker: {shares:?}\n{}",
-            project.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until(
+        60,
+        async || {
+            let shares: Vec<usize> = workers
+                .iter()
+                .map(|worker| partitions_read(&container_logs(worker), "clickhouse-sink"))
+                .collect();
+            match shares[..] {
+                [3, 3] => Ok(()),
+                _ => Err(format!("partitions per worker: {shares:?}")),
+            }
+        },
+        || project.logs(),
+    )
+    .await;
 
     // The dashboard answers on the published port.
     let page = http.get(format!("{api}/signin")).send().await.unwrap();

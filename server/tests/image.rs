@@ -12,9 +12,9 @@ mod support;
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseConfig, Query};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::dom::{chart_markup, dump_dom, sign_in_url};
-use support::{delete_redis_keys, drop_database_blocking, unique, Broker};
+use support::{delete_redis_keys, drop_database_blocking, unique, wait_until, Broker};
 
 /// podman as these machines run it (crun fails here; the defaults' open-file limit is low).
 fn podman(args: &[&str]) -> Output {
@@ -116,20 +116,16 @@ fn free_port() -> u16 {
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, container: &Container) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok(response) = http.get(url).send().await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} not ready; logs:\n{}",
-            container.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until(
+        90,
+        async || match http.get(url).send().await {
+            Ok(response) if response.status() == 200 => Ok(()),
+            Ok(response) => Err(format!("{url}: {}", response.status())),
+            Err(error) => Err(format!("{url}: {error}")),
+        },
+        || container.logs(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,26 +229,25 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     // ...loaded into ClickHouse by the worker container.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        #[derive(serde::Deserialize)]
-        struct Count {
-            rows: u64,
-        }
-        let rows = clickhouse
-            .fetch_one::<Count>(Query::new("SELECT count() AS rows FROM user_behaviors"))
-            .await
-            .map_or(0, |c| c.rows);
-        if rows == 30 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{rows} of 30 rows; worker logs:\n{}",
-            worker.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    #[derive(serde::Deserialize)]
+    struct Count {
+        rows: u64,
     }
+    wait_until(
+        60,
+        async || {
+            let rows = clickhouse
+                .fetch_one::<Count>(Query::new("SELECT count() AS rows FROM user_behaviors"))
+                .await
+                .map_or(0, |c| c.rows);
+            match rows {
+                30 => Ok(()),
+                _ => Err(format!("{rows} of 30 rows in ClickHouse")),
+            }
+        },
+        || worker.logs(),
+    )
+    .await;
 
     // The dashboard from the container hydrates and draws, signed in with a read key the
     // image's own CLI issues.

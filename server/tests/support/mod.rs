@@ -184,6 +184,26 @@ pub fn tenant_store(config: &Config) -> Arc<dyn TenantStore> {
         .clone()
 }
 
+/// Polls `check` twice a second until it returns `Ok`. After `seconds` it panics with the
+/// last state `check` reported and `context()` (logs, say: gathered only then).
+pub async fn wait_until(
+    seconds: u64,
+    mut check: impl AsyncFnMut() -> Result<(), String>,
+    context: impl FnOnce() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let state = match check().await {
+            Ok(()) => return,
+            Err(state) => state,
+        };
+        if Instant::now() >= deadline {
+            panic!("still waiting after {seconds} s: {state}\n{}", context());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// `count` feed events from the last minutes: item `i0`, `i1`, … each once, 7 users in turn,
 /// every `click_every`-th a click and the rest impressions, a second apart, the newest a
 /// minute old.

@@ -15,7 +15,7 @@ pub enum Dimension {
     Position,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DistributionRow {
     /// The value; empty when the events did not say (no device, no position).
     pub value: String,

@@ -17,7 +17,7 @@ pub enum RankBy {
     Ctr,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TopItem {
     pub item_id: String,
     /// From the item catalog; `None` when the catalog does not have the item.

@@ -651,17 +651,23 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
         );
     }
     // 6 users saw an impression, 4 clicked and viewed: the funnel and the tables say so.
-    assert!(
-        html.contains("<span class=\"funnel-name\">impression</span>"),
-        "{html}"
-    );
+    assert!(html.contains("<td>impression</td>"), "{html}");
     assert!(html.contains("tablet"), "{html}");
     assert!(html.contains("exp-page"), "{html}");
     assert!(
         html.contains("<span class=\"item-id\">item-1</span>"),
         "the top item is listed: {html}"
     );
-    assert!(html.contains("id=\"daily-effect-chart\""));
+    // Every view has its chart beside its table.
+    for chart in [
+        "daily-effect-chart",
+        "funnel-chart",
+        "device-chart",
+        "position-chart",
+        "top-items-chart",
+    ] {
+        assert!(html.contains(&format!("id=\"{chart}\"")), "{chart}");
+    }
     assert!(!html.contains("Could not load"), "{html}");
     app.cleanup().await;
 }

@@ -111,7 +111,7 @@ async fn the_live_view_hydrates_and_draws_the_minute_chart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the browser bundle and Chromium: run scripts/test"]
-async fn the_insights_page_hydrates_and_draws_the_daily_chart() {
+async fn the_insights_page_hydrates_and_draws_every_chart() {
     let app = TestApp::start().await;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -133,12 +133,21 @@ async fn the_insights_page_hydrates_and_draws_the_daily_chart() {
         !console.contains("panicked at"),
         "the wasm bundle panicked:\n{console}"
     );
-    assert!(dom.contains("funnel-step"), "no funnel:\n{dom}");
-    let chart = chart_markup(&dom, "daily-effect-chart");
-    assert!(
-        chart.contains("<canvas"),
-        "no chart was drawn; chart markup:\n{chart}\nconsole:\n{console}"
-    );
+    assert!(dom.contains("funnel-step"), "no funnel table:\n{dom}");
+    // Every view draws its chart (the tables beside them are the accessible view).
+    for id in [
+        "daily-effect-chart",
+        "funnel-chart",
+        "device-chart",
+        "position-chart",
+        "top-items-chart",
+    ] {
+        let chart = chart_markup(&dom, id);
+        assert!(
+            chart.contains("<canvas"),
+            "{id} was not drawn; chart markup:\n{chart}\nconsole:\n{console}"
+        );
+    }
     app.cleanup().await;
 }
 

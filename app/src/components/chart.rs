@@ -1,28 +1,105 @@
-//! What the dashboard's line charts share: the two-axis layout, and the card that holds a
-//! chart. The server renders the card and an accessible summary; the chart itself is drawn in
+//! What the dashboard's charts share: the two-axis layout (lines and bars), ranked bars, the
+//! funnel, and the card that holds a chart. The server renders the card and an accessible summary; the chart itself is drawn in
 //! the browser after hydration (charming's `WasmRenderer` over the ECharts bundle the app
 //! serves from its own assets).
 
 use charming::{
     component::{Axis, Grid, Legend},
-    element::{AxisType, Tooltip, Trigger},
-    series::Line,
+    datatype::NumericValue,
+    element::{AxisLabel, AxisType, Tooltip, Trigger},
+    series::{Bar, Funnel, Line},
     Chart,
 };
 use leptos::prelude::*;
 
-/// One line: its name, its y axis (0 left, 1 right) and its points.
+/// One line: its name, its y axis (0 left, 1 right) and its points. A `None` point is one
+/// where the value is undefined (a rate with nothing to divide by): ECharts leaves a gap
+/// there rather than drawing a zero that never happened.
 pub struct LineSeries<'a> {
     pub name: &'a str,
     pub axis: u8,
-    pub data: Vec<i64>,
+    pub data: Vec<Option<NumericValue>>,
+    /// Drawn as bars rather than a line (counts per category).
+    pub bars: bool,
 }
 
-/// Lines over category labels, with two value axes: large counts on the left, the smaller
-/// ones (clicks, conversions) on the right so their shape stays visible.
-pub fn two_axis_lines(
+impl<'a> LineSeries<'a> {
+    /// A line of counts, every point defined.
+    pub fn counts(name: &'a str, axis: u8, counts: impl IntoIterator<Item = u64>) -> Self {
+        let data = counts
+            .into_iter()
+            .map(|c| Some(NumericValue::Integer(c as i64)))
+            .collect();
+        LineSeries {
+            name,
+            axis,
+            data,
+            bars: false,
+        }
+    }
+
+    /// A line of ratios (0.0342) drawn as percentages (3.42), to two decimals; undefined
+    /// ratios stay gaps.
+    pub fn percentages(
+        name: &'a str,
+        axis: u8,
+        ratios: impl IntoIterator<Item = Option<f64>>,
+    ) -> Self {
+        let data = ratios
+            .into_iter()
+            .map(|r| r.map(|r| NumericValue::Float((r * 10_000.0).round() / 100.0)))
+            .collect();
+        LineSeries {
+            name,
+            axis,
+            data,
+            bars: false,
+        }
+    }
+
+    /// The same values as bars.
+    pub fn as_bars(self) -> Self {
+        LineSeries { bars: true, ..self }
+    }
+}
+
+/// A value axis: its name, and whether its values are percentages (labelled "12.5 %").
+#[derive(Clone, Copy)]
+pub struct ValueAxis<'a> {
+    pub name: &'a str,
+    pub percent: bool,
+}
+
+impl<'a> ValueAxis<'a> {
+    pub fn counts(name: &'a str) -> Self {
+        ValueAxis {
+            name,
+            percent: false,
+        }
+    }
+
+    pub fn percent(name: &'a str) -> Self {
+        ValueAxis {
+            name,
+            percent: true,
+        }
+    }
+
+    fn axis(self) -> Axis {
+        let axis = Axis::new().type_(AxisType::Value).name(self.name);
+        if self.percent {
+            axis.axis_label(AxisLabel::new().formatter("{value} %"))
+        } else {
+            axis
+        }
+    }
+}
+
+/// Lines (or bars) over category labels, with two value axes: large counts on the left, the
+/// smaller ones (clicks, conversions) or rates on the right so their shape stays visible.
+pub fn two_axis_chart(
     labels: Vec<String>,
-    (left, right): (&str, &str),
+    (left, right): (ValueAxis<'_>, ValueAxis<'_>),
     smooth: bool,
     lines: Vec<LineSeries<'_>>,
 ) -> Chart {
@@ -37,19 +114,76 @@ pub fn two_axis_lines(
                 .contain_label(true),
         )
         .x_axis(Axis::new().type_(AxisType::Category).data(labels))
-        .y_axis(Axis::new().type_(AxisType::Value).name(left))
-        .y_axis(Axis::new().type_(AxisType::Value).name(right));
+        .y_axis(left.axis())
+        .y_axis(right.axis());
     for line in lines {
-        chart = chart.series(
-            Line::new()
-                .name(line.name)
-                .smooth(smooth)
-                .show_symbol(false)
-                .y_axis_index(line.axis)
-                .data(line.data),
-        );
+        chart = if line.bars {
+            chart.series(
+                Bar::new()
+                    .name(line.name)
+                    .y_axis_index(line.axis)
+                    .data(line.data),
+            )
+        } else {
+            chart.series(
+                Line::new()
+                    .name(line.name)
+                    .smooth(smooth)
+                    .show_symbol(false)
+                    .y_axis_index(line.axis)
+                    .data(line.data),
+            )
+        };
     }
     chart
+}
+
+/// Horizontal bars, the first label at the top: a ranking (the top items by clicks).
+pub fn ranked_bars(labels: Vec<String>, name: &str, values: Vec<u64>) -> Chart {
+    Chart::new()
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .grid(
+            Grid::new()
+                .left("3%")
+                .right("4%")
+                .bottom("3%")
+                .contain_label(true),
+        )
+        .x_axis(Axis::new().type_(AxisType::Value).name(name))
+        .y_axis(
+            Axis::new()
+                .type_(AxisType::Category)
+                .inverse(true)
+                .data(labels),
+        )
+        .series(
+            Bar::new()
+                .name(name)
+                .data(values.into_iter().map(|v| v as i64).collect()),
+        )
+}
+
+/// A funnel of users per step, widths relative to the first step (ECharts' default scale
+/// is 0–100, which would draw every step above 100 users at full width).
+pub fn funnel(name: &str, steps: Vec<(String, u64)>) -> Chart {
+    let first = steps.first().map_or(1, |(_, users)| (*users).max(1));
+    Chart::new()
+        .tooltip(Tooltip::new().trigger(Trigger::Item))
+        .series(
+            Funnel::new()
+                .name(name)
+                .min(0.0)
+                .max(first as f64)
+                .gap(2.0)
+                .left("10%")
+                .width("70%")
+                .data(
+                    steps
+                        .into_iter()
+                        .map(|(step, users)| (users as i64, step))
+                        .collect(),
+                ),
+        )
 }
 
 /// Draws `chart` into the element `id` once it is in the document, checking every 50 ms for

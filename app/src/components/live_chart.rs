@@ -1,6 +1,6 @@
 //! The last 60 minutes as a charming (ECharts) line chart.
 
-use super::chart::{two_axis_lines, ChartCard, LineSeries};
+use super::chart::{two_axis_chart, ChartCard, LineSeries, ValueAxis};
 use super::format;
 use crate::analytics::live::LiveMinute;
 use charming::Chart;
@@ -13,14 +13,15 @@ pub fn live_chart(minutes: &[LiveMinute]) -> Chart {
         .iter()
         .map(|m| format::minute_label(m.minute))
         .collect();
-    let line = |name, axis, pick: fn(&LiveMinute) -> u64| LineSeries {
-        name,
-        axis,
-        data: minutes.iter().map(|m| pick(m) as i64).collect(),
+    let line = |name, axis, pick: fn(&LiveMinute) -> u64| {
+        LineSeries::counts(name, axis, minutes.iter().map(pick))
     };
-    two_axis_lines(
+    two_axis_chart(
         labels,
-        ("Events · impressions", "Clicks · conversions"),
+        (
+            ValueAxis::counts("Events · impressions"),
+            ValueAxis::counts("Clicks · conversions"),
+        ),
         false,
         vec![
             line("Events", 0, |m| m.events),

@@ -1,6 +1,6 @@
 //! The overview's trend (hourly, or daily for long ranges) as a charming (ECharts) line chart.
 
-use super::chart::{two_axis_lines, ChartCard, LineSeries};
+use super::chart::{two_axis_chart, ChartCard, LineSeries, ValueAxis};
 use super::format;
 use crate::analytics::overview::TrendPoint;
 use charming::Chart;
@@ -17,14 +17,15 @@ pub fn trend_chart(points: &[TrendPoint], bucket_secs: i64) -> Chart {
         }
     };
     let labels = points.iter().map(|p| label(p.hour)).collect();
-    let line = |name, axis, pick: fn(&TrendPoint) -> u64| LineSeries {
-        name,
-        axis,
-        data: points.iter().map(|p| pick(p) as i64).collect(),
+    let line = |name, axis, pick: fn(&TrendPoint) -> u64| {
+        LineSeries::counts(name, axis, points.iter().map(pick))
     };
-    two_axis_lines(
+    two_axis_chart(
         labels,
-        ("Impressions", "Clicks · conversions"),
+        (
+            ValueAxis::counts("Impressions"),
+            ValueAxis::counts("Clicks · conversions"),
+        ),
         true,
         vec![
             line("Impressions", 0, |p| p.impressions),

@@ -7,14 +7,17 @@ use crate::analytics::distributions::{Dimension, Distribution};
 use crate::analytics::experiments::{Experiment, Experiments};
 use crate::analytics::funnel::Funnel;
 use crate::analytics::top_items::{RankBy, TopItems};
-use crate::analytics::trends::{Granularity, Trends};
+use crate::analytics::trends::{Granularity, TrendBucket, Trends};
 use crate::analytics::{
     get_distribution, get_experiments, get_funnel, get_scopes, get_top_items, get_trends,
 };
-use crate::components::chart::{two_axis_lines, ChartCard, LineSeries};
+use crate::components::chart::{
+    funnel, ranked_bars, two_axis_chart, ChartCard, LineSeries, ValueAxis,
+};
 use crate::components::format;
 use crate::components::item_name::ItemName;
 use crate::components::page::{LoadError, ScopeFilters};
+use charming::Chart;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -135,12 +138,12 @@ pub fn InsightsPage() -> impl IntoView {
         <div class="two-columns">
             <Section title="By device" testid="by-device">
                 {move || Suspend::new(async move {
-                    devices.await.map(|d| view! { <DistributionTable distribution=d label="Device" /> })
+                    devices.await.map(|d| view! { <DistributionView distribution=d label="Device" chart_id="device-chart" /> })
                 })}
             </Section>
             <Section title="By list position" testid="by-position">
                 {move || Suspend::new(async move {
-                    positions.await.map(|d| view! { <DistributionTable distribution=d label="Position" /> })
+                    positions.await.map(|d| view! { <DistributionView distribution=d label="Position" chart_id="position-chart" /> })
                 })}
             </Section>
         </div>
@@ -206,19 +209,7 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
         .collect_view();
     view! {
         <ChartCard id="daily-effect-chart" caption="CTR and conversion rate" summary
-            draw=move || {
-                // Percentages in hundredths of a percent, so the axes stay integers.
-                let per = |r: Option<f64>| r.map(|r| (r * 10_000.0).round() as i64).unwrap_or(0);
-                two_axis_lines(
-                    buckets.iter().map(|b| b.label.clone()).collect(),
-                    ("CTR (0.01%)", "Conversion (0.01%)"),
-                    false,
-                    vec![
-                        LineSeries { name: "CTR", axis: 0, data: buckets.iter().map(|b| per(b.ctr)).collect() },
-                        LineSeries { name: "Conversion rate", axis: 1, data: buckets.iter().map(|b| per(b.conversion_rate)).collect() },
-                    ],
-                )
-            } />
+            draw=move || daily_effect_chart(&buckets) />
         <table class="data">
             <thead><tr><th>"Day"</th><th>"Impressions"</th><th>"Clicks"</th><th>"CTR"</th>
                 <th>"Orders"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
@@ -228,48 +219,124 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
     .into_any()
 }
 
+/// CTR and conversion rate per day, as percentages on percentage axes. A day without
+/// impressions has no CTR (and one without clicks no conversion rate): a gap, not a 0 %.
+fn daily_effect_chart(buckets: &[TrendBucket]) -> Chart {
+    two_axis_chart(
+        buckets.iter().map(|b| b.label.clone()).collect(),
+        (ValueAxis::percent("CTR"), ValueAxis::percent("Conversion")),
+        false,
+        vec![
+            LineSeries::percentages("CTR", 0, buckets.iter().map(|b| b.ctr)),
+            LineSeries::percentages(
+                "Conversion rate",
+                1,
+                buckets.iter().map(|b| b.conversion_rate),
+            ),
+        ],
+    )
+}
+
 #[component]
 fn FunnelView(funnel: Funnel) -> impl IntoView {
     if funnel.steps.is_empty() {
         return nothing("impressions");
     }
-    let first = funnel.steps[0].users.max(1) as f64;
-    funnel
+    let first = &funnel.steps[0];
+    let summary = format!(
+        "Users per step, in order within {} minutes: {} saw an impression, {} of them ordered.",
+        funnel.window_secs / 60,
+        format::count(first.users),
+        format::count(funnel.steps.last().map_or(0, |s| s.users)),
+    );
+    let steps: Vec<(String, u64)> = funnel
+        .steps
+        .iter()
+        .map(|s| (s.action.clone(), s.users))
+        .collect();
+    let rows = funnel
         .steps
         .into_iter()
         .map(|step| {
-            let width = format!("width: {:.1}%", step.users as f64 / first * 100.0);
             view! {
-                <div class="funnel-step">
-                    <span class="funnel-name">{step.action}</span>
-                    <span class="funnel-bar"><span class="bar" style=width></span></span>
-                    <span class="num">{format::count(step.users)}</span>
-                    <span class="num muted" title="from the step before">
-                        {format::percent(step.from_previous)}</span>
-                </div>
+                <tr class="funnel-step">
+                    <td>{step.action}</td>
+                    <td class="num">{format::count(step.users)}</td>
+                    <td class="num">{format::percent(step.from_previous)}</td>
+                    <td class="num">{format::percent(step.from_first)}</td>
+                </tr>
             }
         })
-        .collect_view()
-        .into_any()
+        .collect_view();
+    view! {
+        <ChartCard id="funnel-chart" caption="Users per step" summary
+            draw=move || funnel_chart(steps) />
+        <table class="data">
+            <thead><tr><th>"Step"</th><th>"Users"</th><th>"From the step before"</th>
+                <th>"From impressions"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+fn funnel_chart(steps: Vec<(String, u64)>) -> Chart {
+    funnel("Users", steps)
+}
+
+/// Impressions per value as bars, CTR as a line of percentages (a gap where a value had no
+/// impressions).
+fn distribution_chart(distribution: &Distribution) -> Chart {
+    two_axis_chart(
+        distribution
+            .rows
+            .iter()
+            .map(|r| value_label(&r.value))
+            .collect(),
+        (ValueAxis::counts("Impressions"), ValueAxis::percent("CTR")),
+        false,
+        vec![
+            LineSeries::counts(
+                "Impressions",
+                0,
+                distribution.rows.iter().map(|r| r.impressions),
+            )
+            .as_bars(),
+            LineSeries::percentages("CTR", 1, distribution.rows.iter().map(|r| r.ctr)),
+        ],
+    )
+}
+
+fn value_label(value: &str) -> String {
+    if value.is_empty() {
+        "(unknown)".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 #[component]
-fn DistributionTable(distribution: Distribution, label: &'static str) -> impl IntoView {
+fn DistributionView(
+    distribution: Distribution,
+    label: &'static str,
+    chart_id: &'static str,
+) -> impl IntoView {
     if distribution.rows.is_empty() {
         return nothing("events");
     }
+    let summary = format!(
+        "Impressions and CTR by {}: {} values.",
+        label.to_lowercase(),
+        distribution.rows.len()
+    );
+    let chart = distribution_chart(&distribution);
     let rows = distribution
         .rows
         .into_iter()
         .map(|r| {
-            let value = if r.value.is_empty() {
-                "(unknown)".to_string()
-            } else {
-                r.value
-            };
             view! {
                 <tr>
-                    <td>{value}</td>
+                    <td>{value_label(&r.value)}</td>
                     <td class="num">{format::count(r.impressions)}</td>
                     <td class="num">{format::percent(r.ctr)}</td>
                     <td class="num">{format::percent(r.conversion_rate)}</td>
@@ -279,6 +346,7 @@ fn DistributionTable(distribution: Distribution, label: &'static str) -> impl In
         })
         .collect_view();
     view! {
+        <ChartCard id=chart_id caption=label summary draw=move || chart />
         <table class="data">
             <thead><tr><th>{label}</th><th>"Impressions"</th><th>"CTR"</th>
                 <th>"Conversion"</th><th>"Users"</th></tr></thead>
@@ -293,6 +361,8 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
     if top.items.is_empty() {
         return nothing("items");
     }
+    let summary = format!("The {} items clicked most in this range.", top.items.len());
+    let chart = top_items_chart(&top);
     let rows = top
         .items
         .into_iter()
@@ -316,6 +386,7 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
     });
     view! {
         {notice}
+        <ChartCard id="top-items-chart" caption="Clicks per item" summary draw=move || chart />
         <table class="data">
             <thead><tr><th>"#"</th><th>"Item"</th><th>"Category"</th><th>"Impressions"</th>
                 <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
@@ -323,6 +394,25 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
         </table>
     }
     .into_any()
+}
+
+/// Clicks per item, best at the top, named from the catalog where it has the item.
+fn top_items_chart(top: &TopItems) -> Chart {
+    ranked_bars(
+        top.items
+            .iter()
+            .map(|item| {
+                let name = item.name.as_deref().unwrap_or(&item.item_id);
+                // Long names would squeeze the bars: the table has them whole.
+                match name.char_indices().nth(28) {
+                    Some((cut, _)) => format!("{}…", &name[..cut]),
+                    None => name.to_string(),
+                }
+            })
+            .collect(),
+        "Clicks",
+        top.items.iter().map(|item| item.clicks).collect(),
+    )
 }
 
 #[component]
@@ -395,5 +485,119 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
             <tbody>{rows}</tbody>
         </table>
         <ul class="warnings">{warnings}</ul>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(label: &str, impressions: u64, clicks: u64, orders: u64) -> TrendBucket {
+        let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+        TrendBucket {
+            start: 0,
+            label: label.into(),
+            events: impressions + clicks + orders,
+            impressions,
+            clicks,
+            views: 0,
+            add_carts: 0,
+            orders,
+            active_users: 1,
+            ctr: ratio(clicks, impressions),
+            conversion_rate: ratio(orders, clicks),
+        }
+    }
+
+    #[test]
+    fn a_distribution_is_bars_of_impressions_and_a_ctr_line_with_gaps() {
+        use crate::analytics::distributions::DistributionRow;
+        let row = |value: &str, impressions: u64, ctr: Option<f64>| DistributionRow {
+            value: value.into(),
+            impressions,
+            ctr,
+            ..Default::default()
+        };
+        let distribution = Distribution {
+            tenant: "t".into(),
+            scenario: None,
+            dimension: Dimension::Device,
+            from: 0,
+            to: 1,
+            rows: vec![row("mobile", 300, Some(0.05)), row("", 0, None)],
+        };
+        let json = serde_json::to_value(distribution_chart(&distribution)).unwrap();
+        assert_eq!(
+            json["xAxis"]["data"],
+            serde_json::json!(["mobile", "(unknown)"])
+        );
+        let series = json["series"].as_array().unwrap();
+        assert_eq!(series[0]["type"], "bar");
+        assert_eq!(series[0]["data"], serde_json::json!([300, 0]));
+        assert_eq!(series[1]["type"], "line");
+        assert_eq!(series[1]["data"], serde_json::json!([5.0, null]));
+        assert_eq!(json["yAxis"][1]["axisLabel"]["formatter"], "{value} %");
+    }
+
+    #[test]
+    fn top_items_rank_from_the_top_by_name_or_id() {
+        use crate::analytics::top_items::TopItem;
+        let item = |id: &str, name: Option<&str>, clicks: u64| TopItem {
+            item_id: id.into(),
+            name: name.map(Into::into),
+            clicks,
+            ..Default::default()
+        };
+        let top = TopItems {
+            tenant: "t".into(),
+            scenario: None,
+            rank_by: RankBy::Clicks,
+            from: 0,
+            to: 1,
+            items: vec![
+                item("i1", Some("A rather long product name for a lamp"), 9),
+                item("i2", None, 4),
+            ],
+            catalog_unavailable: false,
+        };
+        let json = serde_json::to_value(top_items_chart(&top)).unwrap();
+        assert_eq!(json["yAxis"]["inverse"], true);
+        assert_eq!(
+            json["yAxis"]["data"],
+            serde_json::json!(["A rather long product name f…", "i2"])
+        );
+        assert_eq!(json["series"][0]["data"], serde_json::json!([9, 4]));
+    }
+
+    #[test]
+    fn the_funnel_scales_to_its_first_step() {
+        let json = serde_json::to_value(funnel_chart(vec![
+            ("impression".into(), 400),
+            ("click".into(), 40),
+        ]))
+        .unwrap();
+        let series = &json["series"][0];
+        assert_eq!(series["type"], "funnel");
+        assert_eq!(series["max"], 400.0);
+        assert_eq!(series["data"][1]["name"], "click");
+        assert_eq!(series["data"][1]["value"], 40);
+    }
+
+    #[test]
+    fn rates_are_percentages_and_undefined_days_are_gaps() {
+        let days = [
+            day("2026-11-29", 2000, 57, 3),
+            day("2026-11-30", 0, 0, 0),
+            day("2026-12-01", 400, 0, 0),
+        ];
+        let json = serde_json::to_value(daily_effect_chart(&days)).unwrap();
+        for axis in json["yAxis"].as_array().unwrap() {
+            assert_eq!(axis["axisLabel"]["formatter"], "{value} %", "{json}");
+        }
+        let series = json["series"].as_array().unwrap();
+        // 57 / 2000 = 2.85 %; no impressions: no CTR; impressions without clicks: 0 %.
+        assert_eq!(series[0]["data"], serde_json::json!([2.85, null, 0.0]));
+        // 3 / 57 = 5.26 %; no clicks on either later day: no conversion rate.
+        assert_eq!(series[1]["data"], serde_json::json!([5.26, null, null]));
     }
 }

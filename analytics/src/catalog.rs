@@ -18,6 +18,8 @@ pub trait CatalogReader: Send + Sync + 'static {
     fn items(&self, tenant: String, ids: Vec<String>) -> CatalogFuture<Vec<CatalogItem>>;
     /// All the tenant's scenarios.
     fn scenarios(&self, tenant: String) -> CatalogFuture<Vec<Scenario>>;
+    /// How many items the tenant's catalog holds.
+    fn count_items(&self, tenant: String) -> CatalogFuture<u64>;
 }
 
 /// The catalog reader the analytics views share.
@@ -50,6 +52,17 @@ impl Catalog {
             ),
             Err(error) => {
                 tracing::warn!(%error, tenant, "item catalog unavailable; showing ids");
+                None
+            }
+        }
+    }
+
+    /// How many items the tenant's catalog holds; `None` when the store failed (logged).
+    pub async fn count_items(&self, tenant: &str) -> Option<u64> {
+        match self.0.count_items(tenant.to_string()).await {
+            Ok(count) => Some(count),
+            Err(error) => {
+                tracing::warn!(%error, tenant, "item catalog unavailable; no item count");
                 None
             }
         }

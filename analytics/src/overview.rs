@@ -77,6 +77,21 @@ pub struct Overview {
     /// `None` when that period holds no events.
     pub previous: Option<Kpis>,
     pub trend: Vec<TrendPoint>,
+    /// What the tenant has set up, beside what happened.
+    #[serde(default)]
+    pub setup: Setup,
+}
+
+/// The tenant's setup beside its events: what its catalog holds, and how many scenarios
+/// served recommendations in the range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    /// Items in the catalog; `None` when the catalog could not be read.
+    pub catalog_items: Option<u64>,
+    /// Scenarios the catalog names; `None` when it could not be read.
+    pub catalog_scenarios: Option<u64>,
+    /// Scenarios with at least one impression in the range (within the chosen scenario).
+    pub active_scenarios: u64,
 }
 
 /// The range `[until - hours, until)` with both ends moved out to whole hours.
@@ -103,9 +118,19 @@ pub async fn overview_for(
     let scenario = scenario.filter(|s| !s.is_empty());
     let until = until.unwrap_or_else(now_secs);
     let (from, to) = hour_range(until, hours);
-    query::overview(&db.clickhouse, tenant, scenario.as_deref(), from, to)
-        .await
-        .map_err(|e| super::query_failed("overview", e))
+    let (overview, active, items, scenarios) = futures::join!(
+        query::overview(&db.clickhouse, tenant, scenario.as_deref(), from, to),
+        query::active_scenarios(&db.clickhouse, tenant, scenario.as_deref(), from, to),
+        db.catalog.count_items(tenant),
+        db.catalog.scenarios(tenant),
+    );
+    let mut overview = overview.map_err(|e| super::query_failed("overview", e))?;
+    overview.setup = Setup {
+        catalog_items: items,
+        catalog_scenarios: scenarios.map(|s| s.len() as u64),
+        active_scenarios: active.map_err(|e| super::query_failed("overview", e))?,
+    };
+    Ok(overview)
 }
 
 #[cfg(feature = "server")]
@@ -119,8 +144,8 @@ fn now_secs() -> i64 {
 /// The overview's SQL: one query over the rollup for both periods.
 #[cfg(feature = "server")]
 mod query {
-    use super::{Kpis, Overview, TrendPoint};
-    use crate::sql::{StateRows, START, UTC_DAY};
+    use super::{Kpis, Overview, Setup, TrendPoint};
+    use crate::sql::{StateRows, SCENARIO, START, UTC_DAY};
     use recoscope_clickhouse::{ClickHouse, ClickHouseError};
     use serde::Deserialize;
     use std::collections::BTreeMap;
@@ -220,7 +245,31 @@ mod query {
             },
             kpis,
             previous,
+            setup: Setup::default(),
         })
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct ScenarioRow {
+        impressions: u64,
+    }
+
+    /// How many scenarios (of `scenario`, or all) had impressions in `[from, to)`.
+    pub async fn active_scenarios(
+        ch: &ClickHouse,
+        tenant: &str,
+        scenario: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<u64, ClickHouseError> {
+        let query = StateRows::new(tenant, scenario, SCENARIO)
+            .days_and_hours(CURRENT, from, to)
+            .select(
+                "bucket, sumMerge(impressions) AS impressions",
+                "GROUP BY bucket",
+            );
+        let rows = ch.fetch::<ScenarioRow>(query).await?;
+        Ok(rows.iter().filter(|r| r.impressions > 0).count() as u64)
     }
 
     /// Every bucket of `[from, to)` (`step` seconds, starting at `from` aligned down to a whole

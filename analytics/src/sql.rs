@@ -58,6 +58,8 @@ pub(crate) struct StateRows<'a> {
 pub(crate) const UTC_DAY: &str = "toInt64(toUInt32(toStartOfDay(t)))";
 /// The row's own start (its hour, for hourly rows), as a bucket.
 pub(crate) const START: &str = "toInt64(toUInt32(t))";
+/// Not a time bucket: rows grouped by scenario (`bucket` is then the scenario id).
+pub(crate) const SCENARIO: &str = "scenario_id";
 
 impl<'a> StateRows<'a> {
     /// Rows of `tenant` (and `scenario`, or all), bucketed by `bucket`: an expression of the

@@ -105,6 +105,16 @@ impl CatalogReader for StoreCatalog {
                 .map_err(|e: StoreError| e.to_string())
         })
     }
+
+    fn count_items(&self, tenant: String) -> CatalogFuture<u64> {
+        let stores = self.0.clone();
+        Box::pin(async move {
+            stores
+                .catalog(move |store| store.count_items(&tenant))
+                .await
+                .map_err(|e: StoreError| e.to_string())
+        })
+    }
 }
 
 /// Read keys resolved by the tenant store.

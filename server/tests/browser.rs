@@ -155,3 +155,79 @@ async fn the_insights_page_hydrates_and_draws_every_chart() {
 fn sign_in_link(app: &TestApp, next: &str) -> String {
     sign_in_url(&app.url(""), &app.read_key, next)
 }
+
+/// The overview set to refresh every 30 s reloads its numbers by itself: events that arrive
+/// after the page was drawn show up without a reload, and the cards compare with the period
+/// before and show the tenant's set-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the browser bundle and Chromium: run scripts/test"]
+async fn the_overview_refreshes_itself_at_the_chosen_interval() {
+    let shop = support::shop::Shop::start().await;
+    let app = &shop.app;
+    assert_eq!(
+        app.post_events(&support::feed_events(40, 8)).await.status(),
+        200
+    );
+    assert_eq!(app.wait_for_rows(40).await, 40);
+
+    let page = shop
+        .browser
+        .new_page(sign_in_url(
+            &app.url(""),
+            &app.read_key,
+            "/?hours=6&refresh=30",
+        ))
+        .await
+        .unwrap();
+    let impressions = async || -> String {
+        page.evaluate(
+            "(document.querySelector('.kpi .kpi-value') || {textContent: ''}).textContent",
+        )
+        .await
+        .ok()
+        .and_then(|v| v.into_value::<String>().ok())
+        .unwrap_or_default()
+    };
+    // 35 impressions among the 40 events, then 40 more events: 70.
+    support::wait_until(
+        30,
+        async || match impressions().await.as_str() {
+            "35" => Ok(()),
+            other => Err(format!("impressions card: {other:?}")),
+        },
+        String::new,
+    )
+    .await;
+    let select = page
+        .evaluate("document.querySelector('select[name=refresh]').value")
+        .await
+        .unwrap()
+        .into_value::<String>()
+        .unwrap();
+    assert_eq!(select, "30", "the choice is shown");
+    let setup = page
+        .evaluate("document.querySelector('.kpis.setup').textContent")
+        .await
+        .unwrap()
+        .into_value::<String>()
+        .unwrap();
+    assert!(setup.contains("Active scenarios1"), "{setup}");
+    assert!(setup.contains("Items in the catalog"), "{setup}");
+
+    assert_eq!(
+        app.post_events(&support::feed_events(40, 8)).await.status(),
+        200
+    );
+    assert_eq!(app.wait_for_rows(80).await, 80);
+    support::wait_until(
+        45,
+        async || match impressions().await.as_str() {
+            "70" => Ok(()),
+            other => Err(format!("impressions card after new events: {other:?}")),
+        },
+        String::new,
+    )
+    .await;
+    page.close().await.unwrap();
+    shop.finish().await;
+}

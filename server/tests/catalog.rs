@@ -222,6 +222,33 @@ async fn a_catalog_imported_by_the_cli_names_top_items_hot_items_and_scenarios()
         ],
     );
     assert!(!ok && err.contains("--format"), "{err}");
+
+    // The overview puts the set-up beside the events: 3 items (item-2 came with the second
+    // import) and 2 scenarios in the catalog; the scenarios that served impressions in the range, in the catalog or not
+    // (`home` and `side`; `new_slot` had none, and clicks alone do not make one active).
+    let impressions: Vec<Event> = [("home", "u1"), ("home", "u2"), ("side", "u1")]
+        .into_iter()
+        .map(|(scenario, user)| Event::new(scenario, user, "item-1", ActionType::Impression))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(app.post_events(&impressions).await.status(), 200);
+    assert_eq!(app.wait_for_rows(9).await, 9);
+    let (status, overview) = app
+        .get_json("/api/v1/analytics/overview?hours=24", Some(&app.read_key))
+        .await;
+    assert_eq!(status, 200, "{overview}");
+    assert_eq!(
+        overview["setup"],
+        json!({"catalog_items": 3, "catalog_scenarios": 2, "active_scenarios": 2}),
+        "{overview}"
+    );
+    let (_, home) = app
+        .get_json(
+            "/api/v1/analytics/overview?hours=24&scenario=new_slot",
+            Some(&app.read_key),
+        )
+        .await;
+    assert_eq!(home["setup"]["active_scenarios"], 0, "{home}");
     app.cleanup().await;
 }
 

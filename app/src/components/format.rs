@@ -21,6 +21,36 @@ pub fn percent(ratio: Option<f64>) -> String {
     }
 }
 
+/// How a count moved against the period before: `+12.5%`, `−3.0%`, `new` (from nothing), or
+/// `None` when the period before had no events at all (nothing to compare with).
+pub fn count_change(now: u64, before: Option<u64>) -> Option<String> {
+    let before = before?;
+    if before == 0 {
+        return Some(if now == 0 { "±0%" } else { "new" }.to_string());
+    }
+    let change = (now as f64 - before as f64) / before as f64 * 100.0;
+    Some(signed(change, "%"))
+}
+
+/// How a rate moved against the period before, in percentage points (`+0.42 pp`); `None`
+/// when either rate is undefined.
+pub fn rate_change(now: Option<f64>, before: Option<f64>) -> Option<String> {
+    Some(signed((now? - before?) * 100.0, " pp"))
+}
+
+/// `+1.25`, `−0.50` (a real minus sign), `±0.00`, with `unit` after.
+fn signed(value: f64, unit: &str) -> String {
+    let rounded = (value * 100.0).round() / 100.0;
+    let sign = if rounded > 0.0 {
+        "+"
+    } else if rounded < 0.0 {
+        "−"
+    } else {
+        "±"
+    };
+    format!("{sign}{:.2}{unit}", rounded.abs())
+}
+
 /// Start of an hour (epoch seconds) as `MM-DD HH:00`, UTC.
 pub fn hour_label(epoch_secs: i64) -> String {
     chrono::DateTime::from_timestamp(epoch_secs, 0)
@@ -71,5 +101,20 @@ mod tests {
         assert_eq!(hour_label(3600), "01-01 01:00");
         assert_eq!(minute_label(3660), "01:01");
         assert_eq!(clock(3_661_000), "01:01:01 UTC");
+    }
+
+    #[test]
+    fn changes_are_signed_and_undefined_ones_are_absent() {
+        assert_eq!(count_change(125, Some(100)).as_deref(), Some("+25.00%"));
+        assert_eq!(count_change(97, Some(100)).as_deref(), Some("−3.00%"));
+        assert_eq!(count_change(100, Some(100)).as_deref(), Some("±0.00%"));
+        assert_eq!(count_change(5, Some(0)).as_deref(), Some("new"));
+        assert_eq!(count_change(5, None), None);
+        assert_eq!(
+            rate_change(Some(0.0542), Some(0.05)).as_deref(),
+            Some("+0.42 pp")
+        );
+        assert_eq!(rate_change(Some(0.05), None), None);
+        assert_eq!(rate_change(None, Some(0.05)), None);
     }
 }

@@ -16,6 +16,13 @@ const RANGES: [(u32, &str); 5] = [
     (720, "Last 30 days"),
 ];
 const DEFAULT_HOURS: u32 = 24;
+/// How often the page reloads its numbers by itself, in seconds (0: never).
+const REFRESH: [(u64, &str); 4] = [
+    (0, "Off"),
+    (30, "Every 30 s"),
+    (60, "Every minute"),
+    (300, "Every 5 minutes"),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 struct Filters {
@@ -52,6 +59,29 @@ pub fn DashboardPage() -> impl IntoView {
         }
     };
     let data = Resource::new(filters, load);
+    let refresh = move || {
+        query
+            .read()
+            .get("refresh")
+            .and_then(|r| r.parse::<u64>().ok())
+            .filter(|r| REFRESH.iter().any(|(s, _)| s == r))
+            .unwrap_or(0)
+    };
+    // In the browser only: reload the numbers every `refresh` seconds. The Transition keeps
+    // the current numbers on screen while the new ones load; the interval is cleared when the
+    // choice changes or the page is left.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let secs = refresh();
+        if secs > 0 {
+            if let Ok(handle) = set_interval_with_handle(
+                move || data.refetch(),
+                std::time::Duration::from_secs(secs),
+            ) {
+                on_cleanup(move || handle.clear());
+            }
+        }
+    });
 
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -60,7 +90,8 @@ pub fn DashboardPage() -> impl IntoView {
                     let page = data.await?;
                     let hours = filters().hours;
                     Ok::<_, ServerFnError>(view! {
-                        <FilterBar scopes=page.scopes.clone() scenario=filters().scenario hours=hours />
+                        <FilterBar scopes=page.scopes.clone() scenario=filters().scenario hours=hours
+                            refresh=refresh() />
                         {if !page.scopes.has_data() {
                             view! { <NoDataYet /> }.into_any()
                         } else {
@@ -75,16 +106,23 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn FilterBar(scopes: Scopes, scenario: String, hours: u32) -> impl IntoView {
+fn FilterBar(scopes: Scopes, scenario: String, hours: u32, refresh: u64) -> impl IntoView {
     let range_options = RANGES
         .iter()
         .map(|(h, label)| {
             view! { <option value=h.to_string() selected=*h == hours>{*label}</option> }
         })
         .collect_view();
+    let refresh_options = REFRESH
+        .iter()
+        .map(|(secs, label)| {
+            view! { <option value=secs.to_string() selected=*secs == refresh>{*label}</option> }
+        })
+        .collect_view();
     view! {
         <ScopeFilters scenarios=scopes.scenarios scenario>
             <label>"Range " <select name="hours">{range_options}</select></label>
+            <label>"Refresh " <select name="refresh">{refresh_options}</select></label>
         </ScopeFilters>
     }
 }
@@ -108,7 +146,7 @@ fn OverviewView(overview: Overview, scenario: String) -> impl IntoView {
                 </div>
             }.into_any(),
             Some(kpis) => view! {
-                <KpiCards kpis />
+                <KpiCards kpis previous=overview.previous setup=overview.setup />
                 <TrendChart points=overview.trend bucket_secs=overview.bucket_secs />
             }.into_any(),
         }}

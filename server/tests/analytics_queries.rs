@@ -669,5 +669,134 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
         assert!(html.contains(&format!("id=\"{chart}\"")), "{chart}");
     }
     assert!(!html.contains("Could not load"), "{html}");
+
+    // Each table's CSV holds the table: the same rows and cells, counts without grouping
+    // commas, rates without the % sign, an undefined rate empty.
+    for (section, file) in [
+        ("daily-effect", "effect-per-day.csv"),
+        ("funnel", "funnel.csv"),
+        ("by-device", "by-device.csv"),
+        ("by-position", "by-position.csv"),
+        ("top-items", "top-items.csv"),
+        ("experiments", "experiment-exp-page.csv"),
+    ] {
+        let part = streamed_part(&html, file);
+        let csv = csv_download(part, file);
+        let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());
+        let header = lines.next().unwrap();
+        let rows: Vec<Vec<String>> = lines
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect();
+        let table: Vec<Vec<String>> = table_rows(part)
+            .into_iter()
+            .map(|cells| cells.into_iter().map(|c| as_csv(&c)).collect())
+            .collect();
+        assert!(!rows.is_empty(), "{section}: an empty CSV");
+        assert_eq!(rows.len(), table.len(), "{section}: {csv}");
+        for (row, cells) in rows.iter().zip(&table) {
+            // The experiments' CSV splits the interval and the comparison into fields of
+            // their own: compare the columns both have.
+            if section == "experiments" {
+                assert_eq!(row[0], cells[0], "{section}");
+                assert_eq!(row[1], cells[1], "{section}");
+                assert_eq!(row[2], cells[2], "{section}");
+                assert_eq!(row[8..], cells[5..], "{section}");
+            } else if section == "top-items" {
+                // The table shows the item by name (or id): the CSV has both.
+                assert_eq!(row[0], cells[0], "{section}");
+                assert!(cells[1].contains(&row[1]), "{section}: {row:?} {cells:?}");
+                assert_eq!(row[3..], cells[2..], "{section}");
+            } else {
+                assert_eq!(row, cells, "{section} ({header})");
+            }
+        }
+    }
     app.cleanup().await;
+}
+
+/// The part of the streamed page that holds the link to `file`: sections load on their own,
+/// so each arrives as a `<template>` after the page's frame.
+fn streamed_part<'a>(html: &'a str, file: &str) -> &'a str {
+    let link = html
+        .find(&format!("download=\"{file}\""))
+        .unwrap_or_else(|| panic!("no link to {file}"));
+    let start = html[..link].rfind("<template").unwrap_or(0);
+    let end = link
+        + html[link..]
+            .find("</template>")
+            .unwrap_or(html.len() - link);
+    &html[start..end]
+}
+
+/// The decoded file behind the `download="{file}"` link in `html`.
+fn csv_download(html: &str, file: &str) -> String {
+    let link = html
+        .split("<a ")
+        .find(|a| a.contains(&format!("download=\"{file}\"")))
+        .unwrap_or_else(|| panic!("no link to {file}"));
+    let href = link
+        .split("href=\"data:text/csv;charset=utf-8,")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .expect("a data: URL");
+    let bytes = href.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&href[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The text of each cell of each body row of the tables in `html`.
+fn table_rows(html: &str) -> Vec<Vec<String>> {
+    html.split("<tbody>")
+        .skip(1)
+        .flat_map(|body| {
+            let body = &body[..body.find("</tbody>").unwrap()];
+            body.split("<tr").skip(1).map(|row| {
+                row.split("<td")
+                    .skip(1)
+                    .map(|cell| {
+                        let cell = &cell[cell.find('>').unwrap() + 1..];
+                        let cell = &cell[..cell.find("</td>").unwrap()];
+                        strip_tags(cell).trim().to_string()
+                    })
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&amp;", "&")
+}
+
+/// A table cell as the CSV writes it: `1,234` → `1234`, `5.12%` → `5.12`, `—` → empty.
+fn as_csv(cell: &str) -> String {
+    if cell == "—" {
+        return String::new();
+    }
+    let number = cell.trim_end_matches('%').replace(',', "");
+    if number.parse::<f64>().is_ok() {
+        number
+    } else {
+        cell.to_string()
+    }
 }

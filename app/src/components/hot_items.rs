@@ -1,5 +1,6 @@
 //! The hot items now: rank, item and decayed score, with a bar relative to the best.
 
+use super::csv::{self, CsvDownload, CsvTable};
 use super::item_name::ItemName;
 use crate::analytics::live::HotItem;
 use leptos::prelude::*;
@@ -19,6 +20,15 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
         .first()
         .map_or(1.0, |i| i.score)
         .max(f64::MIN_POSITIVE);
+    let mut export = CsvTable::new(vec!["rank", "item_id", "name", "score"]);
+    for (rank, item) in items.iter().enumerate() {
+        export.push(vec![
+            csv::count(rank as u64 + 1),
+            csv::text(&item.item_id),
+            csv::text(item.name.as_deref().unwrap_or_default()),
+            format!("{:.1}", item.score),
+        ]);
+    }
     let rows = items
         .into_iter()
         .enumerate()
@@ -45,6 +55,7 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            <CsvDownload table=export filename="hot-items.csv".to_string() />
         </section>
     }
     .into_any()

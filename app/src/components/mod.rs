@@ -8,8 +8,10 @@
 //! - [`item_name`]: an item as a person reads it (catalog name, link, id).
 //! - [`page`]: the error panel, the empty state and the filter form every page uses.
 //! - [`format`]: number, ratio and time formatting shared by the views.
+//! - [`csv`]: a table as a CSV file, and its download link.
 
 pub mod chart;
+pub mod csv;
 pub mod format;
 pub mod hot_items;
 pub mod item_name;

@@ -14,6 +14,7 @@ use crate::analytics::{
 use crate::components::chart::{
     funnel, ranked_bars, two_axis_chart, ChartCard, LineSeries, ValueAxis,
 };
+use crate::components::csv::{self, CsvDownload, CsvTable};
 use crate::components::format;
 use crate::components::item_name::ItemName;
 use crate::components::page::{LoadError, ScopeFilters};
@@ -190,6 +191,26 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
         trends.buckets.len()
     );
     let buckets = trends.buckets.clone();
+    let mut export = CsvTable::new(vec![
+        "day",
+        "impressions",
+        "clicks",
+        "ctr_percent",
+        "orders",
+        "conversion_percent",
+        "users",
+    ]);
+    for b in &trends.buckets {
+        export.push(vec![
+            b.label.clone(),
+            csv::count(b.impressions),
+            csv::count(b.clicks),
+            csv::percent(b.ctr),
+            csv::count(b.orders),
+            csv::percent(b.conversion_rate),
+            csv::count(b.active_users),
+        ]);
+    }
     let rows = trends
         .buckets
         .into_iter()
@@ -215,6 +236,7 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
                 <th>"Orders"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <CsvDownload table=export filename="effect-per-day.csv".to_string() />
     }
     .into_any()
 }
@@ -254,6 +276,20 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
         .iter()
         .map(|s| (s.action.clone(), s.users))
         .collect();
+    let mut export = CsvTable::new(vec![
+        "step",
+        "users",
+        "from_previous_percent",
+        "from_first_percent",
+    ]);
+    for step in &funnel.steps {
+        export.push(vec![
+            step.action.clone(),
+            csv::count(step.users),
+            csv::percent(step.from_previous),
+            csv::percent(step.from_first),
+        ]);
+    }
     let rows = funnel
         .steps
         .into_iter()
@@ -276,6 +312,7 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
                 <th>"From impressions"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <CsvDownload table=export filename="funnel.csv".to_string() />
     }
     .into_any()
 }
@@ -330,6 +367,23 @@ fn DistributionView(
         distribution.rows.len()
     );
     let chart = distribution_chart(&distribution);
+    let mut export = CsvTable::new(vec![
+        "value",
+        "impressions",
+        "ctr_percent",
+        "conversion_percent",
+        "users",
+    ]);
+    for r in &distribution.rows {
+        export.push(vec![
+            csv::text(&value_label(&r.value)),
+            csv::count(r.impressions),
+            csv::percent(r.ctr),
+            csv::percent(r.conversion_rate),
+            csv::count(r.users),
+        ]);
+    }
+    let filename = format!("by-{}.csv", label.to_lowercase());
     let rows = distribution
         .rows
         .into_iter()
@@ -352,6 +406,7 @@ fn DistributionView(
                 <th>"Conversion"</th><th>"Users"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <CsvDownload table=export filename />
     }
     .into_any()
 }
@@ -363,6 +418,28 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
     }
     let summary = format!("The {} items clicked most in this range.", top.items.len());
     let chart = top_items_chart(&top);
+    let mut export = CsvTable::new(vec![
+        "rank",
+        "item_id",
+        "name",
+        "category",
+        "impressions",
+        "clicks",
+        "ctr_percent",
+        "orders",
+    ]);
+    for (i, item) in top.items.iter().enumerate() {
+        export.push(vec![
+            csv::count(i as u64 + 1),
+            csv::text(&item.item_id),
+            csv::text(item.name.as_deref().unwrap_or_default()),
+            csv::text(item.category.as_deref().unwrap_or_default()),
+            csv::count(item.impressions),
+            csv::count(item.clicks),
+            csv::percent(item.ctr),
+            csv::count(item.orders),
+        ]);
+    }
     let rows = top
         .items
         .into_iter()
@@ -392,6 +469,7 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
                 <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <CsvDownload table=export filename="top-items.csv".to_string() />
     }
     .into_any()
 }
@@ -440,6 +518,34 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
         })
         .unwrap_or_else(|| "—".into())
     };
+    let mut export = CsvTable::new(vec![
+        "group",
+        "impressions",
+        "ctr_percent",
+        "ctr_low_percent",
+        "ctr_high_percent",
+        "ctr_difference_points",
+        "p_value",
+        "significant",
+        "conversion_percent",
+        "users",
+    ]);
+    for g in &experiment.groups {
+        let comparison = g.ctr_vs_control.as_ref().filter(|_| !g.is_control);
+        export.push(vec![
+            csv::text(&g.group),
+            csv::count(g.impressions),
+            csv::percent(g.ctr),
+            csv::percent(g.ctr_interval.as_ref().map(|i| i.low)),
+            csv::percent(g.ctr_interval.as_ref().map(|i| i.high)),
+            csv::percent(comparison.map(|c| c.difference)),
+            comparison.map_or_else(String::new, |c| format!("{:.4}", c.p_value)),
+            comparison.map_or_else(String::new, |c| c.significant.to_string()),
+            csv::percent(g.conversion_rate),
+            csv::count(g.users),
+        ]);
+    }
+    let filename = format!("experiment-{}.csv", experiment.experiment_id);
     let rows = experiment
         .groups
         .into_iter()
@@ -484,6 +590,7 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
                 <th>"CTR vs control"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <CsvDownload table=export filename />
         <ul class="warnings">{warnings}</ul>
     }
 }

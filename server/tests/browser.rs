@@ -179,14 +179,16 @@ async fn the_overview_refreshes_itself_at_the_chosen_interval() {
         ))
         .await
         .unwrap();
-    let impressions = async || -> String {
-        page.evaluate(
-            "(document.querySelector('.kpi .kpi-value') || {textContent: ''}).textContent",
-        )
-        .await
-        .ok()
-        .and_then(|v| v.into_value::<String>().ok())
-        .unwrap_or_default()
+    // The text a script finds on the page (empty while it finds nothing).
+    let text = async |script: &str| -> String {
+        page.evaluate(script)
+            .await
+            .ok()
+            .and_then(|v| v.into_value::<String>().ok())
+            .unwrap_or_default()
+    };
+    let impressions = async || {
+        text("(document.querySelector('.kpi .kpi-value') || {textContent: ''}).textContent").await
     };
     // 35 impressions among the 40 events, then 40 more events: 70.
     support::wait_until(
@@ -198,19 +200,9 @@ async fn the_overview_refreshes_itself_at_the_chosen_interval() {
         String::new,
     )
     .await;
-    let select = page
-        .evaluate("document.querySelector('select[name=refresh]').value")
-        .await
-        .unwrap()
-        .into_value::<String>()
-        .unwrap();
+    let select = text("document.querySelector('select[name=refresh]').value").await;
     assert_eq!(select, "30", "the choice is shown");
-    let setup = page
-        .evaluate("document.querySelector('.kpis.setup').textContent")
-        .await
-        .unwrap()
-        .into_value::<String>()
-        .unwrap();
+    let setup = text("document.querySelector('.kpis.setup').textContent").await;
     assert!(setup.contains("Active scenarios1"), "{setup}");
     assert!(setup.contains("Items in the catalog"), "{setup}");
 

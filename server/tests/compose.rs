@@ -253,19 +253,11 @@ fn partitions_read(logs: &str, group: &str) -> usize {
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Docker and the stand-in images: run scripts/test"]
 async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
     let image = std::env::var("RECOSCOPE_IMAGE").expect("RECOSCOPE_IMAGE (set by scripts/test)");
-    let port = free_port();
+    let port = support::processes::free_port();
     let project = Project {
         // Short: it prefixes every container, network and volume name.
         name: unique("rct").chars().take(15).collect(),
@@ -336,13 +328,7 @@ async fn the_compose_topology_starts_in_order_loads_events_and_stops_cleanly() {
     let api = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let response = http
-            .post(format!("{api}/api/v1/behaviors"))
-            .header("X-Recoscope-Key", &key)
-            .json(&serde_json::json!({ "events": events }))
-            .send()
-            .await
-            .unwrap();
+        let response = support::post_behaviors(&http, &api, &key, &events).await;
         let status = response.status();
         if status == 200 {
             break;

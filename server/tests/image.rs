@@ -107,14 +107,6 @@ fn run_to_end(image: &str, env: &[(String, String)], role: &str) -> Output {
     podman(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_ready(http: &reqwest::Client, url: &str, container: &Container) {
     wait_until(
         90,
@@ -138,7 +130,10 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     let database = unique("test_image_");
     let tenant = unique("t_");
     let key = unique("key-");
-    let (api_port, worker_port) = (free_port(), free_port());
+    let (api_port, worker_port) = (
+        support::processes::free_port(),
+        support::processes::free_port(),
+    );
     let redis_prefix = unique("test-image:") + ":";
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     // Only environment: what a deployment sets (the image's defaults do the rest).
@@ -219,13 +214,7 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
 
     // Events through the container's API...
     let events = support::feed_events(30, 6);
-    let response = http
-        .post(format!("{api}/api/v1/behaviors"))
-        .header("X-Recoscope-Key", &key)
-        .json(&serde_json::json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
+    let response = support::post_behaviors(&http, &api, &key, &events).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     // ...loaded into ClickHouse by the worker container.

@@ -30,12 +30,7 @@ impl<'a> LineSeries<'a> {
             .into_iter()
             .map(|c| Some(NumericValue::Integer(c as i64)))
             .collect();
-        LineSeries {
-            name,
-            axis,
-            data,
-            bars: false,
-        }
+        LineSeries::line(name, axis, data)
     }
 
     /// A line of ratios (0.0342) drawn as percentages (3.42), to two decimals; undefined
@@ -49,6 +44,10 @@ impl<'a> LineSeries<'a> {
             .into_iter()
             .map(|r| r.map(|r| NumericValue::Float((r * 10_000.0).round() / 100.0)))
             .collect();
+        LineSeries::line(name, axis, data)
+    }
+
+    fn line(name: &'a str, axis: u8, data: Vec<Option<NumericValue>>) -> Self {
         LineSeries {
             name,
             axis,

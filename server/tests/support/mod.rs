@@ -184,6 +184,21 @@ pub fn tenant_store(config: &Config) -> Arc<dyn TenantStore> {
         .clone()
 }
 
+/// Posts `events` to the ingest API at `base` with write key `key`, as a product page does.
+pub async fn post_behaviors<T: serde::Serialize>(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    events: &[T],
+) -> reqwest::Response {
+    http.post(format!("{base}/api/v1/behaviors"))
+        .header("X-Recoscope-Key", key)
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Polls `check` twice a second until it returns `Ok`. After `seconds` it panics with the
 /// last state `check` reported and `context()` (logs, say: gathered only then).
 pub async fn wait_until(

@@ -9,22 +9,28 @@
 //!   CLI can issue a key while the server runs).
 //! - [`conformance`]: one test suite every backend must pass.
 //! - [`recent`]: recent behaviour per user, 7 days (`RecentStore`, fed without blocking ingest).
+//! - [`accounts`]: operators (users with password hashes), their roles per tenant, sessions
+//!   and invitations (`AccountStore`; [`sqlite_accounts`] beside the tenants by default).
 //! - [`catalog`]: item names and scenarios per tenant (`CatalogStore`), imported from files.
 //!
-//! - [`mongo`], [`mongo_catalog`]: the MongoDB backends of the three traits (the original
+//! - [`mongo`], [`mongo_catalog`], [`mongo_accounts`]: the MongoDB backends of the four traits (the original
 //!   design's stores), chosen with `MONGODB_URI`; they pass the same conformance suites.
 //!   Behind the `mongodb` feature (on by default).
 
+pub mod accounts;
 pub mod catalog;
 mod config;
 pub mod conformance;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 #[cfg(feature = "mongodb")]
+pub mod mongo_accounts;
+#[cfg(feature = "mongodb")]
 pub mod mongo_catalog;
 mod open;
 pub mod recent;
 pub mod sqlite;
+pub mod sqlite_accounts;
 
 pub use config::StoreConfig;
 pub use open::Stores;

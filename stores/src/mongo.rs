@@ -139,6 +139,16 @@ async fn create_indexes(database: &Database) -> Result<(), MongoError> {
             IndexOptions::builder().expire_after(RETENTION).build(),
         ))
         .await?;
+    for (collection, field) in [
+        ("memberships", "email"),
+        ("memberships", "tenant_id"),
+        ("sessions", "email"),
+    ] {
+        database
+            .collection::<Document>(collection)
+            .create_index(index(doc! {field: 1}, IndexOptions::default()))
+            .await?;
+    }
     for (collection, id) in [
         ("catalog_items", "item_id"),
         ("catalog_scenarios", "scenario_id"),
@@ -151,7 +161,7 @@ async fn create_indexes(database: &Database) -> Result<(), MongoError> {
     Ok(())
 }
 
-fn is_duplicate(error: &MongoError) -> bool {
+pub(crate) fn is_duplicate(error: &MongoError) -> bool {
     match error.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
         _ => false,

@@ -5,21 +5,24 @@
 //! [`Stores::catalog`] and [`Stores::recent`] run a call on the blocking pool, and hand back
 //! the call's own error type (an API maps store errors to its answers its own way).
 
+use crate::accounts::AccountStore;
 use crate::catalog::{CatalogStore, SqliteCatalogStore};
 use crate::config::StoreConfig;
 use crate::recent::{RecentStore, SqliteRecentStore};
 use crate::sqlite::SqliteStore;
+use crate::sqlite_accounts::SqliteAccountStore;
 use crate::{StoreError, TenantStore};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Tenants and keys, item catalogs, and recent behaviour: MongoDB when `MONGODB_URI` is set,
+/// Tenants and keys, item catalogs, recent behaviour and operator accounts: MongoDB when `MONGODB_URI` is set,
 /// else the SQLite files.
 #[derive(Clone)]
 pub struct Stores {
     tenants: Arc<dyn TenantStore>,
     catalog: Arc<dyn CatalogStore>,
     recent: Arc<dyn RecentStore>,
+    accounts: Arc<dyn AccountStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -47,6 +50,10 @@ impl Stores {
                         opening("the recent-behaviour store", &config.recent_path, e)
                     })?,
                 ),
+                Arc::new(
+                    SqliteAccountStore::open(Path::new(&config.path))
+                        .map_err(|e| opening("the accounts in", &config.path, e))?,
+                ),
             )
         } else {
             Stores::open_mongodb(config)?
@@ -65,13 +72,15 @@ impl Stores {
     #[cfg(feature = "mongodb")]
     fn open_mongodb(config: &StoreConfig) -> Result<Stores, StoreError> {
         use crate::mongo::{Mongo, MongoRecentStore, MongoTenantStore};
+        use crate::mongo_accounts::MongoAccountStore;
         use crate::mongo_catalog::MongoCatalogStore;
         let mongo = Mongo::connect(&config.mongodb_uri, &config.mongodb_database)
             .map_err(|e| StoreError::Backend(format!("connecting to MONGODB_URI: {e}")))?;
         Ok(Stores::new(
             Arc::new(MongoTenantStore::new(mongo.clone())),
             Arc::new(MongoCatalogStore::new(mongo.clone())),
-            Arc::new(MongoRecentStore::new(mongo)),
+            Arc::new(MongoRecentStore::new(mongo.clone())),
+            Arc::new(MongoAccountStore::new(mongo)),
         ))
     }
 
@@ -87,12 +96,27 @@ impl Stores {
         tenants: Arc<dyn TenantStore>,
         catalog: Arc<dyn CatalogStore>,
         recent: Arc<dyn RecentStore>,
+        accounts: Arc<dyn AccountStore>,
     ) -> Self {
         Stores {
             tenants,
             catalog,
             recent,
+            accounts,
         }
+    }
+
+    /// The account store itself, for blocking callers (the CLI).
+    pub fn account_store(&self) -> &Arc<dyn AccountStore> {
+        &self.accounts
+    }
+
+    /// Runs `call` on the account store, off the async threads.
+    pub async fn accounts<T: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn AccountStore) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
+        off_runtime(&self.accounts, |store| call(store.as_ref())).await
     }
 
     /// The tenant store itself, for blocking callers (the CLI).

@@ -1,4 +1,5 @@
-//! The dashboard's server functions: each settles the caller's tenant from its read key, then
+//! The dashboard's server functions: each settles the caller's tenant (an operator's session,
+//! or a read key; see [`crate::identity`]), then
 //! calls the read model (`recoscope_analytics`), which the JSON API calls too. The types are
 //! the read model's, re-exported here so pages import one place.
 
@@ -25,7 +26,7 @@ use recoscope_analytics::{
     top_items::top_items_for, trends::trends_for,
 };
 #[cfg(feature = "ssr")]
-pub use server::{analytics_db, caller_tenant, failed, reader};
+pub use server::{analytics_db, failed, reader};
 
 /// The caller's events over `[from, to)` split by `dimension`.
 #[server(endpoint = "distribution")]
@@ -149,20 +150,9 @@ mod server {
         })
     }
 
-    /// The tenant of the read key this server-function call carries.
-    pub async fn caller_tenant() -> Result<String, ServerFnError> {
-        let headers: http::HeaderMap = leptos_axum::extract().await?;
-        analytics_db()?
-            .read_keys
-            .caller(&headers)
-            .await
-            .map_err(failed)
-    }
-
-    /// The read model's handles and the caller's tenant: what every server function starts
-    /// with.
+    /// The read model's handles and the caller's tenant: what every read starts with.
     pub async fn reader() -> Result<(AnalyticsDb, String), ServerFnError> {
-        let tenant = caller_tenant().await?;
+        let tenant = crate::identity::server::caller_tenant().await?;
         Ok((analytics_db()?, tenant))
     }
 

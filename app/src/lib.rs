@@ -4,9 +4,10 @@
 //! - [`shell`] / [`App`]: the HTML document and the routes.
 //! - [`analytics`]: the server functions every page calls; each reads the caller's tenant from
 //!   its read key and asks the read model (the `recoscope-analytics` crate) for the data.
-//! - [`identity`]: signing in with a read key and out (the session cookie).
-//! - [`pages`]: one module per page: the overview dashboard (ClickHouse) and the live view
-//!   (Redis).
+//! - [`identity`]: who is calling (an operator's session or a read key), signing in and out,
+//!   switching tenants.
+//! - [`pages`]: one module per page: the overview, insights and live views, sign-in, an
+//!   invitation, the operator's account, and the tenant's admin page (members, keys).
 //! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).
 //!
 //! Every number shown comes from a server function; an empty range shows an explicit empty
@@ -65,13 +66,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Recoscope"</a>
-                <nav class="nav">
-                    <a href="/">"Overview"</a>
-                    <a href="/insights">"Insights"</a>
-                    <a href="/live">"Live"</a>
-                    <a href="/signin">"Sign in"</a>
-                </nav>
-                <pages::sign_in::SignOutButton />
+                <components::nav::Nav />
                 <span class="tagline">"Real-time analytics for recommendations"</span>
             </header>
             <main>
@@ -80,6 +75,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/insights") view=pages::insights::InsightsPage />
                     <Route path=path!("/live") view=pages::live::LivePage />
                     <Route path=path!("/signin") view=pages::sign_in::SignInPage />
+                    <Route path=path!("/invite") view=pages::invite::InvitePage />
+                    <Route path=path!("/account") view=pages::account::AccountPage />
+                    <Route path=path!("/admin") view=pages::admin::AdminPage />
                 </Routes>
             </main>
         </Router>
@@ -90,4 +88,9 @@ pub fn App() -> impl IntoView {
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
     leptos::mount::hydrate_body(App);
+    // Says the page is interactive (forms post through their server functions, not as plain
+    // HTML forms): what browser tests wait for before typing.
+    if let Some(root) = document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "");
+    }
 }

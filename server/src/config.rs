@@ -2,7 +2,7 @@
 //!
 //! Every component owns its settings, their defaults and their checks, next to its code:
 //! [`HttpConfig`] (recoscope-web), [`KafkaConfig`] (recoscope-kafka), [`StoreConfig`]
-//! (recoscope-stores), [`IngestConfig`] (recoscope-ingest), and the workers' [`WorkerConfig`],
+//! (recoscope-stores), [`AccountsConfig`] (recoscope-accounts), [`IngestConfig`] (recoscope-ingest), and the workers' [`WorkerConfig`],
 //! [`RedisConfig`], [`SinkConfig`], [`RealtimeConfig`] and [`RecentFeedConfig`]
 //! (recoscope-workers). This module adds what only the server has (where it listens, the
 //! admin token, the demo shop, the ClickHouse connection), reads them all from the
@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use recoscope_accounts::AccountsConfig;
 pub use recoscope_core::config::ConfigError;
 pub use recoscope_ingest::IngestConfig;
 pub use recoscope_kafka::KafkaConfig;
@@ -54,6 +55,8 @@ pub struct Config {
     pub redis: RedisConfig,
     #[envconfig(nested)]
     pub stores: StoreConfig,
+    #[envconfig(nested)]
+    pub accounts: AccountsConfig,
     #[envconfig(nested)]
     pub ingest: IngestConfig,
     #[envconfig(nested)]
@@ -115,6 +118,7 @@ impl Config {
         self.clickhouse.validate()?;
         self.redis.validate()?;
         self.stores.validate()?;
+        self.accounts.validate()?;
         self.ingest.validate()?;
         self.worker.validate()?;
         self.sink.validate()?;

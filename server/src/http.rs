@@ -10,11 +10,13 @@ use axum::{Json, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use recoscope_accounts::Accounts;
 use recoscope_analytics::AnalyticsDb;
 use recoscope_app::{shell, App, AssetRoot};
 use recoscope_clickhouse::ClickHouse;
 use recoscope_ingest::sink::EventSink;
 use recoscope_ingest::{ingest_routes, IngestState};
+use recoscope_stores::Stores;
 use recoscope_workers::lag::LagBoard;
 use serde_json::json;
 use std::sync::Arc;
@@ -120,12 +122,23 @@ pub fn health_routes(health: HealthState) -> Router {
         .with_state(health)
 }
 
+/// What the dashboard's server functions reach through the Leptos context.
+#[derive(Clone, Debug)]
+pub struct DashboardState {
+    /// The read model (ClickHouse, Redis, read keys).
+    pub db: AnalyticsDb,
+    /// Operators, their sessions and roles.
+    pub accounts: Accounts,
+    /// The configuration store, for the admins' key management.
+    pub stores: Stores,
+}
+
 /// Everything the server role serves: ingest, health, the dashboard and the other JSON
 /// `apis`.
 pub fn router(
     ingest: IngestState,
     health: HealthState,
-    db: AnalyticsDb,
+    dashboard: DashboardState,
     leptos_options: LeptosOptions,
     apis: Router,
 ) -> Router {
@@ -140,7 +153,9 @@ pub fn router(
     let context = {
         let assets = assets.clone();
         move || {
-            provide_context(db.clone());
+            provide_context(dashboard.db.clone());
+            provide_context(dashboard.accounts.clone());
+            provide_context(dashboard.stores.clone());
             provide_context(assets.clone());
         }
     };
@@ -152,7 +167,8 @@ pub fn router(
         .fallback(leptos_axum::file_and_error_handler_with_context(
             context, shell,
         ))
-        .with_state(leptos_options);
+        .with_state(leptos_options)
+        .layer(axum::middleware::from_fn(crate::same_origin::guard));
     let versioned = versioned_assets(&site_root);
 
     // Every other body (catalog imports, server functions) may not pause longer than this

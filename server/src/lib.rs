@@ -8,6 +8,7 @@
 //!   component with only its part of the configuration.
 //! - [`http`]: the axum router (ingest, health, the Leptos dashboard and server functions,
 //!   the JSON APIs).
+//! - [`same_origin`]: refuses cross-site state changes to the dashboard (CSRF).
 //! - [`analytics_api`]: `/api/v1/analytics/*`, the read model as JSON (read keys).
 //! - [`admin`]: the admin token of the `/api/v1/tenants/…` endpoints, and what a store's
 //!   failure means to their callers.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod http;
 pub mod migrations;
 pub mod roles;
+pub mod same_origin;
 pub mod shop;
 pub mod simulate;
 pub mod telemetry;

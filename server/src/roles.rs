@@ -257,7 +257,18 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let apis = catalog_routes(catalog_api)
             .merge(crate::shop::shop_routes(shop))
             .merge(crate::analytics_api::routes(db.clone()));
-        let app = http::router(ingest, health.clone(), db, http::leptos_options()?, apis);
+        let dashboard = http::DashboardState {
+            db,
+            accounts: recoscope_accounts::Accounts::new(stores.clone(), config.accounts.clone()),
+            stores: stores.clone(),
+        };
+        let app = http::router(
+            ingest,
+            health.clone(),
+            dashboard,
+            http::leptos_options()?,
+            apis,
+        );
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         addr = Some(listener.local_addr()?);
         tasks.push(spawn_server(listener, app, &config.http, &shutdown));

@@ -91,7 +91,7 @@ async fn signing_in_keeps_the_read_key_in_a_strict_http_only_cookie() {
     let app = TestApp::start().await;
     let sign_in = |key: String| {
         app.http
-            .post(app.url("/api/sign_in"))
+            .post(app.url("/api/sign_in_with_key"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("key={key}"))
             .send()
@@ -100,10 +100,11 @@ async fn signing_in_keeps_the_read_key_in_a_strict_http_only_cookie() {
     assert_eq!(response.status(), 200);
     let cookie = response
         .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("recoscope_read_key="))
+        .expect("a read-key cookie")
         .to_string();
     assert!(cookie.starts_with(&format!("recoscope_read_key={}", app.read_key)));
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));

@@ -1,6 +1,9 @@
 //! One module per page.
 
+pub mod account;
+pub mod admin;
 pub mod dashboard;
 pub mod insights;
+pub mod invite;
 pub mod live;
 pub mod sign_in;

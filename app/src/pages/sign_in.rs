@@ -1,8 +1,9 @@
-//! Sign-in: an operator enters the tenant's read key (or opens a link whose `#key=` fragment
-//! holds it: fragments never reach a server or its logs), the server checks it and keeps it
-//! in an HttpOnly cookie, and the dashboard opens.
+//! Sign-in: an operator enters email and password; a script's or demo's read key signs in
+//! as a viewer of its tenant (typed, or from a link whose `#key=` fragment holds it:
+//! fragments never reach a server or its logs). Either way the dashboard opens on the page
+//! asked for.
 
-use crate::identity::{SignIn, SignOut};
+use crate::identity::{SignIn, SignInWithKey, SignOut};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -17,63 +18,104 @@ pub fn after_sign_in(next: Option<&str>) -> String {
     }
 }
 
+/// Reads `#<name>=<value>` from the address bar once, in the browser, and takes it out of the
+/// address bar and history (a secret must not stay there).
+#[cfg(feature = "hydrate")]
+pub fn take_fragment(name: &str) -> Option<String> {
+    let hash = window().location().hash().ok()?;
+    let value = hash.strip_prefix(&format!("#{name}="))?.to_string();
+    let location = window().location();
+    let path = location.pathname().unwrap_or_default();
+    let search = location.search().unwrap_or_default();
+    let _ = window().history().map(|h| {
+        h.replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&format!("{path}{search}")),
+        )
+    });
+    Some(value)
+}
+
+/// The error of the last attempt, as an alert.
+pub fn action_error<T: Clone + Send + Sync + 'static>(
+    value: impl Get<Value = Option<Result<T, ServerFnError>>> + Send + Sync + 'static,
+) -> impl IntoView {
+    move || match value.get() {
+        Some(Err(e)) => Some(view! { <p class="error" role="alert">{clean_error(&e)}</p> }),
+        _ => None,
+    }
+}
+
+/// A server function's error as a sentence for the page (without the transport's prefix).
+pub fn clean_error(error: &ServerFnError) -> String {
+    let text = error.to_string();
+    text.strip_prefix("error running server function: ")
+        .unwrap_or(&text)
+        .to_string()
+}
+
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
+    let with_key = ServerAction::<SignInWithKey>::new();
     let navigate = use_navigate();
     let query = use_query_map();
-    // Signed in: open the page asked for.
+    // Signed in either way: open the page asked for.
     Effect::new(move |_| {
-        if let Some(Ok(_)) = sign_in.value().get() {
+        let done = matches!(sign_in.value().get(), Some(Ok(_)))
+            || matches!(with_key.value().get(), Some(Ok(_)));
+        if done {
             let next = after_sign_in(query.read_untracked().get("next").as_deref());
             navigate(&next, Default::default());
         }
     });
-    // A sign-in link: the key in the fragment, read only in the browser.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let Ok(hash) = window().location().hash() else {
-            return;
-        };
-        if let Some(key) = hash.strip_prefix("#key=") {
-            // Take the key out of the address bar and history.
-            let search = window().location().search().unwrap_or_default();
-            let _ = window().history().map(|h| {
-                h.replace_state_with_url(
-                    &wasm_bindgen::JsValue::NULL,
-                    "",
-                    Some(&format!("/signin{search}")),
-                )
-            });
-            sign_in.dispatch(SignIn {
-                key: key.to_string(),
-            });
+        if let Some(key) = take_fragment("key") {
+            with_key.dispatch(SignInWithKey { key });
         }
     });
-    let error = move || match sign_in.value().get() {
-        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }),
-        _ => None,
-    };
+    let pending = move || sign_in.pending().get() || with_key.pending().get();
     view! {
         <section class="sign-in">
-            <h2>"Sign in"</h2>
-            <p>"Enter your tenant's read key. Create one with "
-                <code>"recoscope keys read --tenant <tenant>"</code> "."</p>
+            <h1>"Sign in"</h1>
             <ActionForm action=sign_in>
-                <label>"Read key "
-                    <input type="password" name="key" autocomplete="off" required=true />
-                </label>
+                <div class="field">
+                    <label for="sign-in-email">"Email"</label>
+                    <input id="sign-in-email" type="email" name="email" autocomplete="username"
+                        required=true />
+                </div>
+                <div class="field">
+                    <label for="sign-in-password">"Password"</label>
+                    <input id="sign-in-password" type="password" name="password"
+                        autocomplete="current-password" required=true />
+                </div>
                 <button type="submit">"Sign in"</button>
             </ActionForm>
-            {error}
-            <Show when=move || sign_in.pending().get()>
-                <p class="loading">"Checking…"</p>
+            {action_error(sign_in.value())}
+            <details class="read-key">
+                <summary>"Sign in with a read key"</summary>
+                <p>"A read key shows one tenant's analytics, without an account. Create one with "
+                    <code>"recoscope keys read --tenant <tenant>"</code> "."</p>
+                <ActionForm action=with_key>
+                    <div class="field">
+                        <label for="sign-in-key">"Read key"</label>
+                        <input id="sign-in-key" type="password" name="key" autocomplete="off"
+                            required=true />
+                    </div>
+                    <button type="submit">"Sign in with the key"</button>
+                </ActionForm>
+            </details>
+            {action_error(with_key.value())}
+            <Show when=pending>
+                <p class="loading" role="status">"Checking…"</p>
             </Show>
         </section>
     }
 }
 
-/// A button that forgets the session and goes back to the sign-in page.
+/// A button that ends the session and goes back to the sign-in page.
 #[component]
 pub fn SignOutButton() -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();

@@ -3,9 +3,11 @@
 //! - this module: the commands, and running the roles until Ctrl-C or SIGTERM;
 //! - [`catalog`]: importing, listing and deleting a tenant's items and scenarios;
 //! - [`config_store`]: tenants, origins, write keys and read keys.
+//! - [`users`]: the dashboard's operators (the first admin, roles, unlocking).
 
 mod catalog;
 mod config_store;
+mod users;
 
 use crate::config::Config;
 use crate::roles::{self, Roles};
@@ -14,6 +16,7 @@ use catalog::CatalogCommand;
 use clap::{Parser, Subcommand};
 use config_store::{KeysCommand, TenantsCommand};
 use recoscope_clickhouse::ClickHouse;
+use users::UsersCommand;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +52,9 @@ pub enum Command {
     /// events carry).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Add, invite and list the dashboard's operators, change their roles, unlock them.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Exit 0 when this host's process answers liveness (`RECOSCOPE_LISTEN`, else
     /// `WORKER_LISTEN`): the container's health check, which needs no curl in the image.
     Probe,
@@ -72,6 +78,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Catalog(command) = command {
         return catalog::run(&config, command);
     }
+    if let Command::Users(command) = command {
+        return users::run(&config, command).await;
+    }
     let roles = match command {
         Command::Migrate => {
             let applied = migrations::migrate(&ClickHouse::new(config.clickhouse())?).await?;
@@ -91,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Tenants(_)
         | Command::Keys(_)
         | Command::Catalog(_)
+        | Command::Users(_)
         | Command::Probe => Roles::ALL,
     };
     let running = roles::start(config, roles).await?;

@@ -150,8 +150,14 @@ pub struct TestApp {
 /// Runs the `recoscope` binary with `args` against this app's SQLite configuration store;
 /// returns (success, stdout, stderr).
 pub fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    cli_with_env(app, args, &[])
+}
+
+/// [`cli`] with more environment variables (`RECOSCOPE_PASSWORD` for `users add`).
+pub fn cli_with_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_recoscope"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("MONGODB_URI")
         .env("RECOSCOPE_STORE_PATH", &app.config.stores.path)
         .env("RECOSCOPE_WRITE_KEYS", "")

@@ -1,0 +1,84 @@
+//! The top bar's menu: the pages, and who is signed in: their email (or "read key"), the
+//! tenant shown with a switch to their others, their account, admin for admins, sign-out.
+//! Signed out, only "Sign in". It asks the server again on every navigation, so signing in
+//! or out shows at once.
+
+use crate::identity::{whoami, Identity, SwitchTenant};
+use crate::pages::sign_in::{action_error, SignOutButton};
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+#[component]
+pub fn Nav() -> impl IntoView {
+    let location = use_location();
+    let who = Resource::new(move || location.pathname.get(), |_| whoami());
+    view! {
+        <nav class="nav" aria-label="Main">
+            <a href="/">"Overview"</a>
+            <a href="/insights">"Insights"</a>
+            <a href="/live">"Live"</a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match who.await {
+                        Ok(Some(identity)) => view! { <SignedInMenu identity /> }.into_any(),
+                        _ => view! { <a href="/signin" class="sign-in-nav">"Sign in"</a> }
+                            .into_any(),
+                    }
+                })}
+            </Transition>
+        </nav>
+    }
+}
+
+#[component]
+fn SignedInMenu(identity: Identity) -> impl IntoView {
+    let admin = identity
+        .is_admin()
+        .then(|| view! { <a href="/admin">"Admin"</a> });
+    let account = identity
+        .email
+        .is_some()
+        .then(|| view! { <a href="/account">"Account"</a> });
+    let who = identity
+        .email
+        .clone()
+        .unwrap_or_else(|| "read key".to_string());
+    view! {
+        {admin}
+        {account}
+        <span class="who" data-testid="who">
+            {who} " · " <span data-testid="tenant">{identity.tenant.clone()}</span>
+            " (" {identity.role.as_str()} ")"
+        </span>
+        {(identity.tenants.len() > 1).then(|| view! { <TenantSwitch identity /> })}
+        <SignOutButton />
+    }
+}
+
+/// Picks another of the operator's tenants; the page then loads again for it.
+#[component]
+fn TenantSwitch(identity: Identity) -> impl IntoView {
+    let switch = ServerAction::<SwitchTenant>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = switch.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    let options = identity
+        .tenants
+        .iter()
+        .map(|t| {
+            let selected = t.tenant == identity.tenant;
+            view! { <option value=t.tenant.clone() selected=selected>{t.tenant.clone()}</option> }
+        })
+        .collect_view();
+    view! {
+        <ActionForm action=switch attr:class="tenant-switch">
+            <label for="tenant-switch">"Tenant"</label>
+            <select id="tenant-switch" name="tenant">{options}</select>
+            <button type="submit">"Switch"</button>
+        </ActionForm>
+        {action_error(switch.value())}
+    }
+}

@@ -7,10 +7,9 @@
 //! - `GET …/catalog/items?after=&limit=`: the catalog in id order, a page at a time.
 //! - `GET …/catalog/scenarios`: every scenario.
 //!
-//! The CLI (`recoscope catalog …`) does the same through [`crate::catalog_import`].
+//! The CLI (`recoscope catalog …`) does the same through `recoscope_stores::catalog_import`.
 
 use crate::admin::store_error;
-use crate::catalog_import::{self, Format, ImportError, ImportReport};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use recoscope_stores::catalog::CatalogStore;
+use recoscope_stores::catalog_import::{self, Format, ImportError, ImportReport};
 use recoscope_stores::{StoreError, Stores};
 use recoscope_web::ApiError;
 use serde::Deserialize;

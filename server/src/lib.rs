@@ -13,7 +13,6 @@
 //! - [`admin`]: the admin token of the `/api/v1/tenants/…` endpoints, and what a store's
 //!   failure means to their callers.
 //! - [`catalog_api`]: importing and listing a tenant's items and scenarios (admin token).
-//! - [`catalog_import`]: JSON and CSV catalog files → checked records and a report.
 //! - [`background`]: long-running tasks whose death is logged and fails readiness.
 //! - [`cli`]: the `recoscope` command line (the binary's `main` only parses and calls it).
 //! - [`migrations`]: the `sql/` migrations, applied once each.
@@ -27,7 +26,6 @@ pub mod admin;
 pub mod analytics_api;
 pub mod background;
 pub mod catalog_api;
-pub mod catalog_import;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -280,6 +280,47 @@ async fn operators_sign_in_with_passwords_and_only_admins_manage_the_tenant() {
         .await;
     assert_eq!(status, 401);
 
+    // The admin imports a catalog file from the page (multipart, as the browser sends it);
+    // the good records are kept beside a bad one, and a viewer may not import.
+    let upload = |cookie: &str, kind: &str| {
+        let csv = "item_id,name,price\nsku-1,First,1.50\nsku-2,Second,2\n,No id,3\n";
+        let form = reqwest::multipart::Form::new()
+            .text("kind", kind.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec())
+                    .file_name("items.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+        app.http
+            .post(app.url("/api/import_catalog"))
+            .header("cookie", cookie.to_string())
+            .multipart(form)
+            .send()
+    };
+    let refused = upload(&bob.cookie, "items").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let imported = upload(&ada.cookie, "items").await.unwrap();
+    assert_eq!(imported.status(), 200);
+    let report: serde_json::Value = imported.json().await.unwrap();
+    assert_eq!(
+        (
+            &report["records"],
+            &report["inserted"],
+            &report["rejected_count"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        ),
+        "{report}"
+    );
+    assert_eq!(ada.ok("catalog_counts", &[]).await["items"], 2);
+    let wrong_kind = upload(&ada.cookie, "prices").await.unwrap();
+    assert_eq!(wrong_kind.status(), 400);
+
     // A role change applies to the live session; the last admin cannot step down.
     ada.ok(
         "set_member_role",

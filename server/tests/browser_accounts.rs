@@ -148,6 +148,40 @@ async fn an_admin_signs_in_invites_a_viewer_and_switches_tenants_in_the_browser(
     let link = text(&page, link_script).await;
     assert!(link.starts_with(&app.url("/invite#token=")), "{link}");
 
+    // The admin imports a catalog file through the page (the browser sends it as multipart);
+    // the report and the counts show what was written.
+    let file = std::env::temp_dir().join(format!("{}.csv", support::unique("catalog")));
+    std::fs::write(
+        &file,
+        "item_id,name\nsku-a,Alpha\nsku-b,Beta\nsku-c,Gamma\n",
+    )
+    .unwrap();
+    let input = page.find_element("#catalog-file").await.unwrap();
+    page.execute(
+        chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams::builder()
+            .file(file.display().to_string())
+            .backend_node_id(input.backend_node_id)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    click(&page, "#catalog-file + button").await;
+    wait_for_text(
+        &page,
+        "(document.querySelector('[data-testid=import-report] p') || {textContent: ''}).textContent",
+        "3 records: 3 new, 0 updated.",
+    )
+    .await;
+    wait_for_text(
+        &page,
+        "document.querySelector('[data-testid=catalog-counts]').textContent",
+        // The shop's own catalog plus the three.
+        &format!("{} items, 0 scenarios.", support::shop::CATALOG_ITEMS + 3),
+    )
+    .await;
+    std::fs::remove_file(&file).ok();
+
     // Switching tenants reloads the page for the other one.
     page.evaluate(format!(
         "document.querySelector('#tenant-switch').value = '{other}'"

@@ -11,6 +11,8 @@
 //! - [`recent`]: recent behaviour per user, 7 days (`RecentStore`, fed without blocking ingest).
 //! - [`accounts`]: operators (users with password hashes), their roles per tenant, sessions
 //!   and invitations (`AccountStore`; [`sqlite_accounts`] beside the tenants by default).
+//! - [`catalog_import`]: JSON and CSV catalog files → checked records, written, and a report
+//!   (the CLI, the catalog API and the dashboard's admin page import through it).
 //! - [`catalog`]: item names and scenarios per tenant (`CatalogStore`), imported from files.
 //!
 //! - [`mongo`], [`mongo_catalog`], [`mongo_accounts`]: the MongoDB backends of the four traits (the original
@@ -19,6 +21,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod catalog_import;
 mod config;
 pub mod conformance;
 #[cfg(feature = "mongodb")]

@@ -1,6 +1,7 @@
 //! The tenant's admin page (admins only, checked by every server function here, not just by
 //! hiding the link): members and their roles, invitations, write keys (public, for product
-//! pages) and read keys (secret, for scripts and the JSON API).
+//! pages), read keys (secret, for scripts and the JSON API), and the catalog
+//! ([`crate::pages::admin_catalog`]).
 
 use crate::components::page::LoadError;
 use crate::identity::Role;
@@ -31,6 +32,9 @@ pub struct AdminView {
     pub members: Vec<Member>,
     pub write_keys: Vec<WriteKeyRow>,
 }
+
+#[cfg(feature = "ssr")]
+pub use server::{store_failed, stores};
 
 #[cfg(feature = "ssr")]
 mod server {
@@ -266,6 +270,7 @@ fn AdminTables(view: AdminView, actions: Actions) -> impl IntoView {
         <Members members=view.members you=view.you actions />
         <WriteKeys keys=view.write_keys actions />
         <ReadKeys actions />
+        <crate::pages::admin_catalog::CatalogSection />
     }
 }
 
@@ -366,7 +371,7 @@ fn WriteKeys(keys: Vec<WriteKeyRow>, actions: Actions) -> impl IntoView {
     view! {
         <h2>"Write keys"</h2>
         <p>"Public: product pages send events with a write key (the tracker's "
-            <code>"data-key"</code> "). A revoked key is refused within a minute."</p>
+            <code>"data-key"</code> "). A revoked key is refused within seconds."</p>
         <table class="data" data-testid="write-keys">
             <thead><tr>
                 <th scope="col">"Key"</th><th scope="col">"Created"</th>

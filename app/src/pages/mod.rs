@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_catalog;
 pub mod dashboard;
 pub mod insights;
 pub mod invite;

@@ -1,10 +1,28 @@
 //! `recoscope catalog …`: a tenant's item catalog and scenarios, from files or by id.
 
-use crate::catalog_import::{self, Format};
 use crate::config::Config;
 use anyhow::Context;
 use clap::Subcommand;
+use recoscope_stores::catalog_import::{self, Format};
 use std::path::PathBuf;
+
+/// A catalog file's format, as `--format` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FileFormat {
+    /// A JSON array of objects, or JSON Lines (one object per line).
+    Json,
+    /// A header row, then one record per row.
+    Csv,
+}
+
+impl From<FileFormat> for Format {
+    fn from(format: FileFormat) -> Format {
+        match format {
+            FileFormat::Json => Format::Json,
+            FileFormat::Csv => Format::Csv,
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {
@@ -16,14 +34,14 @@ pub enum CatalogCommand {
         file: PathBuf,
         /// Default: from the file's extension.
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<FileFormat>,
     },
     /// Import scenarios (scenario_id, name, optional description) the same way.
     ImportScenarios {
         tenant: String,
         file: PathBuf,
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<FileFormat>,
     },
     /// List items in id order, a page at a time.
     Items {
@@ -58,8 +76,9 @@ pub fn run(config: &Config, command: CatalogCommand) -> anyhow::Result<()> {
         tenants.tenant(&tenant_id)?.is_some(),
         "unknown tenant {tenant_id:?} (recoscope tenants list)"
     );
-    let read = |file: &PathBuf, format: Option<Format>| -> anyhow::Result<(Vec<u8>, Format)> {
+    let read = |file: &PathBuf, format: Option<FileFormat>| -> anyhow::Result<(Vec<u8>, Format)> {
         let format = format
+            .map(Format::from)
             .or_else(|| Format::from_path(file))
             .with_context(|| {
                 format!(

@@ -4,7 +4,7 @@
 //! Each record is checked on its own ([`CatalogItem::new`], [`Scenario::new`]): a bad one is
 //! reported with its position, code and message and the good ones around it are kept. Only
 //! what makes the whole file unreadable (broken JSON syntax, no `item_id` column, not UTF-8)
-//! fails the import as a whole. The CLI and the admin API both use [`parse_items`] /
+//! fails the import as a whole. The CLI, the admin API and the dashboard's admin page use [`parse_items`] /
 //! [`parse_scenarios`] and [`write`], so a file means the same thing either way.
 //!
 //! - `records`: a file's bytes → loose records (JSON or CSV), each with where it starts.
@@ -12,10 +12,10 @@
 //! - here: the report, the parse that keeps good records beside bad ones, and the chunked
 //!   write.
 
+use crate::catalog::{CatalogStore, Upserted};
+use crate::StoreError;
 use recoscope_core::catalog::{CatalogItem, Scenario};
 use recoscope_core::FieldError;
-use recoscope_stores::catalog::{CatalogStore, Upserted};
-use recoscope_stores::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ pub const WRITE_CHUNK: usize = 1000;
 /// Rejections listed in a report; beyond this only the count grows.
 pub const MAX_LISTED_REJECTIONS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// A JSON array of objects, or JSON Lines (one object per line).
     Json,

@@ -1,0 +1,220 @@
+//! The admin page's catalog: how many items and scenarios the tenant has, and importing a
+//! file of either (JSON or CSV, the same files `recoscope catalog import-…` and the catalog
+//! API take), with the report of what was written and what was rejected.
+
+use crate::pages::sign_in::clean_error;
+use leptos::prelude::*;
+use leptos::server_fn::codec::{MultipartData, MultipartFormData};
+use serde::{Deserialize, Serialize};
+
+/// Largest catalog file the page takes (the catalog API's limit too).
+pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// Rejected records listed on the page; the count covers the rest.
+#[cfg(feature = "ssr")]
+const LISTED_REJECTIONS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogCounts {
+    pub items: u64,
+    pub scenarios: usize,
+}
+
+/// What an import did, for the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub records: usize,
+    pub inserted: usize,
+    pub updated: usize,
+    pub rejected_count: usize,
+    /// The first rejections, each "record N (id): message".
+    pub rejected: Vec<String>,
+    pub ignored_fields: Vec<String>,
+}
+
+/// The caller's tenant's catalog size; admins only.
+#[server(endpoint = "catalog_counts")]
+pub async fn get_catalog_counts() -> Result<CatalogCounts, ServerFnError> {
+    let tenant = crate::identity::server::admin("manage the catalog")
+        .await?
+        .tenant_id;
+    let stores = crate::pages::admin::stores()?;
+    stores
+        .catalog(move |s| {
+            Ok(CatalogCounts {
+                items: s.count_items(&tenant)?,
+                scenarios: s.scenarios(&tenant)?.len(),
+            })
+        })
+        .await
+        .map_err(crate::pages::admin::store_failed)
+}
+
+/// Imports the uploaded file (`file`) as items or scenarios (`kind`) into the caller's tenant.
+#[server(endpoint = "import_catalog", input = MultipartFormData)]
+pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, ServerFnError> {
+    use recoscope_stores::catalog_import::{self, Format, ImportError};
+    let tenant = crate::identity::server::admin("import the catalog")
+        .await?
+        .tenant_id;
+    let invalid = |message: String| {
+        crate::identity::server::account_failed(recoscope_accounts::AccountError::Invalid(message))
+    };
+    let mut form = data
+        .into_inner()
+        .ok_or_else(|| ServerFnError::new("no form data"))?;
+    let (mut kind, mut file) = (String::new(), None);
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| invalid(format!("unreadable upload: {e}")))?
+    {
+        match field.name() {
+            Some("kind") => kind = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_string();
+                let content_type = field.content_type().map(|m| m.to_string());
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| invalid(format!("unreadable upload: {e}")))?
+                {
+                    if bytes.len() + chunk.len() > MAX_FILE_BYTES {
+                        return Err(invalid(format!(
+                            "the file is larger than {} MiB; import it in parts or with \
+                             `recoscope catalog`",
+                            MAX_FILE_BYTES >> 20
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some((name, content_type, bytes));
+            }
+            _ => {}
+        }
+    }
+    let Some((name, content_type, bytes)) = file.filter(|(_, _, b)| !b.is_empty()) else {
+        return Err(invalid("choose a file to import".into()));
+    };
+    let format = Format::from_path(std::path::Path::new(&name))
+        .or_else(|| content_type.as_deref().and_then(Format::from_content_type))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{name}: name the file .csv, .tsv, .json, .jsonl or .ndjson"
+            ))
+        })?;
+    let scenarios = match kind.as_str() {
+        "items" => false,
+        "scenarios" => true,
+        other => return Err(invalid(format!("import {other:?}: items or scenarios"))),
+    };
+    let stores = crate::pages::admin::stores()?;
+    let imported = stores
+        .catalog(move |catalog| {
+            Ok(if scenarios {
+                catalog_import::import_scenarios(catalog, &tenant, &bytes, format)
+            } else {
+                catalog_import::import_items(catalog, &tenant, &bytes, format)
+            })
+        })
+        .await
+        .map_err(crate::pages::admin::store_failed)?;
+    let report = imported.map_err(|e| match e {
+        ImportError::File(e) => invalid(format!("{name}: {e}")),
+        ImportError::Write(e) => crate::pages::admin::store_failed(e.error),
+    })?;
+    Ok(ImportSummary {
+        records: report.records,
+        inserted: report.inserted,
+        updated: report.updated,
+        rejected_count: report.rejected_count,
+        rejected: report
+            .rejected
+            .iter()
+            .take(LISTED_REJECTIONS)
+            .map(|r| match &r.id {
+                Some(id) => format!("record {} ({id}): {}", r.record, r.message),
+                None => format!("record {}: {}", r.record, r.message),
+            })
+            .collect(),
+        ignored_fields: report.ignored_fields,
+    })
+}
+
+#[component]
+pub fn CatalogSection() -> impl IntoView {
+    let import =
+        Action::new_local(|data: &leptos::web_sys::FormData| import_catalog(data.clone().into()));
+    let counts = Resource::new(move || import.version().get(), |_| get_catalog_counts());
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        use leptos::wasm_bindgen::JsCast;
+        event.prevent_default();
+        let form = event
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlFormElement>().ok());
+        if let Some(data) = form.and_then(|f| leptos::web_sys::FormData::new_with_form(&f).ok()) {
+            import.dispatch_local(data);
+        }
+    };
+    let report = move || {
+        import.value().get().map(|result| match result {
+            Ok(summary) => view! { <ImportReport summary /> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{clean_error(&e)}</p> }.into_any(),
+        })
+    };
+    view! {
+        <h2>"Catalog"</h2>
+        <p>"Names for the item and scenario ids events carry: the pages show them."</p>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                counts.await.ok().map(|c| view! {
+                    <p data-testid="catalog-counts">{c.items} " items, " {c.scenarios} " scenarios."</p>
+                })
+            })}
+        </Transition>
+        <form class="inline-form" on:submit=on_submit>
+            <label for="catalog-kind">"Import"</label>
+            <select id="catalog-kind" name="kind">
+                <option value="items">"items"</option>
+                <option value="scenarios">"scenarios"</option>
+            </select>
+            <label for="catalog-file">"from file (CSV or JSON)"</label>
+            <input id="catalog-file" type="file" name="file" required=true
+                accept=".csv,.tsv,.json,.jsonl,.ndjson" />
+            <button type="submit">"Import"</button>
+        </form>
+        <Show when=move || import.pending().get()>
+            <p class="loading" role="status">"Importing…"</p>
+        </Show>
+        {report}
+    }
+}
+
+#[component]
+fn ImportReport(summary: ImportSummary) -> impl IntoView {
+    let rejected = (summary.rejected_count > 0).then(|| {
+        let more = summary
+            .rejected_count
+            .saturating_sub(summary.rejected.len());
+        view! {
+            <p>{summary.rejected_count} " rejected (the others were imported):"</p>
+            <ul>
+                {summary.rejected.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+                {(more > 0).then(|| view! { <li>{format!("… and {more} more")}</li> })}
+            </ul>
+        }
+    });
+    let ignored = (!summary.ignored_fields.is_empty()).then(|| {
+        view! { <p class="muted">"Ignored columns: " {summary.ignored_fields.join(", ")}</p> }
+    });
+    view! {
+        <div class="notice" role="status" data-testid="import-report">
+            <p>{format!(
+                "{} records: {} new, {} updated.",
+                summary.records, summary.inserted, summary.updated
+            )}</p>
+            {rejected}
+            {ignored}
+        </div>
+    }
+}

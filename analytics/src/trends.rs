@@ -54,7 +54,7 @@ pub struct Trends {
 }
 
 #[cfg(feature = "server")]
-pub use server::trends_for;
+pub use server::{local_days, trends_for};
 
 #[cfg(feature = "server")]
 mod server {
@@ -166,6 +166,30 @@ mod server {
         })
     }
 
+    /// The local days `from` to `to` (both `YYYY-MM-DD`, both included) in `tz`, as
+    /// `[start, end)` epoch seconds: from the first instant of `from` to the first of the day
+    /// after `to` (a day may have 23 or 25 hours).
+    pub fn local_days(from: &str, to: &str, tz: &str) -> Result<(i64, i64), AnalyticsError> {
+        let zone: Tz = tz
+            .parse()
+            .map_err(|_| AnalyticsError::BadRequest(format!("unknown time zone {tz:?}")))?;
+        let date = |text: &str, which: &str| {
+            NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+                AnalyticsError::BadRequest(format!("{which} date {text:?}: expected YYYY-MM-DD"))
+            })
+        };
+        let (first, last) = (date(from, "first")?, date(to, "last")?);
+        if last < first {
+            return Err(AnalyticsError::BadRequest(
+                "the last date is before the first".into(),
+            ));
+        }
+        let after = last
+            .succ_opt()
+            .ok_or_else(|| AnalyticsError::BadRequest("the last date is too late".into()))?;
+        Ok((day_start(zone, first), day_start(zone, after)))
+    }
+
     /// A zone name as a ClickHouse string literal.
     fn quoted(zone: &str) -> String {
         assert!(
@@ -245,6 +269,21 @@ mod server {
             let hours: Vec<i64> = starts.windows(2).map(|w| (w[1] - w[0]) / 3600).collect();
             assert_eq!(hours, vec![24, 25, 24]);
             assert_eq!(label(berlin, Granularity::Day, starts[1]), "2026-10-25");
+        }
+
+        #[test]
+        fn a_date_range_is_whole_local_days() {
+            // Berlin's autumn change: 24 + 25 hours.
+            let (from, to) = local_days("2026-10-24", "2026-10-25", "Europe/Berlin").unwrap();
+            assert_eq!((from, (to - from) / 3600), (1_792_792_800, 49));
+            assert_eq!(
+                local_days("2026-11-01", "2026-11-01", "Asia/Shanghai").unwrap(),
+                (1_793_462_400, 1_793_548_800)
+            );
+            for (a, b) in [("2026-11-02", "2026-11-01"), ("01.11.2026", "2026-11-02")] {
+                assert!(local_days(a, b, "UTC").is_err(), "{a} {b}");
+            }
+            assert!(local_days("2026-11-01", "2026-11-02", "Mars/Olympus").is_err());
         }
 
         #[test]

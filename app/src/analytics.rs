@@ -123,6 +123,17 @@ pub async fn get_top_items(
         .map_err(failed)
 }
 
+/// The local days `first` to `last` (`YYYY-MM-DD`, both included) in `tz` as `[from, to)`
+/// epoch seconds: the server knows the zones' rules, the browser bundle does not.
+#[server(endpoint = "day_range")]
+pub async fn day_range(
+    first: String,
+    last: String,
+    tz: String,
+) -> Result<(i64, i64), ServerFnError> {
+    recoscope_analytics::trends::local_days(&first, &last, &tz).map_err(failed)
+}
+
 /// The caller's trend over `[from, to)` (epoch seconds), bucketed by `granularity` in `tz`.
 #[server(endpoint = "trends")]
 pub async fn get_trends(

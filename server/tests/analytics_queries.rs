@@ -711,6 +711,54 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
             }
         }
     }
+
+    // A custom date range: whole days of the chosen zone, both included. Yesterday and
+    // today hold the events; a week in 2020 holds none; a range that ends before it starts
+    // is refused with a reason.
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    let html = app
+        .get_text(&format!("/insights?from={yesterday}&to={today}&tz=UTC"))
+        .await;
+    assert!(
+        html.contains(&format!("{yesterday} → {today} (UTC)")),
+        "the range is shown: {html}"
+    );
+    assert!(html.contains(&format!("value=\"{yesterday}\"")), "{html}");
+    assert!(html.contains("<td>impression</td>"), "{html}");
+    assert!(!html.contains("Could not load"), "{html}");
+    let (from, to): (i64, i64) = app
+        .server_fn(
+            "day_range",
+            &[
+                ("first", yesterday.to_string()),
+                ("last", today.to_string()),
+                ("tz", "Asia/Shanghai".into()),
+            ],
+        )
+        .await;
+    assert_eq!(to - from, 2 * 86_400);
+    assert_eq!(
+        from,
+        yesterday
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+            - 8 * 3600
+    );
+    let html = app
+        .get_text("/insights?from=2020-03-01&to=2020-03-07&tz=UTC")
+        .await;
+    // (Without the hydration markers between a text's parts.)
+    assert!(
+        html.replace("<!>", "").contains("No events in this range."),
+        "{html}"
+    );
+    let html = app
+        .get_text("/insights?from=2020-03-07&to=2020-03-01&tz=UTC")
+        .await;
+    assert!(html.contains("the last date is before the first"), "{html}");
     app.cleanup().await;
 }
 

@@ -185,18 +185,23 @@ pub fn funnel(name: &str, steps: Vec<(String, u64)>) -> Chart {
         )
 }
 
+/// A drawn chart, kept so it can follow its container's size.
+#[cfg(feature = "hydrate")]
+type Drawn = std::rc::Rc<std::cell::RefCell<Option<charming::renderer::wasm_renderer::Echarts>>>;
+
 /// Draws `chart` into the element `id` once it is in the document, checking every 50 ms for
 /// up to 10 s.
 #[cfg(feature = "hydrate")]
-fn draw_when_mounted(id: &'static str, chart: std::rc::Rc<Chart>, attempt: u32) {
+fn draw_when_mounted(id: &'static str, chart: std::rc::Rc<Chart>, drawn: Drawn, attempt: u32) {
     let mounted = document().get_element_by_id(id).is_some();
     if mounted {
-        if let Err(e) = charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
-            leptos::logging::error!("{id}: {e:?}");
+        match charming::WasmRenderer::new_opt(None, None).render(id, &chart) {
+            Ok(echarts) => *drawn.borrow_mut() = Some(echarts),
+            Err(e) => leptos::logging::error!("{id}: {e:?}"),
         }
     } else if attempt < 200 {
         set_timeout(
-            move || draw_when_mounted(id, chart, attempt + 1),
+            move || draw_when_mounted(id, chart, drawn, attempt + 1),
             std::time::Duration::from_millis(50),
         );
     } else {
@@ -215,12 +220,23 @@ pub fn ChartCard(
     #[cfg(feature = "hydrate")]
     {
         let chart = std::rc::Rc::new(draw());
+        let drawn = Drawn::default();
         // Effects run only in the browser. After hydration the container is in the document
         // already; after a client-side navigation (e.g. from the sign-in page) or inside a
         // Suspense that mounts its children later, it is inserted after the effect runs, so
         // drawing waits until the container is there (the renderer looks it up by id).
         // Timers, not animation frames: headless and background tabs may not run frames.
-        Effect::new(move |_| draw_when_mounted(id, chart.clone(), 0));
+        let first = drawn.clone();
+        Effect::new(move |_| draw_when_mounted(id, chart.clone(), first.clone(), 0));
+        // ECharts sizes its canvas once; a narrower window (a phone turned, a window resized)
+        // would leave it overflowing, so it is fitted to its container again.
+        let on_resize = drawn;
+        let listener = window_event_listener(leptos::ev::resize, move |_| {
+            if let Some(echarts) = on_resize.borrow().as_ref() {
+                echarts.resize(wasm_bindgen::JsValue::UNDEFINED);
+            }
+        });
+        on_cleanup(move || listener.remove());
     }
     #[cfg(not(feature = "hydrate"))]
     drop(draw);

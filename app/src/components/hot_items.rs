@@ -49,12 +49,14 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
     view! {
         <section class="hot-items">
             <h2>"Hot items now"</h2>
-            <table data-testid="hot-items">
-                <thead>
-                    <tr><th>"#"</th><th>"Item"</th><th title="Engagement weights (impression 1 … order 10) halving every half-life">"Score"</th></tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
+            <crate::components::page::ScrollTable label="Hot items now".to_string()>
+                <table data-testid="hot-items">
+                    <thead>
+                        <tr><th>"#"</th><th>"Item"</th><th title="Engagement weights (impression 1 … order 10) halving every half-life">"Score"</th></tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </crate::components::page::ScrollTable>
             <CsvDownload table=export filename="hot-items.csv".to_string() />
         </section>
     }

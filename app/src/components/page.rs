@@ -92,3 +92,14 @@ pub fn ScopeFilters(
         </Form>
     }
 }
+
+/// A table that may be wider than a phone's screen: it scrolls sideways inside its own box
+/// (not the page), which keyboard users can focus and scroll, named by `label`.
+#[component]
+pub fn ScrollTable(label: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="table-wrap" tabindex="0" role="region" aria-label=label>
+            {children()}
+        </div>
+    }
+}

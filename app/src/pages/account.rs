@@ -68,11 +68,13 @@ fn Account(identity: Identity) -> impl IntoView {
         .collect_view();
     view! {
         <p>"Signed in as " <strong>{identity.email.clone()}</strong> "."</p>
-        <table class="data">
-            <caption>"Your tenants"</caption>
-            <thead><tr><th scope="col">"Tenant"</th><th scope="col">"Role"</th></tr></thead>
-            <tbody>{tenants}</tbody>
-        </table>
+        <crate::components::page::ScrollTable label="Your tenants".to_string()>
+            <table class="data">
+                <caption>"Your tenants"</caption>
+                <thead><tr><th scope="col">"Tenant"</th><th scope="col">"Role"</th></tr></thead>
+                <tbody>{tenants}</tbody>
+            </table>
+        </crate::components::page::ScrollTable>
         <h2>"Change your password"</h2>
         <p>"Every other browser signed in as you is signed out."</p>
         <ActionForm action=change>

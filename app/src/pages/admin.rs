@@ -312,13 +312,15 @@ fn Members(members: Vec<Member>, you: String, actions: Actions) -> impl IntoView
     let invite = actions.invite;
     view! {
         <h2>"Members"</h2>
-        <table class="data" data-testid="members">
-            <thead><tr>
-                <th scope="col">"Email"</th><th scope="col">"Role"</th>
-                <th scope="col">"Change role"</th><th scope="col">"Remove"</th>
-            </tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <crate::components::page::ScrollTable label="Members".to_string()>
+            <table class="data" data-testid="members">
+                <thead><tr>
+                    <th scope="col">"Email"</th><th scope="col">"Role"</th>
+                    <th scope="col">"Change role"</th><th scope="col">"Remove"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </crate::components::page::ScrollTable>
         {action_error(actions.set_role.value())}
         {action_error(actions.remove.value())}
         <h3>"Invite a member"</h3>
@@ -372,13 +374,15 @@ fn WriteKeys(keys: Vec<WriteKeyRow>, actions: Actions) -> impl IntoView {
         <h2>"Write keys"</h2>
         <p>"Public: product pages send events with a write key (the tracker's "
             <code>"data-key"</code> "). A revoked key is refused within seconds."</p>
-        <table class="data" data-testid="write-keys">
-            <thead><tr>
-                <th scope="col">"Key"</th><th scope="col">"Created"</th>
-                <th scope="col">"Status"</th><th scope="col">"Revoke"</th>
-            </tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <crate::components::page::ScrollTable label="Write keys".to_string()>
+            <table class="data" data-testid="write-keys">
+                <thead><tr>
+                    <th scope="col">"Key"</th><th scope="col">"Created"</th>
+                    <th scope="col">"Status"</th><th scope="col">"Revoke"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </crate::components::page::ScrollTable>
         {action_error(actions.revoke_write.value())}
         <ActionForm action=actions.issue_write attr:class="inline-form">
             <button type="submit">"Issue a write key"</button>

@@ -17,10 +17,12 @@ use crate::components::chart::{
 use crate::components::csv::{self, CsvDownload, CsvTable};
 use crate::components::format;
 use crate::components::item_name::ItemName;
-use crate::components::page::{LoadError, ScopeFilters};
+use crate::components::page::{LoadError, ScopeFilters, ScrollTable};
 use charming::Chart;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+
+use crate::analytics::day_range;
 
 const RANGES: [(i64, &str); 3] = [
     (7, "Last 7 days"),
@@ -37,19 +39,53 @@ const ZONES: [&str; 6] = [
 ];
 const FUNNEL_WINDOW_SECS: u32 = 3600;
 
+/// The days a page covers.
+#[derive(Debug, Clone, PartialEq)]
+enum Span {
+    /// The last `n` days, ending at the next whole hour (the same on the server and in the
+    /// browser within an hour, so hydration reuses the server's data).
+    LastDays(i64),
+    /// Whole local days in the page's time zone, both included (`YYYY-MM-DD`).
+    Dates { first: String, last: String },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Filters {
     scenario: Option<String>,
-    days: i64,
+    span: Span,
     tz: String,
-    /// The range, ending at the next whole hour (the same on the server and in the browser
-    /// within an hour, so hydration reuses the server's data).
-    from: i64,
-    to: i64,
+}
+
+impl Filters {
+    /// The span as `[from, to)` epoch seconds; dates are turned into instants by the server,
+    /// which knows the time zones' rules (the browser bundle carries no zone database).
+    async fn range(&self) -> Result<(i64, i64), ServerFnError> {
+        match &self.span {
+            Span::LastDays(days) => {
+                let to = (now_secs() / 3600 + 1) * 3600;
+                Ok((to - days * 86_400, to))
+            }
+            Span::Dates { first, last } => {
+                day_range(first.clone(), last.clone(), self.tz.clone()).await
+            }
+        }
+    }
 }
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// Loads one view for the filters' range.
+async fn for_range<T, F>(
+    f: Filters,
+    load: impl FnOnce(Filters, i64, i64) -> F,
+) -> Result<T, ServerFnError>
+where
+    F: std::future::Future<Output = Result<T, ServerFnError>>,
+{
+    let (from, to) = f.range().await?;
+    load(f, from, to).await
 }
 
 #[component]
@@ -62,42 +98,64 @@ pub fn InsightsPage() -> impl IntoView {
             .and_then(|d| d.parse().ok())
             .filter(|d| RANGES.iter().any(|(r, _)| r == d))
             .unwrap_or(7);
-        let to = (now_secs() / 3600 + 1) * 3600;
+        let date = |name| q.get(name).filter(|d| !d.trim().is_empty());
+        let span = match (date("from"), date("to")) {
+            (Some(first), Some(last)) => Span::Dates { first, last },
+            _ => Span::LastDays(days),
+        };
         Filters {
             scenario: q.get("scenario").filter(|s| !s.is_empty()),
-            days,
+            span,
             tz: q
                 .get("tz")
                 .filter(|t| ZONES.contains(&t.as_str()))
                 .unwrap_or_else(|| "UTC".into()),
-            from: to - days * 86_400,
-            to,
         }
     });
     let scopes = Resource::new(|| (), |_| get_scopes());
     let trends = Resource::new(
         move || filters.get(),
-        |f| get_trends(f.scenario, f.from, f.to, Granularity::Day, f.tz),
+        |f| {
+            for_range(f, |f, from, to| {
+                get_trends(f.scenario, from, to, Granularity::Day, f.tz)
+            })
+        },
     );
     let funnel = Resource::new(
         move || filters.get(),
-        |f| get_funnel(f.scenario, f.from, f.to, FUNNEL_WINDOW_SECS),
+        |f| {
+            for_range(f, |f, from, to| {
+                get_funnel(f.scenario, from, to, FUNNEL_WINDOW_SECS)
+            })
+        },
     );
     let devices = Resource::new(
         move || filters.get(),
-        |f| get_distribution(f.scenario, Dimension::Device, f.from, f.to),
+        |f| {
+            for_range(f, |f, from, to| {
+                get_distribution(f.scenario, Dimension::Device, from, to)
+            })
+        },
     );
     let positions = Resource::new(
         move || filters.get(),
-        |f| get_distribution(f.scenario, Dimension::Position, f.from, f.to),
+        |f| {
+            for_range(f, |f, from, to| {
+                get_distribution(f.scenario, Dimension::Position, from, to)
+            })
+        },
     );
     let top_items = Resource::new(
         move || filters.get(),
-        |f| get_top_items(f.scenario, f.from, f.to, RankBy::Clicks, 10),
+        |f| {
+            for_range(f, |f, from, to| {
+                get_top_items(f.scenario, from, to, RankBy::Clicks, 10)
+            })
+        },
     );
     let experiments = Resource::new(
         move || filters.get(),
-        |f| get_experiments(f.scenario, None, f.from, f.to),
+        |f| for_range(f, |f, from, to| get_experiments(f.scenario, None, from, to)),
     );
 
     view! {
@@ -106,12 +164,20 @@ pub fn InsightsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let scopes = scopes.await?;
                     let f = filters.get();
+                    let (days, first, last) = match &f.span {
+                        Span::LastDays(days) => (*days, String::new(), String::new()),
+                        Span::Dates { first, last } => (0, first.clone(), last.clone()),
+                    };
                     let range_options = RANGES
                         .iter()
                         .map(|(d, label)| view! {
-                            <option value=d.to_string() selected=*d == f.days>{*label}</option>
+                            <option value=d.to_string() selected=*d == days>{*label}</option>
                         })
                         .collect_view();
+                    let shown = match &f.span {
+                        Span::LastDays(_) => String::new(),
+                        Span::Dates { first, last } => format!(" · {first} → {last} ({})", f.tz),
+                    };
                     let zone_options = ZONES
                         .iter()
                         .map(|z| view! { <option value=*z selected=*z == f.tz>{*z}</option> })
@@ -121,9 +187,13 @@ pub fn InsightsPage() -> impl IntoView {
                         <ScopeFilters scenarios=scopes.scenarios
                             scenario=f.scenario.clone().unwrap_or_default()>
                             <label>"Range " <select name="days">{range_options}</select></label>
+                            <span class="dates">
+                                <label>"or from " <input type="date" name="from" value=first /></label>
+                                <label>" to " <input type="date" name="to" value=last /></label>
+                            </span>
                             <label>"Time zone " <select name="tz">{zone_options}</select></label>
                         </ScopeFilters>
-                        <p class="scope">{scopes.tenant} " · " {scope}</p>
+                        <p class="scope">{scopes.tenant} " · " {scope} {shown}</p>
                     })
                 })}
             </ErrorBoundary>
@@ -231,11 +301,13 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
     view! {
         <ChartCard id="daily-effect-chart" caption="CTR and conversion rate" summary
             draw=move || daily_effect_chart(&buckets) />
-        <table class="data">
-            <thead><tr><th>"Day"</th><th>"Impressions"</th><th>"Clicks"</th><th>"CTR"</th>
-                <th>"Orders"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <ScrollTable label="Effect per day".to_string()>
+            <table class="data">
+                <thead><tr><th>"Day"</th><th>"Impressions"</th><th>"Clicks"</th><th>"CTR"</th>
+                    <th>"Orders"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </ScrollTable>
         <CsvDownload table=export filename="effect-per-day.csv".to_string() />
     }
     .into_any()
@@ -307,11 +379,13 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
     view! {
         <ChartCard id="funnel-chart" caption="Users per step" summary
             draw=move || funnel_chart(steps) />
-        <table class="data">
-            <thead><tr><th>"Step"</th><th>"Users"</th><th>"From the step before"</th>
-                <th>"From impressions"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <ScrollTable label="Funnel".to_string()>
+            <table class="data">
+                <thead><tr><th>"Step"</th><th>"Users"</th><th>"From the step before"</th>
+                    <th>"From impressions"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </ScrollTable>
         <CsvDownload table=export filename="funnel.csv".to_string() />
     }
     .into_any()
@@ -401,11 +475,13 @@ fn DistributionView(
         .collect_view();
     view! {
         <ChartCard id=chart_id caption=label summary draw=move || chart />
-        <table class="data">
-            <thead><tr><th>{label}</th><th>"Impressions"</th><th>"CTR"</th>
-                <th>"Conversion"</th><th>"Users"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <ScrollTable label={format!("By {}", label.to_lowercase())}>
+            <table class="data">
+                <thead><tr><th>{label}</th><th>"Impressions"</th><th>"CTR"</th>
+                    <th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </ScrollTable>
         <CsvDownload table=export filename />
     }
     .into_any()
@@ -464,11 +540,13 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
     view! {
         {notice}
         <ChartCard id="top-items-chart" caption="Clicks per item" summary draw=move || chart />
-        <table class="data">
-            <thead><tr><th>"#"</th><th>"Item"</th><th>"Category"</th><th>"Impressions"</th>
-                <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <ScrollTable label="Top items by clicks".to_string()>
+            <table class="data">
+                <thead><tr><th>"#"</th><th>"Item"</th><th>"Category"</th><th>"Impressions"</th>
+                    <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </ScrollTable>
         <CsvDownload table=export filename="top-items.csv".to_string() />
     }
     .into_any()
@@ -583,13 +661,16 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
         .into_iter()
         .map(|w| view! { <li>{w}</li> })
         .collect_view();
+    let table_label = format!("Experiment {}", experiment.experiment_id);
     view! {
         <h3>{experiment.experiment_id}</h3>
-        <table class="data">
-            <thead><tr><th>"Group"</th><th>"Impressions"</th><th>"CTR"</th><th>"95% interval"</th>
-                <th>"CTR vs control"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <ScrollTable label=table_label>
+            <table class="data">
+                <thead><tr><th>"Group"</th><th>"Impressions"</th><th>"CTR"</th><th>"95% interval"</th>
+                    <th>"CTR vs control"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </ScrollTable>
         <CsvDownload table=export filename />
         <ul class="warnings">{warnings}</ul>
     }

@@ -1,0 +1,220 @@
+//! Every dashboard page in Chromium, checked by axe-core (from npm) against WCAG 2.1 A and AA
+//! (labels, names, contrast, structure), at desktop and at phone width, where nothing may
+//! make the page scroll sideways; and the sign-in form used by keyboard alone.
+//!
+//! Ignored in a bare `cargo test` (it needs the browser bundle and Chromium); `scripts/test`
+//! runs it.
+
+mod support;
+
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::Page;
+use support::cli_with_env;
+
+const ADMIN: &str = "ada@acme.example";
+const PASSWORD: &str = "correct horse battery";
+
+/// axe-core's browser build, as npm installs it (`scripts/test` runs `npm ci`).
+fn axe_source() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", path.display()))
+}
+
+async fn text(page: &Page, script: &str) -> String {
+    page.evaluate(script)
+        .await
+        .ok()
+        .and_then(|v| v.into_value::<String>().ok())
+        .unwrap_or_default()
+}
+
+async fn wait_for(page: &Page, script: &str, what: &str) {
+    support::wait_until(
+        30,
+        async || match text(page, script).await.as_str() {
+            "true" => Ok(()),
+            other => Err(format!("{what}: {other:?}")),
+        },
+        String::new,
+    )
+    .await;
+}
+
+/// Waits until the page is hydrated and nothing on it is still loading.
+async fn settled(page: &Page) {
+    wait_for(
+        page,
+        "String(document.documentElement.hasAttribute('data-hydrated') \
+         && !document.querySelector('.loading'))",
+        "hydrated, nothing loading",
+    )
+    .await;
+}
+
+/// axe-core's WCAG 2.1 A/AA violations on the page, one line per failing element.
+async fn violations(page: &Page, axe: &str) -> Vec<String> {
+    if text(page, "typeof axe").await != "object" {
+        page.evaluate(axe).await.expect("axe-core loads");
+    }
+    let report = text(
+        page,
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})\
+         .then(r => JSON.stringify(r.violations.flatMap(v => v.nodes.map(n => \
+            `${v.id} (${v.impact}): ${n.target.join(' ')}: ${n.failureSummary.replace(/\\s+/g, ' ')}`))))",
+    )
+    .await;
+    serde_json::from_str(&report).unwrap_or_else(|_| vec![format!("axe did not run: {report:?}")])
+}
+
+async fn set_width(page: &Page, width: i64, height: i64) {
+    page.execute(
+        SetDeviceMetricsOverrideParams::builder()
+            .width(width)
+            .height(height)
+            .device_scale_factor(1.0)
+            .mobile(width < 600)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// The page's problems at desktop and at phone width: axe's violations, and any sideways
+/// scrolling on a phone.
+async fn problems(page: &Page, axe: &str, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (width, height) in [(1280, 900), (375, 740)] {
+        set_width(page, width, height).await;
+        settled(page).await;
+        for v in violations(page, axe).await {
+            found.push(format!("{path} at {width}px: {v}"));
+        }
+        let overflow = text(
+            page,
+            "String(document.documentElement.scrollWidth - document.documentElement.clientWidth)",
+        )
+        .await;
+        if overflow.parse::<i64>().unwrap_or(0) > 0 {
+            // The outermost elements that stick out, to say what to fix.
+            let culprits = text(
+                page,
+                "[...document.querySelectorAll('body *')]\
+                 .filter(e => e.getBoundingClientRect().right > innerWidth + 1 \
+                    || (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0 \
+                        && getComputedStyle(e).overflowX === 'visible'))\
+                 .filter(e => e.parentElement.getBoundingClientRect().right <= innerWidth + 1)\
+                 .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') \
+                    + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(' ').join('.') : '') \
+                    + ' (right edge ' + Math.round(e.getBoundingClientRect().right) + 'px)').join(', ')",
+            )
+            .await;
+            // And a picture of it.
+            let shot = std::env::temp_dir().join(format!(
+                "recoscope-{}-{width}px.png",
+                path.trim_matches('/').replace('/', "-")
+            ));
+            let _ = page
+                .save_screenshot(
+                    chromiumoxide::page::ScreenshotParams::builder()
+                        .full_page(true)
+                        .build(),
+                    &shot,
+                )
+                .await;
+            found.push(format!(
+                "{path} at {width}px scrolls sideways by {overflow}px: {culprits} ({})",
+                shot.display()
+            ));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the browser bundle and Chromium: run scripts/test"]
+async fn every_page_passes_axe_at_desktop_and_phone_width_and_signs_in_by_keyboard() {
+    let shop = support::shop::Shop::start().await;
+    let app = &shop.app;
+    assert_eq!(
+        app.post_events(&support::feed_events(40, 8)).await.status(),
+        200
+    );
+    assert_eq!(app.wait_for_rows(40).await, 40);
+    let (ok, out, err) = cli_with_env(
+        app,
+        &[
+            "users",
+            "add",
+            ADMIN,
+            "--tenant",
+            &app.tenant,
+            "--role",
+            "admin",
+        ],
+        &[("RECOSCOPE_PASSWORD", PASSWORD)],
+    );
+    assert!(ok, "{out}{err}");
+    let axe = axe_source();
+    let mut found = Vec::new();
+
+    let page = shop.browser.new_page(app.url("/signin")).await.unwrap();
+    // The check itself can fail: an image without a text alternative is found.
+    settled(&page).await;
+    page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<img id=\"no-alt\" src=\"/favicon.svg\">')")
+        .await
+        .unwrap();
+    let caught = violations(&page, &axe).await;
+    assert!(
+        caught
+            .iter()
+            .any(|v| v.starts_with("image-alt") && v.contains("#no-alt")),
+        "axe missed an image without alt: {caught:?}"
+    );
+    page.evaluate("document.getElementById('no-alt').remove()")
+        .await
+        .unwrap();
+    found.extend(problems(&page, &axe, "/signin").await);
+    page.goto(app.url("/invite").as_str()).await.unwrap();
+    found.extend(problems(&page, &axe, "/invite").await);
+
+    // Keyboard only: Tab reaches the email field through the menu, Tab moves on to the
+    // password, Enter signs in.
+    page.goto(app.url("/signin").as_str()).await.unwrap();
+    set_width(&page, 1280, 900).await;
+    settled(&page).await;
+    let focused = "(document.activeElement || {}).id || ''";
+    let mut tabs = 0;
+    while text(&page, focused).await != "sign-in-email" {
+        tabs += 1;
+        assert!(tabs <= 12, "Tab never reached the email field");
+        page.find_element("body")
+            .await
+            .unwrap()
+            .press_key("Tab")
+            .await
+            .unwrap();
+    }
+    let email = page.find_element("#sign-in-email").await.unwrap();
+    email.type_str(ADMIN).await.unwrap();
+    email.press_key("Tab").await.unwrap();
+    assert_eq!(text(&page, focused).await, "sign-in-password");
+    let password = page.find_element("#sign-in-password").await.unwrap();
+    password.type_str(PASSWORD).await.unwrap();
+    password.press_key("Enter").await.unwrap();
+    wait_for(&page, "String(location.pathname === '/')", "signed in").await;
+
+    for path in ["/", "/insights", "/live", "/admin", "/account"] {
+        page.goto(app.url(path).as_str()).await.unwrap();
+        found.extend(problems(&page, &axe, path).await);
+    }
+    assert!(
+        found.is_empty(),
+        "accessibility problems:\n{}",
+        found.join("\n")
+    );
+    page.close().await.unwrap();
+    shop.finish().await;
+}

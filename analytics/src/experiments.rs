@@ -34,6 +34,52 @@ pub struct Experiment {
     pub groups: Vec<ExperimentGroup>,
     /// Why the numbers may not be trusted yet, in words.
     pub warnings: Vec<String>,
+    /// The same, as data (a page says them in its own language).
+    #[serde(default)]
+    pub caveats: Vec<Caveat>,
+}
+
+/// Why an experiment's numbers may not be trusted yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Caveat {
+    /// Only one group has events.
+    OneGroup,
+    /// No group is named `control`; the others are compared with this one.
+    NoControlGroup { compared_with: String },
+    /// Too few impressions or clicks in `group` for a reliable CTR test.
+    FewForCtr { group: String },
+    /// More orders than clicks in `group`: its conversion rate is not a proportion.
+    OrdersExceedClicks { group: String },
+    /// Too few clicks or orders in `group` for a reliable conversion test.
+    FewForConversion { group: String },
+}
+
+impl std::fmt::Display for Caveat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::stats::{MIN_OUTCOMES, MIN_TRIALS};
+        match self {
+            Caveat::OneGroup => f.write_str("only one group has events: nothing to compare"),
+            Caveat::NoControlGroup { compared_with } => write!(
+                f,
+                "no group is named \"control\"; comparing against {compared_with:?}"
+            ),
+            Caveat::FewForCtr { group } => write!(
+                f,
+                "group {group:?}: too few impressions or clicks for a reliable CTR test \
+                 (needs {MIN_TRIALS} impressions and {MIN_OUTCOMES} clicks and non-clicks)"
+            ),
+            Caveat::OrdersExceedClicks { group } => write!(
+                f,
+                "group {group:?}: more orders than clicks; its conversion rate is not a \
+                 proportion and is not tested"
+            ),
+            Caveat::FewForConversion { group } => write!(
+                f,
+                "group {group:?}: too few clicks or orders for a reliable conversion test"
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +106,7 @@ pub struct GroupCounts {
 /// Groups' counts → experiments with their statistics (pure, so it is tested on its own).
 pub fn compare(counts: Vec<GroupCounts>) -> Vec<Experiment> {
     use super::overview::ratio;
-    use super::stats::{large_enough, two_proportion_test, wilson, MIN_OUTCOMES, MIN_TRIALS};
+    use super::stats::{large_enough, two_proportion_test, wilson};
 
     let mut by_experiment: std::collections::BTreeMap<String, Vec<GroupCounts>> =
         Default::default();
@@ -79,37 +125,29 @@ pub fn compare(counts: Vec<GroupCounts>) -> Vec<Experiment> {
                 .position(|g| g.experiment_group.eq_ignore_ascii_case("control"))
                 .unwrap_or(0);
             let control = groups[control_index].clone();
-            let mut warnings = Vec::new();
+            let mut caveats = Vec::new();
             if groups.len() < 2 {
-                warnings.push("only one group has events: nothing to compare".to_string());
+                caveats.push(Caveat::OneGroup);
             }
             if !control.experiment_group.eq_ignore_ascii_case("control") && groups.len() > 1 {
-                warnings.push(format!(
-                    "no group is named \"control\"; comparing against {:?}",
-                    control.experiment_group
-                ));
+                caveats.push(Caveat::NoControlGroup {
+                    compared_with: control.experiment_group.clone(),
+                });
             }
             for g in &groups {
+                let group = g.experiment_group.clone();
                 if !large_enough(g.clicks, g.impressions) {
-                    warnings.push(format!(
-                        "group {:?}: too few impressions or clicks for a reliable CTR test \
-                         (needs {MIN_TRIALS} impressions and {MIN_OUTCOMES} clicks and non-clicks)",
-                        g.experiment_group
-                    ));
+                    caveats.push(Caveat::FewForCtr {
+                        group: group.clone(),
+                    });
                 }
                 if g.orders > g.clicks {
-                    warnings.push(format!(
-                        "group {:?}: more orders than clicks; its conversion rate is not a \
-                         proportion and is not tested",
-                        g.experiment_group
-                    ));
+                    caveats.push(Caveat::OrdersExceedClicks { group });
                 } else if !large_enough(g.orders, g.clicks) {
-                    warnings.push(format!(
-                        "group {:?}: too few clicks or orders for a reliable conversion test",
-                        g.experiment_group
-                    ));
+                    caveats.push(Caveat::FewForConversion { group });
                 }
             }
+            let warnings = caveats.iter().map(ToString::to_string).collect();
             let groups = groups
                 .into_iter()
                 .enumerate()
@@ -154,6 +192,7 @@ pub fn compare(counts: Vec<GroupCounts>) -> Vec<Experiment> {
                 control: control.experiment_group,
                 groups,
                 warnings,
+                caveats,
             }
         })
         .collect()

@@ -178,10 +178,11 @@ pub mod server {
         }
     }
 
-    /// An account operation that failed, as the server function's error, with the HTTP
-    /// status that says why (401 signed out, 403 not allowed, 429 locked or too many tries,
-    /// 503 the store is down, else 400).
+    /// An account operation that failed, as the server function's error in the caller's
+    /// language, with the HTTP status that says why (401 signed out, 403 not allowed, 429
+    /// locked or too many tries, 503 the store is down, else 400).
     pub fn account_failed(error: AccountError) -> ServerFnError {
+        use crate::i18n::{current_locale, Msg};
         let status = match &error {
             AccountError::SignedOut => StatusCode::UNAUTHORIZED,
             AccountError::Forbidden(_) | AccountError::NoTenant => StatusCode::FORBIDDEN,
@@ -195,9 +196,44 @@ pub mod server {
         if let AccountError::Unavailable(detail) = &error {
             tracing::error!(%detail, "account store failed");
         }
-        match error {
-            AccountError::SignedOut => ServerFnError::new(format!("{UNAUTHORIZED}: {error}")),
-            other => ServerFnError::new(other.to_string()),
+        let locale = current_locale();
+        let message = match &error {
+            AccountError::WrongCredentials => Msg::ErrWrongCredentials.text(locale).to_string(),
+            AccountError::Locked { minutes } => Msg::ErrLocked.fill(locale, &[minutes]),
+            AccountError::RateLimited => Msg::ErrRateLimited.text(locale).to_string(),
+            AccountError::NoTenant => Msg::ErrNoTenant.text(locale).to_string(),
+            AccountError::SignedOut => {
+                format!("{UNAUTHORIZED}: {}", Msg::ErrSignedOut.text(locale))
+            }
+            AccountError::Forbidden(action) => {
+                Msg::ErrForbidden.fill(locale, &[&action_name(action).text(locale)])
+            }
+            AccountError::BadInvitation => Msg::ErrBadInvitation.text(locale).to_string(),
+            AccountError::Unavailable(_) => Msg::ErrUnavailable.text(locale).to_string(),
+            // The rules' own sentences (password length, the last admin, an email's shape).
+            other => Msg::ErrInvalid.fill(locale, &[other]),
+        };
+        ServerFnError::new(message)
+    }
+
+    /// A refusal of the form's input, in the caller's language.
+    pub fn invalid(msg: crate::i18n::Msg) -> ServerFnError {
+        set_status(StatusCode::BAD_REQUEST);
+        ServerFnError::new(msg.text(crate::i18n::current_locale()))
+    }
+
+    /// What an admin-only action is called, for the refusal.
+    fn action_name(action: &str) -> crate::i18n::Msg {
+        use crate::i18n::Msg;
+        match action {
+            "invite members" => Msg::ActInvite,
+            "change roles" => Msg::ActChangeRoles,
+            "remove members" => Msg::ActRemoveMembers,
+            "list members" => Msg::ActListMembers,
+            "issue keys" => Msg::ActIssueKeys,
+            "revoke keys" => Msg::ActRevokeKeys,
+            "manage the catalog" | "import the catalog" => Msg::ActManageCatalog,
+            _ => Msg::ActManageTenant,
         }
     }
 
@@ -205,7 +241,7 @@ pub mod server {
         Ok(leptos_axum::extract().await?)
     }
 
-    /// The value of cookie `name` in the request.
+    /// The value of cookie `name` in the request's headers.
     pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         headers
             .get_all(http::header::COOKIE)

@@ -8,6 +8,7 @@
 //!   switching tenants.
 //! - [`pages`]: one module per page: the overview, insights and live views, sign-in, an
 //!   invitation, the operator's account, and the tenant's admin page (members, keys).
+//! - [`i18n`]: English and Simplified Chinese: the request's language, every message in both.
 //! - [`components`]: reusable pieces (KPI cards, the charming trend chart, filters).
 //!
 //! Every number shown comes from a server function; an empty range shows an explicit empty
@@ -15,6 +16,7 @@
 
 pub mod analytics;
 pub mod components;
+pub mod i18n;
 pub mod identity;
 pub mod pages;
 
@@ -37,9 +39,11 @@ pub struct AssetRoot(pub String);
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let root = use_context::<AssetRoot>().unwrap_or_default().0;
     let pkg = options.site_pkg_dir.clone();
+    // The browser reads the language back from here when it hydrates.
+    let lang = i18n::current_locale().tag();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=lang>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -61,16 +65,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    i18n::provide_locale();
+    use i18n::{t, Msg};
     view! {
         <Title text="Recoscope" />
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"Recoscope"</a>
                 <components::nav::Nav />
-                <span class="tagline">"Real-time analytics for recommendations"</span>
+                <span class="tagline">{t(Msg::Tagline)}</span>
+                <i18n::LanguageSwitch />
             </header>
             <main>
-                <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
+                <Routes fallback=|| view! { <p class="empty">{t(Msg::PageNotFound)}</p> }>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage />
                     <Route path=path!("/insights") view=pages::insights::InsightsPage />
                     <Route path=path!("/live") view=pages::live::LivePage />

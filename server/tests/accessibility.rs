@@ -1,6 +1,7 @@
 //! Every dashboard page in Chromium, checked by axe-core (from npm) against WCAG 2.1 A and AA
-//! (labels, names, contrast, structure), at desktop and at phone width, where nothing may
-//! make the page scroll sideways; and the sign-in form used by keyboard alone.
+//! (labels, names, contrast, structure), in English and in Chinese, at desktop and at phone
+//! width, where nothing may make the page scroll sideways; the sign-in form used by keyboard
+//! alone; and the language: switched from the top bar, or the browser's own.
 //!
 //! Ignored in a bare `cargo test` (it needs the browser bundle and Chromium); `scripts/test`
 //! runs it.
@@ -8,6 +9,9 @@
 mod support;
 
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::network::{
+    ClearBrowserCookiesParams, SetUserAgentOverrideParams,
+};
 use chromiumoxide::Page;
 use support::cli_with_env;
 
@@ -68,6 +72,38 @@ async fn violations(page: &Page, axe: &str) -> Vec<String> {
     serde_json::from_str(&report).unwrap_or_else(|_| vec![format!("axe did not run: {report:?}")])
 }
 
+/// With `RECOSCOPE_SCREENSHOTS=<dir>`, keeps a full-page picture of every page checked (for
+/// people to look at; nothing is compared).
+async fn keep_screenshot(page: &Page, path: &str, width: i64) {
+    let Some(dir) = std::env::var_os("RECOSCOPE_SCREENSHOTS") else {
+        return;
+    };
+    let name: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let file = std::path::Path::new(&dir).join(format!("{name}-{width}px.png"));
+    std::fs::create_dir_all(&dir).unwrap();
+    page.save_screenshot(
+        chromiumoxide::page::ScreenshotParams::builder()
+            .full_page(true)
+            .build(),
+        &file,
+    )
+    .await
+    .unwrap();
+}
+
+/// Presses the top bar's button for the other language.
+async fn click_switch(page: &Page) {
+    page.find_element(".language-switch button")
+        .await
+        .expect("a language switch")
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn set_width(page: &Page, width: i64, height: i64) {
     page.execute(
         SetDeviceMetricsOverrideParams::builder()
@@ -89,6 +125,7 @@ async fn problems(page: &Page, axe: &str, path: &str) -> Vec<String> {
     for (width, height) in [(1280, 900), (375, 740)] {
         set_width(page, width, height).await;
         settled(page).await;
+        keep_screenshot(page, path, width).await;
         for v in violations(page, axe).await {
             found.push(format!("{path} at {width}px: {v}"));
         }
@@ -206,10 +243,60 @@ async fn every_page_passes_axe_at_desktop_and_phone_width_and_signs_in_by_keyboa
     password.press_key("Enter").await.unwrap();
     wait_for(&page, "String(location.pathname === '/')", "signed in").await;
 
-    for path in ["/", "/insights", "/live", "/admin", "/account"] {
+    const SIGNED_IN: [&str; 5] = ["/", "/insights", "/live", "/admin", "/account"];
+    for path in SIGNED_IN {
         page.goto(app.url(path).as_str()).await.unwrap();
         found.extend(problems(&page, &axe, path).await);
     }
+
+    // In Chinese: the switch in the top bar reloads the page in the other language (kept in
+    // a cookie), and every page passes the same checks.
+    set_width(&page, 1280, 900).await;
+    settled(&page).await;
+    click_switch(&page).await;
+    wait_for(
+        &page,
+        "String(document.documentElement.lang === 'zh-CN' \
+         && document.querySelector('nav a').textContent === '概览')",
+        "the page in Chinese",
+    )
+    .await;
+    for path in SIGNED_IN {
+        page.goto(app.url(path).as_str()).await.unwrap();
+        found.extend(problems(&page, &axe, &format!("{path} (zh-CN)")).await);
+    }
+
+    // The browser's own language decides when nothing was chosen: without the cookie, a
+    // browser that asks for Chinese gets Chinese, and one that asks for English English.
+    page.execute(ClearBrowserCookiesParams::default())
+        .await
+        .unwrap();
+    let agent = page.user_agent().await.unwrap();
+    for (accept, lang, heading) in [
+        ("zh-CN,zh;q=0.9", "zh-CN", "登录"),
+        ("en-GB,en", "en", "Sign in"),
+    ] {
+        page.set_user_agent(
+            SetUserAgentOverrideParams::builder()
+                .user_agent(agent.clone())
+                .accept_language(accept)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        page.goto(app.url("/signin").as_str()).await.unwrap();
+        wait_for(
+            &page,
+            &format!(
+                "String(document.documentElement.lang === '{lang}' \
+                 && document.querySelector('main h1').textContent === '{heading}')"
+            ),
+            accept,
+        )
+        .await;
+    }
+    found.extend(problems(&page, &axe, "/signin (en after zh)").await);
     assert!(
         found.is_empty(),
         "accessibility problems:\n{}",

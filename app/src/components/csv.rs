@@ -79,7 +79,7 @@ pub fn CsvDownload(table: CsvTable, filename: String) -> impl IntoView {
         "data:text/csv;charset=utf-8,{}",
         utf8_percent_encode(&table.to_csv(), NON_ALPHANUMERIC)
     );
-    view! { <a class="csv-download" href=href download=filename>"Download CSV"</a> }
+    view! { <a class="csv-download" href=href download=filename>{crate::i18n::t(crate::i18n::Msg::DownloadCsv)}</a> }
 }
 
 #[cfg(test)]

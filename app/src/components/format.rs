@@ -1,4 +1,8 @@
-//! Formatting shared by the views.
+//! Formatting shared by the views. Digits, grouping and percent signs read the same in both
+//! languages; dates are ISO (`2026-12-02 04:00 UTC`), which Chinese pages use as well; the
+//! words of a change (`new`, `pp`) are the page's language.
+
+use crate::i18n::{Locale, Msg};
 
 /// `12345` → `12,345`.
 pub fn count(n: u64) -> String {
@@ -23,10 +27,17 @@ pub fn percent(ratio: Option<f64>) -> String {
 
 /// How a count moved against the period before: `+12.5%`, `−3.0%`, `new` (from nothing), or
 /// `None` when the period before had no events at all (nothing to compare with).
-pub fn count_change(now: u64, before: Option<u64>) -> Option<String> {
+pub fn count_change(locale: Locale, now: u64, before: Option<u64>) -> Option<String> {
     let before = before?;
     if before == 0 {
-        return Some(if now == 0 { "±0%" } else { "new" }.to_string());
+        return Some(
+            if now == 0 {
+                "±0%"
+            } else {
+                Msg::New.text(locale)
+            }
+            .to_string(),
+        );
     }
     let change = (now as f64 - before as f64) / before as f64 * 100.0;
     Some(signed(change, "%"))
@@ -34,8 +45,11 @@ pub fn count_change(now: u64, before: Option<u64>) -> Option<String> {
 
 /// How a rate moved against the period before, in percentage points (`+0.42 pp`); `None`
 /// when either rate is undefined.
-pub fn rate_change(now: Option<f64>, before: Option<f64>) -> Option<String> {
-    Some(signed((now? - before?) * 100.0, " pp"))
+pub fn rate_change(locale: Locale, now: Option<f64>, before: Option<f64>) -> Option<String> {
+    Some(signed(
+        (now? - before?) * 100.0,
+        Msg::PercentagePoints.text(locale),
+    ))
 }
 
 /// `+1.25`, `−0.50` (a real minus sign), `±0.00`, with `unit` after.
@@ -105,16 +119,25 @@ mod tests {
 
     #[test]
     fn changes_are_signed_and_undefined_ones_are_absent() {
-        assert_eq!(count_change(125, Some(100)).as_deref(), Some("+25.00%"));
-        assert_eq!(count_change(97, Some(100)).as_deref(), Some("−3.00%"));
-        assert_eq!(count_change(100, Some(100)).as_deref(), Some("±0.00%"));
-        assert_eq!(count_change(5, Some(0)).as_deref(), Some("new"));
-        assert_eq!(count_change(5, None), None);
+        let en = Locale::En;
+        assert_eq!(count_change(en, 125, Some(100)).as_deref(), Some("+25.00%"));
+        assert_eq!(count_change(en, 97, Some(100)).as_deref(), Some("−3.00%"));
+        assert_eq!(count_change(en, 100, Some(100)).as_deref(), Some("±0.00%"));
+        assert_eq!(count_change(en, 5, Some(0)).as_deref(), Some("new"));
         assert_eq!(
-            rate_change(Some(0.0542), Some(0.05)).as_deref(),
+            count_change(Locale::Zh, 5, Some(0)).as_deref(),
+            Some("新增")
+        );
+        assert_eq!(count_change(en, 5, None), None);
+        assert_eq!(
+            rate_change(en, Some(0.0542), Some(0.05)).as_deref(),
             Some("+0.42 pp")
         );
-        assert_eq!(rate_change(Some(0.05), None), None);
-        assert_eq!(rate_change(None, Some(0.05)), None);
+        assert_eq!(
+            rate_change(Locale::Zh, Some(0.0542), Some(0.05)).as_deref(),
+            Some("+0.42 个百分点")
+        );
+        assert_eq!(rate_change(en, Some(0.05), None), None);
+        assert_eq!(rate_change(en, None, Some(0.05)), None);
     }
 }

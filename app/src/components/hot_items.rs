@@ -3,6 +3,7 @@
 use super::csv::{self, CsvDownload, CsvTable};
 use super::item_name::ItemName;
 use crate::analytics::live::HotItem;
+use crate::i18n::{t, Msg};
 use leptos::prelude::*;
 
 #[component]
@@ -10,8 +11,8 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
     if items.is_empty() {
         return view! {
             <section class="hot-items">
-                <h2>"Hot items now"</h2>
-                <p class="empty">"No engagement recorded lately for this scope."</p>
+                <h2>{t(Msg::HotItemsNow)}</h2>
+                <p class="empty">{t(Msg::NoEngagement)}</p>
             </section>
         }
         .into_any();
@@ -48,11 +49,11 @@ pub fn HotItems(items: Vec<HotItem>) -> impl IntoView {
         .collect_view();
     view! {
         <section class="hot-items">
-            <h2>"Hot items now"</h2>
-            <crate::components::page::ScrollTable label="Hot items now".to_string()>
+            <h2>{t(Msg::HotItemsNow)}</h2>
+            <crate::components::page::ScrollTable label=t(Msg::HotItemsNow).to_string()>
                 <table data-testid="hot-items">
                     <thead>
-                        <tr><th>"#"</th><th>"Item"</th><th title="Engagement weights (impression 1 … order 10) halving every half-life">"Score"</th></tr>
+                        <tr><th>"#"</th><th>{t(Msg::Item)}</th><th title=t(Msg::ScoreHint)>{t(Msg::Score)}</th></tr>
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>

@@ -3,6 +3,7 @@
 
 use super::format;
 use crate::analytics::overview::{Kpis, Setup};
+use crate::i18n::{t, use_locale, Msg};
 use leptos::prelude::*;
 
 #[component]
@@ -13,7 +14,7 @@ fn KpiCard(
     #[prop(default = None)] change: Option<String>,
 ) -> impl IntoView {
     let trend = change.as_deref().map(|c| {
-        if c.starts_with('+') || c == "new" {
+        if c.starts_with('+') || c == t(Msg::New) {
             "kpi-change up"
         } else if c.starts_with('−') {
             "kpi-change down"
@@ -26,7 +27,7 @@ fn KpiCard(
             <div class="kpi-label">{label}</div>
             <div class="kpi-value">{value}</div>
             {change.map(|c| view! {
-                <div class=trend.unwrap_or("kpi-change")>{c} <span class="muted">" vs before"</span></div>
+                <div class=trend.unwrap_or("kpi-change")>{c} <span class="muted">" " {t(Msg::VsBefore)}</span></div>
             })}
         </div>
     }
@@ -43,38 +44,39 @@ pub fn KpiCards(
     #[prop(optional)]
     setup: Option<Setup>,
 ) -> impl IntoView {
+    let locale = use_locale();
     let before = |pick: fn(&Kpis) -> u64| previous.as_ref().map(pick);
     let rate_before = |pick: fn(&Kpis) -> Option<f64>| previous.as_ref().and_then(pick);
     let catalog = |n: Option<u64>| n.map_or_else(|| "—".to_string(), format::count);
     view! {
-        <section class="kpis" aria-label="Key metrics">
-            <KpiCard label="Impressions" value=format::count(kpis.impressions)
-                hint="Recommendations really seen"
-                change=format::count_change(kpis.impressions, before(|k| k.impressions)) />
-            <KpiCard label="Clicks" value=format::count(kpis.clicks)
-                hint="Clicks on recommended items"
-                change=format::count_change(kpis.clicks, before(|k| k.clicks)) />
-            <KpiCard label="CTR" value=format::percent(kpis.ctr)
-                hint="Clicks / impressions; — when there were no impressions"
-                change=format::rate_change(kpis.ctr, rate_before(|k| k.ctr)) />
-            <KpiCard label="Conversions" value=format::count(kpis.conversions)
-                hint="Orders"
-                change=format::count_change(kpis.conversions, before(|k| k.conversions)) />
-            <KpiCard label="Conversion rate" value=format::percent(kpis.conversion_rate)
-                hint="Orders / clicks; — when there were no clicks"
-                change=format::rate_change(kpis.conversion_rate, rate_before(|k| k.conversion_rate)) />
-            <KpiCard label="Active users" value=format::count(kpis.active_users)
-                hint="Distinct users with any event in the range"
-                change=format::count_change(kpis.active_users, before(|k| k.active_users)) />
+        <section class="kpis" aria-label=t(Msg::KeyMetrics)>
+            <KpiCard label=t(Msg::Impressions) value=format::count(kpis.impressions)
+                hint=t(Msg::ImpressionsHint)
+                change=format::count_change(locale, kpis.impressions, before(|k| k.impressions)) />
+            <KpiCard label=t(Msg::Clicks) value=format::count(kpis.clicks)
+                hint=t(Msg::ClicksHint)
+                change=format::count_change(locale, kpis.clicks, before(|k| k.clicks)) />
+            <KpiCard label=t(Msg::Ctr) value=format::percent(kpis.ctr)
+                hint=t(Msg::CtrHint)
+                change=format::rate_change(locale, kpis.ctr, rate_before(|k| k.ctr)) />
+            <KpiCard label=t(Msg::Conversions) value=format::count(kpis.conversions)
+                hint=t(Msg::ConversionsHint)
+                change=format::count_change(locale, kpis.conversions, before(|k| k.conversions)) />
+            <KpiCard label=t(Msg::ConversionRate) value=format::percent(kpis.conversion_rate)
+                hint=t(Msg::ConversionRateHint)
+                change=format::rate_change(locale, kpis.conversion_rate, rate_before(|k| k.conversion_rate)) />
+            <KpiCard label=t(Msg::ActiveUsers) value=format::count(kpis.active_users)
+                hint=t(Msg::ActiveUsersHint)
+                change=format::count_change(locale, kpis.active_users, before(|k| k.active_users)) />
         </section>
         {setup.map(|setup| view! {
-            <section class="kpis setup" aria-label="Set-up">
-                <KpiCard label="Items in the catalog" value=catalog(setup.catalog_items)
-                    hint="Items imported into the catalog; — when the catalog could not be read" />
-                <KpiCard label="Scenarios in the catalog" value=catalog(setup.catalog_scenarios)
-                    hint="Scenarios the catalog names; — when the catalog could not be read" />
-                <KpiCard label="Active scenarios" value=format::count(setup.active_scenarios)
-                    hint="Scenarios with impressions in this range" />
+            <section class="kpis setup" aria-label=t(Msg::SetUp)>
+                <KpiCard label=t(Msg::CatalogItems) value=catalog(setup.catalog_items)
+                    hint=t(Msg::CatalogItemsHint) />
+                <KpiCard label=t(Msg::CatalogScenarios) value=catalog(setup.catalog_scenarios)
+                    hint=t(Msg::CatalogScenariosHint) />
+                <KpiCard label=t(Msg::ActiveScenarios) value=format::count(setup.active_scenarios)
+                    hint=t(Msg::ActiveScenariosHint) />
             </section>
         })}
     }

@@ -3,12 +3,13 @@
 use super::chart::{two_axis_chart, ChartCard, LineSeries, ValueAxis};
 use super::format;
 use crate::analytics::live::LiveMinute;
+use crate::i18n::{fill, t, use_locale, Locale, Msg};
 use charming::Chart;
 use leptos::prelude::*;
 
 /// Events and impressions per minute on the left axis; clicks and conversions, far fewer, on
 /// the right one.
-pub fn live_chart(minutes: &[LiveMinute]) -> Chart {
+pub fn live_chart(locale: Locale, minutes: &[LiveMinute]) -> Chart {
     let labels = minutes
         .iter()
         .map(|m| format::minute_label(m.minute))
@@ -19,15 +20,15 @@ pub fn live_chart(minutes: &[LiveMinute]) -> Chart {
     two_axis_chart(
         labels,
         (
-            ValueAxis::counts("Events · impressions"),
-            ValueAxis::counts("Clicks · conversions"),
+            ValueAxis::counts(Msg::EventsImpressionsAxis.text(locale)),
+            ValueAxis::counts(Msg::ClicksConversionsAxis.text(locale)),
         ),
         false,
         vec![
-            line("Events", 0, |m| m.events),
-            line("Impressions", 0, |m| m.impressions),
-            line("Clicks", 1, |m| m.clicks),
-            line("Conversions", 1, |m| m.conversions),
+            line(Msg::Events.text(locale), 0, |m| m.events),
+            line(Msg::Impressions.text(locale), 0, |m| m.impressions),
+            line(Msg::Clicks.text(locale), 1, |m| m.clicks),
+            line(Msg::Conversions.text(locale), 1, |m| m.conversions),
         ],
     )
 }
@@ -35,14 +36,11 @@ pub fn live_chart(minutes: &[LiveMinute]) -> Chart {
 #[component]
 pub fn LiveChart(minutes: Vec<LiveMinute>) -> impl IntoView {
     let events: u64 = minutes.iter().map(|m| m.events).sum();
-    let summary = format!(
-        "Events per minute over the last {} minutes (UTC): {} in all.",
-        minutes.len(),
-        format::count(events)
-    );
+    let summary = fill(Msg::LiveSummary, &[&minutes.len(), &format::count(events)]);
+    let locale = use_locale();
     view! {
-        <ChartCard id="live-chart" caption="Last 60 minutes" summary
-            draw=move || live_chart(&minutes) />
+        <ChartCard id="live-chart" caption=t(Msg::LastHourChart) summary
+            draw=move || live_chart(locale, &minutes) />
     }
 }
 
@@ -62,7 +60,7 @@ mod tests {
                 active_users: 3,
             })
             .collect();
-        let json = serde_json::to_value(live_chart(&minutes)).unwrap();
+        let json = serde_json::to_value(live_chart(Locale::En, &minutes)).unwrap();
         let series = json["series"].as_array().unwrap();
         assert_eq!(series[0]["data"], serde_json::json!([0, 10, 20]));
         let axes: Vec<f64> = series

@@ -3,7 +3,8 @@
 //! Signed out, only "Sign in". It asks the server again on every navigation, so signing in
 //! or out shows at once.
 
-use crate::identity::{whoami, Identity, SwitchTenant};
+use crate::i18n::{t, Msg};
+use crate::identity::{whoami, Identity, Role, SwitchTenant};
 use crate::pages::sign_in::{action_error, SignOutButton};
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
@@ -13,15 +14,15 @@ pub fn Nav() -> impl IntoView {
     let location = use_location();
     let who = Resource::new(move || location.pathname.get(), |_| whoami());
     view! {
-        <nav class="nav" aria-label="Main">
-            <a href="/">"Overview"</a>
-            <a href="/insights">"Insights"</a>
-            <a href="/live">"Live"</a>
+        <nav class="nav" aria-label=t(Msg::NavMain)>
+            <a href="/">{t(Msg::NavOverview)}</a>
+            <a href="/insights">{t(Msg::NavInsights)}</a>
+            <a href="/live">{t(Msg::NavLive)}</a>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match who.await {
                         Ok(Some(identity)) => view! { <SignedInMenu identity /> }.into_any(),
-                        _ => view! { <a href="/signin" class="sign-in-nav">"Sign in"</a> }
+                        _ => view! { <a href="/signin" class="sign-in-nav">{t(Msg::NavSignIn)}</a> }
                             .into_any(),
                     }
                 })}
@@ -34,11 +35,11 @@ pub fn Nav() -> impl IntoView {
 fn SignedInMenu(identity: Identity) -> impl IntoView {
     let admin = identity
         .is_admin()
-        .then(|| view! { <a href="/admin">"Admin"</a> });
+        .then(|| view! { <a href="/admin">{t(Msg::NavAdmin)}</a> });
     let account = identity
         .email
         .is_some()
-        .then(|| view! { <a href="/account">"Account"</a> });
+        .then(|| view! { <a href="/account">{t(Msg::NavAccount)}</a> });
     let who = identity
         .email
         .clone()
@@ -48,7 +49,7 @@ fn SignedInMenu(identity: Identity) -> impl IntoView {
         {account}
         <span class="who" data-testid="who">
             {who} " · " <span data-testid="tenant">{identity.tenant.clone()}</span>
-            " (" {identity.role.as_str()} ")"
+            " (" {role_name(identity.role)} ")"
         </span>
         {(identity.tenants.len() > 1).then(|| view! { <TenantSwitch identity /> })}
         <SignOutButton />
@@ -75,10 +76,18 @@ fn TenantSwitch(identity: Identity) -> impl IntoView {
         .collect_view();
     view! {
         <ActionForm action=switch attr:class="tenant-switch">
-            <label for="tenant-switch">"Tenant"</label>
+            <label for="tenant-switch">{t(Msg::Tenant)}</label>
             <select id="tenant-switch" name="tenant">{options}</select>
-            <button type="submit">"Switch"</button>
+            <button type="submit">{t(Msg::Switch)}</button>
         </ActionForm>
         {action_error(switch.value())}
     }
+}
+
+/// A role as the page's language names it.
+pub fn role_name(role: Role) -> &'static str {
+    t(match role {
+        Role::Viewer => Msg::RoleViewer,
+        Role::Admin => Msg::RoleAdmin,
+    })
 }

@@ -2,6 +2,7 @@
 //! "no data yet" state, and the scenario filter form.
 
 use crate::analytics::scopes::ScenarioScope;
+use crate::i18n::{fill, t, with_code, Msg};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 
@@ -28,10 +29,10 @@ pub fn LoadError(what: &'static str, errors: ArcRwSignal<Errors>) -> impl IntoVi
     };
     view! {
         <div class="error" role="alert">
-            <strong>"Could not load " {what} ". "</strong>
+            <strong>{fill(Msg::CouldNotLoad, &[&what])} " "</strong>
             {message}
             <Show when=needs_sign_in>
-                " " <a href="/signin" data-testid="sign-in-link">"Sign in"</a>
+                " " <a href="/signin" data-testid="sign-in-link">{t(Msg::NavSignIn)}</a>
             </Show>
         </div>
     }
@@ -42,15 +43,12 @@ pub fn LoadError(what: &'static str, errors: ArcRwSignal<Errors>) -> impl IntoVi
 pub fn NoDataYet() -> impl IntoView {
     view! {
         <div class="empty">
-            <h2>"No data yet"</h2>
-            <p>"This tenant has not sent any events. Start the simulator \
-                (" <code>"recoscope simulate"</code> ") or embed the \
-                tracker in a product page."</p>
+            <h2>{t(Msg::NoDataYetTitle)}</h2>
+            <p>{with_code(Msg::NoDataYetBody, "recoscope simulate")}</p>
         </div>
     }
 }
 
-/// `<option>`s for `values`, with `selected` marked.
 /// One option per scenario, labelled with its catalog name when it has one; a scenario
 /// without data says so.
 fn options(scenarios: Vec<ScenarioScope>, selected: &str) -> impl IntoView {
@@ -61,7 +59,7 @@ fn options(scenarios: Vec<ScenarioScope>, selected: &str) -> impl IntoView {
             let label = if s.has_data {
                 s.label().to_string()
             } else {
-                format!("{} (no data yet)", s.label())
+                format!("{} {}", s.label(), t(Msg::NoDataSuffix))
             };
             view! { <option value=s.id selected=is_selected>{label}</option> }
         })
@@ -80,14 +78,14 @@ pub fn ScopeFilters(
     view! {
         <Form method="GET" action="">
             <div class="filters">
-                <label>"Scenario "
+                <label>{t(Msg::Scenario)} " "
                     <select name="scenario">
-                        <option value="" selected=all>"All scenarios"</option>
+                        <option value="" selected=all>{t(Msg::AllScenarios)}</option>
                         {options(scenarios, &scenario)}
                     </select>
                 </label>
                 {children.map(|c| c())}
-                <button type="submit">"Apply"</button>
+                <button type="submit">{t(Msg::Apply)}</button>
             </div>
         </Form>
     }
@@ -101,5 +99,13 @@ pub fn ScrollTable(label: String, children: Children) -> impl IntoView {
         <div class="table-wrap" tabindex="0" role="region" aria-label=label>
             {children()}
         </div>
+    }
+}
+
+/// The chosen scenario (`None`: all of them) as a person reads it, in the page's language.
+pub fn scenario_name(scenarios: &[ScenarioScope], scenario: Option<&str>) -> String {
+    match scenario {
+        None => t(Msg::AllScenariosLower).to_string(),
+        Some(_) => crate::analytics::scopes::scenario_label(scenarios, scenario),
     }
 }

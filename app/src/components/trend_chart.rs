@@ -3,12 +3,13 @@
 use super::chart::{two_axis_chart, ChartCard, LineSeries, ValueAxis};
 use super::format;
 use crate::analytics::overview::TrendPoint;
+use crate::i18n::{fill, t, use_locale, Locale, Msg};
 use charming::Chart;
 use leptos::prelude::*;
 
 /// The chart for a trend: impressions per hour on the left axis; clicks and conversions,
 /// one or two orders of magnitude fewer, on the right axis so their shape stays visible.
-pub fn trend_chart(points: &[TrendPoint], bucket_secs: i64) -> Chart {
+pub fn trend_chart(locale: Locale, points: &[TrendPoint], bucket_secs: i64) -> Chart {
     let label = |t: i64| {
         if bucket_secs >= 86_400 {
             format::day_label(t)
@@ -23,14 +24,14 @@ pub fn trend_chart(points: &[TrendPoint], bucket_secs: i64) -> Chart {
     two_axis_chart(
         labels,
         (
-            ValueAxis::counts("Impressions"),
-            ValueAxis::counts("Clicks · conversions"),
+            ValueAxis::counts(Msg::Impressions.text(locale)),
+            ValueAxis::counts(Msg::ClicksConversionsAxis.text(locale)),
         ),
         true,
         vec![
-            line("Impressions", 0, |p| p.impressions),
-            line("Clicks", 1, |p| p.clicks),
-            line("Conversions", 1, |p| p.conversions),
+            line(Msg::Impressions.text(locale), 0, |p| p.impressions),
+            line(Msg::Clicks.text(locale), 1, |p| p.clicks),
+            line(Msg::Conversions.text(locale), 1, |p| p.conversions),
         ],
     )
 }
@@ -39,18 +40,23 @@ pub fn trend_chart(points: &[TrendPoint], bucket_secs: i64) -> Chart {
 pub fn TrendChart(points: Vec<TrendPoint>, bucket_secs: i64) -> impl IntoView {
     let total_impressions: u64 = points.iter().map(|p| p.impressions).sum();
     let (caption, unit) = if bucket_secs >= 86_400 {
-        ("Daily trend", "days")
+        (t(Msg::DailyTrend), t(Msg::Days))
     } else {
-        ("Hourly trend", "hours")
+        (t(Msg::HourlyTrend), t(Msg::Hours))
     };
-    let summary = format!(
-        "{caption} over {} {unit} (UTC): {} impressions in all.",
-        points.len(),
-        format::count(total_impressions)
+    let summary = fill(
+        Msg::TrendSummary,
+        &[
+            &caption,
+            &points.len(),
+            &unit,
+            &format::count(total_impressions),
+        ],
     );
+    let locale = use_locale();
     view! {
         <ChartCard id="trend-chart" caption summary
-            draw=move || trend_chart(&points, bucket_secs) />
+            draw=move || trend_chart(locale, &points, bucket_secs) />
     }
 }
 
@@ -67,7 +73,7 @@ mod tests {
             conversions: 3,
             active_users: 20,
         }];
-        let json = serde_json::to_value(trend_chart(&points, 3600)).unwrap();
+        let json = serde_json::to_value(trend_chart(Locale::En, &points, 3600)).unwrap();
         assert_eq!(json["yAxis"].as_array().unwrap().len(), 2);
         let series = json["series"].as_array().unwrap();
         let axes: Vec<f64> = series

@@ -1,7 +1,9 @@
 //! The operator's own account: who they are, their tenants and roles, and a password change
 //! (which signs them out everywhere else).
 
+use crate::components::nav::role_name;
 use crate::components::page::LoadError;
+use crate::i18n::{fill, t, Msg};
 use crate::identity::{whoami, Identity};
 use crate::pages::sign_in::action_error;
 use leptos::prelude::*;
@@ -14,12 +16,9 @@ pub async fn change_password(
     confirm: String,
 ) -> Result<(), ServerFnError> {
     use crate::identity::server::{account_failed, accounts, operator};
-    use recoscope_accounts::AccountError;
     let (token, _) = operator().await?;
     if new != confirm {
-        return Err(account_failed(AccountError::Invalid(
-            "the two new passwords differ".into(),
-        )));
+        return Err(crate::identity::server::invalid(Msg::ErrPasswordsDiffer));
     }
     accounts()?
         .change_password(&token, &current, &new)
@@ -32,9 +31,9 @@ pub fn AccountPage() -> impl IntoView {
     let who = Resource::new(|| (), |_| whoami());
     view! {
         <section class="account">
-            <h1>"Your account"</h1>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                <ErrorBoundary fallback=|errors| view! { <LoadError what="your account" errors /> }>
+            <h1>{t(Msg::YourAccount)}</h1>
+            <Transition fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
+                <ErrorBoundary fallback=|errors| view! { <LoadError what=t(Msg::WhatAccount) errors /> }>
                     {move || Suspend::new(async move {
                         let identity = who.await?;
                         Ok::<_, ServerFnError>(match identity {
@@ -42,13 +41,12 @@ pub fn AccountPage() -> impl IntoView {
                                 view! { <Account identity /> }.into_any()
                             }
                             Some(_) => view! {
-                                <p>"You are signed in with a read key, which has no account. "
-                                    <a href="/signin">"Sign in with email and password"</a>
-                                    " to manage one."</p>
+                                <p>{t(Msg::KeyHasNoAccount)} " "
+                                    <a href="/signin">{t(Msg::SignInWithPassword)}</a></p>
                             }.into_any(),
                             None => view! {
                                 <p><a href="/signin?next=%2Faccount" data-testid="sign-in-link">
-                                    "Sign in"</a> " to see your account."</p>
+                                    {t(Msg::SignInToSee)}</a></p>
                             }.into_any(),
                         })
                     })}
@@ -64,40 +62,40 @@ fn Account(identity: Identity) -> impl IntoView {
     let tenants = identity
         .tenants
         .iter()
-        .map(|t| view! { <tr><td>{t.tenant.clone()}</td><td>{t.role.as_str()}</td></tr> })
+        .map(|m| view! { <tr><td>{m.tenant.clone()}</td><td>{role_name(m.role)}</td></tr> })
         .collect_view();
     view! {
-        <p>"Signed in as " <strong>{identity.email.clone()}</strong> "."</p>
-        <crate::components::page::ScrollTable label="Your tenants".to_string()>
+        <p>{fill(Msg::SignedInAs, &[&identity.email.clone().unwrap_or_default()])}</p>
+        <crate::components::page::ScrollTable label=t(Msg::YourTenants).to_string()>
             <table class="data">
-                <caption>"Your tenants"</caption>
-                <thead><tr><th scope="col">"Tenant"</th><th scope="col">"Role"</th></tr></thead>
+                <caption>{t(Msg::YourTenants)}</caption>
+                <thead><tr><th scope="col">{t(Msg::Tenant)}</th><th scope="col">{t(Msg::Role)}</th></tr></thead>
                 <tbody>{tenants}</tbody>
             </table>
         </crate::components::page::ScrollTable>
-        <h2>"Change your password"</h2>
-        <p>"Every other browser signed in as you is signed out."</p>
+        <h2>{t(Msg::ChangePassword)}</h2>
+        <p>{t(Msg::OthersSignedOut)}</p>
         <ActionForm action=change>
             <div class="field">
-                <label for="current-password">"Current password"</label>
+                <label for="current-password">{t(Msg::CurrentPassword)}</label>
                 <input id="current-password" type="password" name="current"
                     autocomplete="current-password" required=true />
             </div>
             <div class="field">
-                <label for="new-password">"New password (at least 10 characters)"</label>
+                <label for="new-password">{t(Msg::NewPassword)}</label>
                 <input id="new-password" type="password" name="new"
                     autocomplete="new-password" required=true />
             </div>
             <div class="field">
-                <label for="confirm-password">"New password again"</label>
+                <label for="confirm-password">{t(Msg::NewPasswordAgain)}</label>
                 <input id="confirm-password" type="password" name="confirm"
                     autocomplete="new-password" required=true />
             </div>
-            <button type="submit">"Change password"</button>
+            <button type="submit">{t(Msg::ChangePasswordButton)}</button>
         </ActionForm>
         {action_error(change.value())}
         <Show when=move || matches!(change.value().get(), Some(Ok(())))>
-            <p class="notice" role="status">"Your password is changed."</p>
+            <p class="notice" role="status">{t(Msg::PasswordChanged)}</p>
         </Show>
     }
 }

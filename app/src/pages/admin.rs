@@ -3,7 +3,9 @@
 //! pages), read keys (secret, for scripts and the JSON API), and the catalog
 //! ([`crate::pages::admin_catalog`]).
 
+use crate::components::nav::role_name;
 use crate::components::page::LoadError;
+use crate::i18n::{fill, t, with_code, Msg};
 use crate::identity::Role;
 use crate::pages::sign_in::action_error;
 use leptos::prelude::*;
@@ -236,10 +238,10 @@ pub fn AdminPage() -> impl IntoView {
     );
     view! {
         <section class="admin">
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
                 <ErrorBoundary fallback=|errors| view! {
-                    <h1>"Admin"</h1>
-                    <LoadError what="the admin page" errors />
+                    <h1>{t(Msg::AdminTitle)}</h1>
+                    <LoadError what=t(Msg::WhatAdmin) errors />
                 }>
                     {move || Suspend::new(async move {
                         let view = data.await?;
@@ -266,7 +268,7 @@ struct Actions {
 #[component]
 fn AdminTables(view: AdminView, actions: Actions) -> impl IntoView {
     view! {
-        <h1>"Admin · " {view.tenant}</h1>
+        <h1>{t(Msg::AdminTitle)} " · " {view.tenant}</h1>
         <Members members=view.members you=view.you actions />
         <WriteKeys keys=view.write_keys actions />
         <ReadKeys actions />
@@ -281,28 +283,28 @@ fn Members(members: Vec<Member>, you: String, actions: Actions) -> impl IntoView
         .enumerate()
         .map(|(i, m)| {
             let select_id = format!("role-{i}");
-            let yours = (m.email == you).then_some(" (you)");
+            let yours = (m.email == you).then(|| t(Msg::You));
             let (email, role) = (m.email, m.role);
             let (for_role, for_label, for_remove) = (email.clone(), email.clone(), email.clone());
-            let remove_label = format!("Remove {email}");
+            let remove_label = fill(Msg::RemoveWho, &[&email]);
             view! {
                 <tr>
                     <td>{email}{yours}</td>
-                    <td>{role.as_str()}</td>
+                    <td>{role_name(role)}</td>
                     <td>
                         <ActionForm action=actions.set_role attr:class="inline-form">
                             <input type="hidden" name="email" value=for_role />
                             <label for=select_id.clone() class="visually-hidden">
-                                "Role of " {for_label}
+                                {fill(Msg::RoleOf, &[&for_label])}
                             </label>
                             <RoleSelect id=select_id selected=role />
-                            <button type="submit">"Save"</button>
+                            <button type="submit">{t(Msg::Save)}</button>
                         </ActionForm>
                     </td>
                     <td>
                         <ActionForm action=actions.remove attr:class="inline-form">
                             <input type="hidden" name="email" value=for_remove />
-                            <button type="submit" aria-label=remove_label>"Remove"</button>
+                            <button type="submit" aria-label=remove_label>{t(Msg::Remove)}</button>
                         </ActionForm>
                     </td>
                 </tr>
@@ -311,31 +313,30 @@ fn Members(members: Vec<Member>, you: String, actions: Actions) -> impl IntoView
         .collect_view();
     let invite = actions.invite;
     view! {
-        <h2>"Members"</h2>
-        <crate::components::page::ScrollTable label="Members".to_string()>
+        <h2>{t(Msg::Members)}</h2>
+        <crate::components::page::ScrollTable label=t(Msg::Members).to_string()>
             <table class="data" data-testid="members">
                 <thead><tr>
-                    <th scope="col">"Email"</th><th scope="col">"Role"</th>
-                    <th scope="col">"Change role"</th><th scope="col">"Remove"</th>
+                    <th scope="col">{t(Msg::Email)}</th><th scope="col">{t(Msg::Role)}</th>
+                    <th scope="col">{t(Msg::ChangeRole)}</th><th scope="col">{t(Msg::Remove)}</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </crate::components::page::ScrollTable>
         {action_error(actions.set_role.value())}
         {action_error(actions.remove.value())}
-        <h3>"Invite a member"</h3>
+        <h3>{t(Msg::InviteMember)}</h3>
         <ActionForm action=invite attr:class="inline-form">
-            <label for="invite-email">"Email"</label>
+            <label for="invite-email">{t(Msg::Email)}</label>
             <input id="invite-email" type="email" name="email" required=true />
-            <label for="invite-role">"Role"</label>
+            <label for="invite-role">{t(Msg::Role)}</label>
             <RoleSelect id="invite-role".to_string() selected=Role::Viewer />
-            <button type="submit">"Create invitation link"</button>
+            <button type="submit">{t(Msg::CreateInvitation)}</button>
         </ActionForm>
         {action_error(invite.value())}
         {move || match invite.value().get() {
             Some(Ok(link)) => Some(view! { <SecretOutput
-                label=format!("Send this link to the new member; it works once, within {} hours:",
-                    link.valid_hours)
+                label=fill(Msg::InvitationLinkIs, &[&link.valid_hours])
                 value=absolute(&link.path) testid="invitation-link" /> }),
             _ => None,
         }}
@@ -348,15 +349,15 @@ fn WriteKeys(keys: Vec<WriteKeyRow>, actions: Actions) -> impl IntoView {
         .into_iter()
         .map(|k| {
             let status = match k.revoked_at {
-                Some(at) => format!("revoked {}", when(at)),
-                None => "live".to_string(),
+                Some(at) => fill(Msg::RevokedAt, &[&when(at)]),
+                None => t(Msg::Live).to_string(),
             };
-            let (key, label) = (k.key.clone(), format!("Revoke {}", k.key));
+            let (key, label) = (k.key.clone(), fill(Msg::RevokeWho, &[&k.key]));
             let revoke = k.revoked_at.is_none().then(move || {
                 view! {
                     <ActionForm action=actions.revoke_write attr:class="inline-form">
                         <input type="hidden" name="key" value=key />
-                        <button type="submit" aria-label=label>"Revoke"</button>
+                        <button type="submit" aria-label=label>{t(Msg::Revoke)}</button>
                     </ActionForm>
                 }
             });
@@ -371,21 +372,20 @@ fn WriteKeys(keys: Vec<WriteKeyRow>, actions: Actions) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <h2>"Write keys"</h2>
-        <p>"Public: product pages send events with a write key (the tracker's "
-            <code>"data-key"</code> "). A revoked key is refused within seconds."</p>
-        <crate::components::page::ScrollTable label="Write keys".to_string()>
+        <h2>{t(Msg::WriteKeys)}</h2>
+        <p>{with_code(Msg::WriteKeysExplained, "data-key")}</p>
+        <crate::components::page::ScrollTable label=t(Msg::WriteKeys).to_string()>
             <table class="data" data-testid="write-keys">
                 <thead><tr>
-                    <th scope="col">"Key"</th><th scope="col">"Created"</th>
-                    <th scope="col">"Status"</th><th scope="col">"Revoke"</th>
+                    <th scope="col">{t(Msg::Key)}</th><th scope="col">{t(Msg::Created)}</th>
+                    <th scope="col">{t(Msg::Status)}</th><th scope="col">{t(Msg::Revoke)}</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </crate::components::page::ScrollTable>
         {action_error(actions.revoke_write.value())}
         <ActionForm action=actions.issue_write attr:class="inline-form">
-            <button type="submit">"Issue a write key"</button>
+            <button type="submit">{t(Msg::IssueWriteKey)}</button>
         </ActionForm>
         {action_error(actions.issue_write.value())}
     }
@@ -395,27 +395,26 @@ fn WriteKeys(keys: Vec<WriteKeyRow>, actions: Actions) -> impl IntoView {
 fn ReadKeys(actions: Actions) -> impl IntoView {
     let (issue, revoke) = (actions.issue_read, actions.revoke_read);
     view! {
-        <h2>"Read keys"</h2>
-        <p>"Secret: a read key reads this tenant's analytics through the JSON API, or signs a \
-            browser in as a viewer. It is shown once; only its hash is stored."</p>
+        <h2>{t(Msg::ReadKeys)}</h2>
+        <p>{t(Msg::ReadKeysExplained)}</p>
         <ActionForm action=issue attr:class="inline-form">
-            <button type="submit">"Issue a read key"</button>
+            <button type="submit">{t(Msg::IssueReadKey)}</button>
         </ActionForm>
         {action_error(issue.value())}
         {move || match issue.value().get() {
             Some(Ok(key)) => Some(view! { <SecretOutput
-                label="The new read key (copy it now):".to_string() value=key testid="read-key" /> }),
+                label=t(Msg::NewReadKey).to_string() value=key testid="read-key" /> }),
             _ => None,
         }}
         <ActionForm action=revoke attr:class="inline-form">
-            <label for="revoke-read-key">"Read key to revoke"</label>
+            <label for="revoke-read-key">{t(Msg::ReadKeyToRevoke)}</label>
             <input id="revoke-read-key" type="password" name="key" autocomplete="off"
                 required=true />
-            <button type="submit">"Revoke"</button>
+            <button type="submit">{t(Msg::Revoke)}</button>
         </ActionForm>
         {action_error(revoke.value())}
         <Show when=move || matches!(revoke.value().get(), Some(Ok(())))>
-            <p class="notice" role="status">"The read key is revoked."</p>
+            <p class="notice" role="status">{t(Msg::ReadKeyRevoked)}</p>
         </Show>
     }
 }
@@ -424,8 +423,8 @@ fn ReadKeys(actions: Actions) -> impl IntoView {
 fn RoleSelect(id: String, selected: Role) -> impl IntoView {
     view! {
         <select id=id name="role">
-            <option value="viewer" selected=selected == Role::Viewer>"viewer"</option>
-            <option value="admin" selected=selected == Role::Admin>"admin"</option>
+            <option value="viewer" selected=selected == Role::Viewer>{role_name(Role::Viewer)}</option>
+            <option value="admin" selected=selected == Role::Admin>{role_name(Role::Admin)}</option>
         </select>
     }
 }

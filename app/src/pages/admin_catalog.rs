@@ -2,6 +2,7 @@
 //! file of either (JSON or CSV, the same files `recoscope catalog import-…` and the catalog
 //! API take), with the report of what was written and what was rejected.
 
+use crate::i18n::{fill, t, Msg};
 use crate::pages::sign_in::clean_error;
 use leptos::prelude::*;
 use leptos::server_fn::codec::{MultipartData, MultipartFormData};
@@ -163,28 +164,28 @@ pub fn CatalogSection() -> impl IntoView {
         })
     };
     view! {
-        <h2>"Catalog"</h2>
-        <p>"Names for the item and scenario ids events carry: the pages show them."</p>
+        <h2>{t(Msg::Catalog)}</h2>
+        <p>{t(Msg::CatalogExplained)}</p>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 counts.await.ok().map(|c| view! {
-                    <p data-testid="catalog-counts">{c.items} " items, " {c.scenarios} " scenarios."</p>
+                    <p data-testid="catalog-counts">{fill(Msg::CatalogCounts, &[&c.items, &c.scenarios])}</p>
                 })
             })}
         </Transition>
         <form class="inline-form" on:submit=on_submit>
-            <label for="catalog-kind">"Import"</label>
+            <label for="catalog-kind">{t(Msg::Import)}</label>
             <select id="catalog-kind" name="kind">
-                <option value="items">"items"</option>
-                <option value="scenarios">"scenarios"</option>
+                <option value="items">{t(Msg::ItemsKind)}</option>
+                <option value="scenarios">{t(Msg::ScenariosKind)}</option>
             </select>
-            <label for="catalog-file">"from file (CSV or JSON)"</label>
+            <label for="catalog-file">{t(Msg::FromFile)}</label>
             <input id="catalog-file" type="file" name="file" required=true
                 accept=".csv,.tsv,.json,.jsonl,.ndjson" />
-            <button type="submit">"Import"</button>
+            <button type="submit">{t(Msg::Import)}</button>
         </form>
         <Show when=move || import.pending().get()>
-            <p class="loading" role="status">"Importing…"</p>
+            <p class="loading" role="status">{t(Msg::Importing)}</p>
         </Show>
         {report}
     }
@@ -197,22 +198,19 @@ fn ImportReport(summary: ImportSummary) -> impl IntoView {
             .rejected_count
             .saturating_sub(summary.rejected.len());
         view! {
-            <p>{summary.rejected_count} " rejected (the others were imported):"</p>
+            <p>{fill(Msg::RejectedSome, &[&summary.rejected_count])}</p>
             <ul>
                 {summary.rejected.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
-                {(more > 0).then(|| view! { <li>{format!("… and {more} more")}</li> })}
+                {(more > 0).then(|| view! { <li>{fill(Msg::AndMore, &[&more])}</li> })}
             </ul>
         }
     });
     let ignored = (!summary.ignored_fields.is_empty()).then(|| {
-        view! { <p class="muted">"Ignored columns: " {summary.ignored_fields.join(", ")}</p> }
+        view! { <p class="muted">{fill(Msg::IgnoredColumns, &[&summary.ignored_fields.join(", ")])}</p> }
     });
     view! {
         <div class="notice" role="status" data-testid="import-report">
-            <p>{format!(
-                "{} records: {} new, {} updated.",
-                summary.records, summary.inserted, summary.updated
-            )}</p>
+            <p>{fill(Msg::ImportReport, &[&summary.records, &summary.inserted, &summary.updated])}</p>
             {rejected}
             {ignored}
         </div>

@@ -2,26 +2,27 @@
 //! and range, all from server functions.
 
 use crate::analytics::{get_overview, get_scopes, overview::Overview, scopes::Scopes};
-use crate::components::page::{LoadError, NoDataYet, ScopeFilters};
+use crate::components::page::{scenario_name, LoadError, NoDataYet, ScopeFilters};
 use crate::components::{format, kpi::KpiCards, trend_chart::TrendChart};
+use crate::i18n::{t, Msg};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 /// The ranges offered in the filter, in hours.
-const RANGES: [(u32, &str); 5] = [
-    (1, "Last hour"),
-    (6, "Last 6 hours"),
-    (24, "Last 24 hours"),
-    (168, "Last 7 days"),
-    (720, "Last 30 days"),
+const RANGES: [(u32, Msg); 5] = [
+    (1, Msg::LastHour),
+    (6, Msg::Last6Hours),
+    (24, Msg::Last24Hours),
+    (168, Msg::Last7Days),
+    (720, Msg::Last30Days),
 ];
 const DEFAULT_HOURS: u32 = 24;
 /// How often the page reloads its numbers by itself, in seconds (0: never).
-const REFRESH: [(u64, &str); 4] = [
-    (0, "Off"),
-    (30, "Every 30 s"),
-    (60, "Every minute"),
-    (300, "Every 5 minutes"),
+const REFRESH: [(u64, Msg); 4] = [
+    (0, Msg::RefreshOff),
+    (30, Msg::Every30s),
+    (60, Msg::EveryMinute),
+    (300, Msg::Every5Minutes),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,8 +85,8 @@ pub fn DashboardPage() -> impl IntoView {
     });
 
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <ErrorBoundary fallback=|errors| view! { <LoadError what="the dashboard" errors /> }>
+        <Transition fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
+            <ErrorBoundary fallback=|errors| view! { <LoadError what=t(Msg::WhatDashboard) errors /> }>
                 {move || Suspend::new(async move {
                     let page = data.await?;
                     let hours = filters().hours;
@@ -95,7 +96,7 @@ pub fn DashboardPage() -> impl IntoView {
                         {if !page.scopes.has_data() {
                             view! { <NoDataYet /> }.into_any()
                         } else {
-                            let scenario = page.scopes.scenario_label(page.overview.scenario.as_deref());
+                            let scenario = scenario_name(&page.scopes.scenarios, page.overview.scenario.as_deref());
                             view! { <OverviewView overview=page.overview scenario /> }.into_any()
                         }}
                     })
@@ -110,19 +111,19 @@ fn FilterBar(scopes: Scopes, scenario: String, hours: u32, refresh: u64) -> impl
     let range_options = RANGES
         .iter()
         .map(|(h, label)| {
-            view! { <option value=h.to_string() selected=*h == hours>{*label}</option> }
+            view! { <option value=h.to_string() selected=*h == hours>{t(*label)}</option> }
         })
         .collect_view();
     let refresh_options = REFRESH
         .iter()
         .map(|(secs, label)| {
-            view! { <option value=secs.to_string() selected=*secs == refresh>{*label}</option> }
+            view! { <option value=secs.to_string() selected=*secs == refresh>{t(*label)}</option> }
         })
         .collect_view();
     view! {
         <ScopeFilters scenarios=scopes.scenarios scenario>
-            <label>"Range " <select name="hours">{range_options}</select></label>
-            <label>"Refresh " <select name="refresh">{refresh_options}</select></label>
+            <label>{t(Msg::Range)} " " <select name="hours">{range_options}</select></label>
+            <label>{t(Msg::Refresh)} " " <select name="refresh">{refresh_options}</select></label>
         </ScopeFilters>
     }
 }
@@ -140,9 +141,8 @@ fn OverviewView(overview: Overview, scenario: String) -> impl IntoView {
         {match overview.kpis {
             None => view! {
                 <div class="empty" data-testid="empty-range">
-                    <h2>"No events in this range"</h2>
-                    <p>"Nothing was recorded for this tenant and scenario between these times. \
-                        Pick a longer range or another scenario."</p>
+                    <h2>{t(Msg::NoEventsInRangeTitle)}</h2>
+                    <p>{t(Msg::NoEventsInRangeBody)}</p>
                 </div>
             }.into_any(),
             Some(kpis) => view! {

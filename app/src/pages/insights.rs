@@ -4,7 +4,7 @@
 //! hide the others.
 
 use crate::analytics::distributions::{Dimension, Distribution};
-use crate::analytics::experiments::{Experiment, Experiments};
+use crate::analytics::experiments::{Caveat, Experiment, Experiments};
 use crate::analytics::funnel::Funnel;
 use crate::analytics::top_items::{RankBy, TopItems};
 use crate::analytics::trends::{Granularity, TrendBucket, Trends};
@@ -17,17 +17,18 @@ use crate::components::chart::{
 use crate::components::csv::{self, CsvDownload, CsvTable};
 use crate::components::format;
 use crate::components::item_name::ItemName;
-use crate::components::page::{LoadError, ScopeFilters, ScrollTable};
+use crate::components::page::{scenario_name, LoadError, ScopeFilters, ScrollTable};
+use crate::i18n::{fill, t, use_locale, Locale, Msg};
 use charming::Chart;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::analytics::day_range;
 
-const RANGES: [(i64, &str); 3] = [
-    (7, "Last 7 days"),
-    (14, "Last 14 days"),
-    (30, "Last 30 days"),
+const RANGES: [(i64, Msg); 3] = [
+    (7, Msg::Last7Days),
+    (14, Msg::Last14Days),
+    (30, Msg::Last30Days),
 ];
 const ZONES: [&str; 6] = [
     "UTC",
@@ -159,8 +160,8 @@ pub fn InsightsPage() -> impl IntoView {
     );
 
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <ErrorBoundary fallback=|errors| view! { <LoadError what="the filters" errors /> }>
+        <Suspense fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
+            <ErrorBoundary fallback=|errors| view! { <LoadError what=t(Msg::WhatFilters) errors /> }>
                 {move || Suspend::new(async move {
                     let scopes = scopes.await?;
                     let f = filters.get();
@@ -171,7 +172,7 @@ pub fn InsightsPage() -> impl IntoView {
                     let range_options = RANGES
                         .iter()
                         .map(|(d, label)| view! {
-                            <option value=d.to_string() selected=*d == days>{*label}</option>
+                            <option value=d.to_string() selected=*d == days>{t(*label)}</option>
                         })
                         .collect_view();
                     let shown = match &f.span {
@@ -182,48 +183,48 @@ pub fn InsightsPage() -> impl IntoView {
                         .iter()
                         .map(|z| view! { <option value=*z selected=*z == f.tz>{*z}</option> })
                         .collect_view();
-                    let scope = scopes.scenario_label(f.scenario.as_deref());
+                    let scope = scenario_name(&scopes.scenarios, f.scenario.as_deref());
                     Ok::<_, ServerFnError>(view! {
                         <ScopeFilters scenarios=scopes.scenarios
                             scenario=f.scenario.clone().unwrap_or_default()>
-                            <label>"Range " <select name="days">{range_options}</select></label>
+                            <label>{t(Msg::Range)} " " <select name="days">{range_options}</select></label>
                             <span class="dates">
-                                <label>"or from " <input type="date" name="from" value=first /></label>
-                                <label>" to " <input type="date" name="to" value=last /></label>
+                                <label>{t(Msg::OrFrom)} " " <input type="date" name="from" value=first /></label>
+                                <label>" " {t(Msg::To)} " " <input type="date" name="to" value=last /></label>
                             </span>
-                            <label>"Time zone " <select name="tz">{zone_options}</select></label>
+                            <label>{t(Msg::TimeZone)} " " <select name="tz">{zone_options}</select></label>
                         </ScopeFilters>
                         <p class="scope">{scopes.tenant} " · " {scope} {shown}</p>
                     })
                 })}
             </ErrorBoundary>
         </Suspense>
-        <Section title="Effect per day" testid="daily-effect">
+        <Section title=t(Msg::EffectPerDay) testid="daily-effect">
             {move || Suspend::new(async move {
                 trends.await.map(|t| view! { <DailyEffect trends=t /> })
             })}
         </Section>
-        <Section title="Funnel (within an hour of the impression)" testid="funnel">
+        <Section title=t(Msg::FunnelTitle) testid="funnel">
             {move || Suspend::new(async move { funnel.await.map(|f| view! { <FunnelView funnel=f /> }) })}
         </Section>
         <div class="two-columns">
-            <Section title="By device" testid="by-device">
+            <Section title=t(Msg::ByDevice) testid="by-device">
                 {move || Suspend::new(async move {
-                    devices.await.map(|d| view! { <DistributionView distribution=d label="Device" chart_id="device-chart" /> })
+                    devices.await.map(|d| view! { <DistributionView distribution=d label=t(Msg::Device) chart_id="device-chart" /> })
                 })}
             </Section>
-            <Section title="By list position" testid="by-position">
+            <Section title=t(Msg::ByPosition) testid="by-position">
                 {move || Suspend::new(async move {
-                    positions.await.map(|d| view! { <DistributionView distribution=d label="Position" chart_id="position-chart" /> })
+                    positions.await.map(|d| view! { <DistributionView distribution=d label=t(Msg::Position) chart_id="position-chart" /> })
                 })}
             </Section>
         </div>
-        <Section title="Top items by clicks" testid="top-items">
+        <Section title=t(Msg::TopItemsByClicks) testid="top-items">
             {move || Suspend::new(async move {
                 top_items.await.map(|t| view! { <TopItemsTable top=t /> })
             })}
         </Section>
-        <Section title="Experiments" testid="experiments">
+        <Section title=t(Msg::Experiments) testid="experiments">
             {move || Suspend::new(async move {
                 experiments.await.map(|e| view! { <ExperimentsView experiments=e /> })
             })}
@@ -237,7 +238,7 @@ fn Section(title: &'static str, testid: &'static str, children: ChildrenFn) -> i
     view! {
         <section class="panel" data-testid=testid>
             <h2>{title}</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
                 <ErrorBoundary fallback=move |errors| view! { <LoadError what=title errors /> }>
                     {children()}
                 </ErrorBoundary>
@@ -246,20 +247,17 @@ fn Section(title: &'static str, testid: &'static str, children: ChildrenFn) -> i
     }
 }
 
-fn nothing(what: &'static str) -> AnyView {
-    view! { <p class="empty-inline">"No " {what} " in this range."</p> }.into_any()
+fn nothing(what: Msg) -> AnyView {
+    view! { <p class="empty-inline">{fill(Msg::NothingIn, &[&t(what)])}</p> }.into_any()
 }
 
 #[component]
 fn DailyEffect(trends: Trends) -> impl IntoView {
     if trends.buckets.is_empty() {
-        return nothing("events");
+        return nothing(Msg::WhatEvents);
     }
-    let summary = format!(
-        "CTR and conversion rate per day ({}), {} days.",
-        trends.tz,
-        trends.buckets.len()
-    );
+    let summary = fill(Msg::DailySummary, &[&trends.tz, &trends.buckets.len()]);
+    let locale = use_locale();
     let buckets = trends.buckets.clone();
     let mut export = CsvTable::new(vec![
         "day",
@@ -299,12 +297,13 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <ChartCard id="daily-effect-chart" caption="CTR and conversion rate" summary
-            draw=move || daily_effect_chart(&buckets) />
-        <ScrollTable label="Effect per day".to_string()>
+        <ChartCard id="daily-effect-chart" caption=t(Msg::CtrAndConversion) summary
+            draw=move || daily_effect_chart(locale, &buckets) />
+        <ScrollTable label=t(Msg::EffectPerDay).to_string()>
             <table class="data">
-                <thead><tr><th>"Day"</th><th>"Impressions"</th><th>"Clicks"</th><th>"CTR"</th>
-                    <th>"Orders"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <thead><tr><th>{t(Msg::Day)}</th><th>{t(Msg::Impressions)}</th><th>{t(Msg::Clicks)}</th>
+                    <th>{t(Msg::Ctr)}</th><th>{t(Msg::Orders)}</th><th>{t(Msg::Conversion)}</th>
+                    <th>{t(Msg::Users)}</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </ScrollTable>
@@ -315,15 +314,19 @@ fn DailyEffect(trends: Trends) -> impl IntoView {
 
 /// CTR and conversion rate per day, as percentages on percentage axes. A day without
 /// impressions has no CTR (and one without clicks no conversion rate): a gap, not a 0 %.
-fn daily_effect_chart(buckets: &[TrendBucket]) -> Chart {
+fn daily_effect_chart(locale: Locale, buckets: &[TrendBucket]) -> Chart {
+    let ctr = Msg::Ctr.text(locale);
     two_axis_chart(
         buckets.iter().map(|b| b.label.clone()).collect(),
-        (ValueAxis::percent("CTR"), ValueAxis::percent("Conversion")),
+        (
+            ValueAxis::percent(ctr),
+            ValueAxis::percent(Msg::Conversion.text(locale)),
+        ),
         false,
         vec![
-            LineSeries::percentages("CTR", 0, buckets.iter().map(|b| b.ctr)),
+            LineSeries::percentages(ctr, 0, buckets.iter().map(|b| b.ctr)),
             LineSeries::percentages(
-                "Conversion rate",
+                Msg::ConversionRate.text(locale),
                 1,
                 buckets.iter().map(|b| b.conversion_rate),
             ),
@@ -334,19 +337,22 @@ fn daily_effect_chart(buckets: &[TrendBucket]) -> Chart {
 #[component]
 fn FunnelView(funnel: Funnel) -> impl IntoView {
     if funnel.steps.is_empty() {
-        return nothing("impressions");
+        return nothing(Msg::WhatImpressions);
     }
     let first = &funnel.steps[0];
-    let summary = format!(
-        "Users per step, in order within {} minutes: {} saw an impression, {} of them ordered.",
-        funnel.window_secs / 60,
-        format::count(first.users),
-        format::count(funnel.steps.last().map_or(0, |s| s.users)),
+    let summary = fill(
+        Msg::FunnelSummary,
+        &[
+            &(funnel.window_secs / 60),
+            &format::count(first.users),
+            &format::count(funnel.steps.last().map_or(0, |s| s.users)),
+        ],
     );
+    let locale = use_locale();
     let steps: Vec<(String, u64)> = funnel
         .steps
         .iter()
-        .map(|s| (s.action.clone(), s.users))
+        .map(|s| (step_name(locale, &s.action), s.users))
         .collect();
     let mut export = CsvTable::new(vec![
         "step",
@@ -368,7 +374,7 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
         .map(|step| {
             view! {
                 <tr class="funnel-step">
-                    <td>{step.action}</td>
+                    <td>{step_name(locale, &step.action)}</td>
                     <td class="num">{format::count(step.users)}</td>
                     <td class="num">{format::percent(step.from_previous)}</td>
                     <td class="num">{format::percent(step.from_first)}</td>
@@ -377,12 +383,12 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <ChartCard id="funnel-chart" caption="Users per step" summary
-            draw=move || funnel_chart(steps) />
-        <ScrollTable label="Funnel".to_string()>
+        <ChartCard id="funnel-chart" caption=t(Msg::UsersPerStep) summary
+            draw=move || funnel_chart(locale, steps) />
+        <ScrollTable label=t(Msg::Funnel).to_string()>
             <table class="data">
-                <thead><tr><th>"Step"</th><th>"Users"</th><th>"From the step before"</th>
-                    <th>"From impressions"</th></tr></thead>
+                <thead><tr><th>{t(Msg::Step)}</th><th>{t(Msg::Users)}</th>
+                    <th>{t(Msg::FromStepBefore)}</th><th>{t(Msg::FromImpressions)}</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </ScrollTable>
@@ -391,36 +397,50 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
     .into_any()
 }
 
-fn funnel_chart(steps: Vec<(String, u64)>) -> Chart {
-    funnel("Users", steps)
+fn funnel_chart(locale: Locale, steps: Vec<(String, u64)>) -> Chart {
+    funnel(Msg::Users.text(locale), steps)
+}
+
+/// A funnel step (an action type) as the page's language names it.
+fn step_name(locale: Locale, action: &str) -> String {
+    let msg = match action {
+        "impression" => Msg::StepImpression,
+        "click" => Msg::StepClick,
+        "view" => Msg::StepView,
+        "add_cart" => Msg::StepAddCart,
+        "order" => Msg::StepOrder,
+        other => return other.to_string(),
+    };
+    msg.text(locale).to_string()
 }
 
 /// Impressions per value as bars, CTR as a line of percentages (a gap where a value had no
 /// impressions).
-fn distribution_chart(distribution: &Distribution) -> Chart {
+fn distribution_chart(locale: Locale, distribution: &Distribution) -> Chart {
+    let (impressions, ctr) = (Msg::Impressions.text(locale), Msg::Ctr.text(locale));
     two_axis_chart(
         distribution
             .rows
             .iter()
-            .map(|r| value_label(&r.value))
+            .map(|r| value_label(locale, &r.value))
             .collect(),
-        (ValueAxis::counts("Impressions"), ValueAxis::percent("CTR")),
+        (ValueAxis::counts(impressions), ValueAxis::percent(ctr)),
         false,
         vec![
             LineSeries::counts(
-                "Impressions",
+                impressions,
                 0,
                 distribution.rows.iter().map(|r| r.impressions),
             )
             .as_bars(),
-            LineSeries::percentages("CTR", 1, distribution.rows.iter().map(|r| r.ctr)),
+            LineSeries::percentages(ctr, 1, distribution.rows.iter().map(|r| r.ctr)),
         ],
     )
 }
 
-fn value_label(value: &str) -> String {
+fn value_label(locale: Locale, value: &str) -> String {
     if value.is_empty() {
-        "(unknown)".to_string()
+        Msg::Unknown.text(locale).to_string()
     } else {
         value.to_string()
     }
@@ -433,14 +453,14 @@ fn DistributionView(
     chart_id: &'static str,
 ) -> impl IntoView {
     if distribution.rows.is_empty() {
-        return nothing("events");
+        return nothing(Msg::WhatEvents);
     }
-    let summary = format!(
-        "Impressions and CTR by {}: {} values.",
-        label.to_lowercase(),
-        distribution.rows.len()
+    let summary = fill(
+        Msg::DistributionSummary,
+        &[&label.to_lowercase(), &distribution.rows.len()],
     );
-    let chart = distribution_chart(&distribution);
+    let locale = use_locale();
+    let chart = distribution_chart(locale, &distribution);
     let mut export = CsvTable::new(vec![
         "value",
         "impressions",
@@ -450,21 +470,22 @@ fn DistributionView(
     ]);
     for r in &distribution.rows {
         export.push(vec![
-            csv::text(&value_label(&r.value)),
+            csv::text(&value_label(locale, &r.value)),
             csv::count(r.impressions),
             csv::percent(r.ctr),
             csv::percent(r.conversion_rate),
             csv::count(r.users),
         ]);
     }
-    let filename = format!("by-{}.csv", label.to_lowercase());
+    // From the chart's id, not the label: file names stay the same in every language.
+    let filename = format!("by-{}.csv", chart_id.trim_end_matches("-chart"));
     let rows = distribution
         .rows
         .into_iter()
         .map(|r| {
             view! {
                 <tr>
-                    <td>{value_label(&r.value)}</td>
+                    <td>{value_label(locale, &r.value)}</td>
                     <td class="num">{format::count(r.impressions)}</td>
                     <td class="num">{format::percent(r.ctr)}</td>
                     <td class="num">{format::percent(r.conversion_rate)}</td>
@@ -475,10 +496,10 @@ fn DistributionView(
         .collect_view();
     view! {
         <ChartCard id=chart_id caption=label summary draw=move || chart />
-        <ScrollTable label={format!("By {}", label.to_lowercase())}>
+        <ScrollTable label=label.to_string()>
             <table class="data">
-                <thead><tr><th>{label}</th><th>"Impressions"</th><th>"CTR"</th>
-                    <th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <thead><tr><th>{label}</th><th>{t(Msg::Impressions)}</th><th>{t(Msg::Ctr)}</th>
+                    <th>{t(Msg::Conversion)}</th><th>{t(Msg::Users)}</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </ScrollTable>
@@ -490,10 +511,10 @@ fn DistributionView(
 #[component]
 fn TopItemsTable(top: TopItems) -> impl IntoView {
     if top.items.is_empty() {
-        return nothing("items");
+        return nothing(Msg::WhatItems);
     }
-    let summary = format!("The {} items clicked most in this range.", top.items.len());
-    let chart = top_items_chart(&top);
+    let summary = fill(Msg::TopItemsSummary, &[&top.items.len()]);
+    let chart = top_items_chart(use_locale(), &top);
     let mut export = CsvTable::new(vec![
         "rank",
         "item_id",
@@ -535,15 +556,16 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
         })
         .collect_view();
     let notice = top.catalog_unavailable.then(|| {
-        view! { <p class="muted">"The item catalog is unavailable: items show by id."</p> }
+        view! { <p class="muted">{t(Msg::CatalogUnavailable)}</p> }
     });
     view! {
         {notice}
-        <ChartCard id="top-items-chart" caption="Clicks per item" summary draw=move || chart />
-        <ScrollTable label="Top items by clicks".to_string()>
+        <ChartCard id="top-items-chart" caption=t(Msg::ClicksPerItem) summary draw=move || chart />
+        <ScrollTable label=t(Msg::TopItemsByClicks).to_string()>
             <table class="data">
-                <thead><tr><th>"#"</th><th>"Item"</th><th>"Category"</th><th>"Impressions"</th>
-                    <th>"Clicks"</th><th>"CTR"</th><th>"Orders"</th></tr></thead>
+                <thead><tr><th>"#"</th><th>{t(Msg::Item)}</th><th>{t(Msg::Category)}</th>
+                    <th>{t(Msg::Impressions)}</th><th>{t(Msg::Clicks)}</th><th>{t(Msg::Ctr)}</th>
+                    <th>{t(Msg::Orders)}</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </ScrollTable>
@@ -553,7 +575,7 @@ fn TopItemsTable(top: TopItems) -> impl IntoView {
 }
 
 /// Clicks per item, best at the top, named from the catalog where it has the item.
-fn top_items_chart(top: &TopItems) -> Chart {
+fn top_items_chart(locale: Locale, top: &TopItems) -> Chart {
     ranked_bars(
         top.items
             .iter()
@@ -566,15 +588,36 @@ fn top_items_chart(top: &TopItems) -> Chart {
                 }
             })
             .collect(),
-        "Clicks",
+        Msg::Clicks.text(locale),
         top.items.iter().map(|item| item.clicks).collect(),
     )
+}
+
+/// Why an experiment's numbers may not be trusted yet, in the page's language.
+fn caveat(caveat: &Caveat) -> String {
+    use crate::analytics::stats::{MIN_OUTCOMES, MIN_TRIALS};
+    match caveat {
+        Caveat::OneGroup => t(Msg::CaveatOneGroup).to_string(),
+        Caveat::NoControlGroup { compared_with } => {
+            fill(Msg::CaveatNoControl, &[&format!("{compared_with:?}")])
+        }
+        Caveat::FewForCtr { group } => fill(
+            Msg::CaveatFewForCtr,
+            &[&format!("{group:?}"), &MIN_TRIALS, &MIN_OUTCOMES],
+        ),
+        Caveat::OrdersExceedClicks { group } => {
+            fill(Msg::CaveatOrdersExceedClicks, &[&format!("{group:?}")])
+        }
+        Caveat::FewForConversion { group } => {
+            fill(Msg::CaveatFewForConversion, &[&format!("{group:?}")])
+        }
+    }
 }
 
 #[component]
 fn ExperimentsView(experiments: Experiments) -> impl IntoView {
     if experiments.experiments.is_empty() {
-        return nothing("experiments");
+        return nothing(Msg::WhatExperiments);
     }
     experiments
         .experiments
@@ -629,19 +672,27 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
         .into_iter()
         .map(|g| {
             let versus = match (&g.ctr_vs_control, g.is_control) {
-                (_, true) => "control".to_string(),
+                (_, true) => t(Msg::Control).to_string(),
                 (Some(c), _) => format!(
-                    "{}{:.2} pts, p = {:.4}{}",
-                    if c.difference >= 0.0 { "+" } else { "" },
-                    c.difference * 100.0,
-                    c.p_value,
+                    "{}{}",
+                    fill(
+                        Msg::Points,
+                        &[
+                            &format!(
+                                "{}{:.2}",
+                                if c.difference >= 0.0 { "+" } else { "" },
+                                c.difference * 100.0
+                            ),
+                            &format!("{:.4}", c.p_value),
+                        ],
+                    ),
                     if c.significant {
-                        " ✔ significant"
+                        t(Msg::Significant)
                     } else {
                         ""
                     }
                 ),
-                (None, _) => "not testable".to_string(),
+                (None, _) => t(Msg::NotTestable).to_string(),
             };
             view! {
                 <tr>
@@ -657,17 +708,18 @@ fn ExperimentTable(experiment: Experiment) -> impl IntoView {
         })
         .collect_view();
     let warnings = experiment
-        .warnings
-        .into_iter()
-        .map(|w| view! { <li>{w}</li> })
+        .caveats
+        .iter()
+        .map(|c| view! { <li>{caveat(c)}</li> })
         .collect_view();
-    let table_label = format!("Experiment {}", experiment.experiment_id);
+    let table_label = fill(Msg::ExperimentTable, &[&experiment.experiment_id]);
     view! {
         <h3>{experiment.experiment_id}</h3>
         <ScrollTable label=table_label>
             <table class="data">
-                <thead><tr><th>"Group"</th><th>"Impressions"</th><th>"CTR"</th><th>"95% interval"</th>
-                    <th>"CTR vs control"</th><th>"Conversion"</th><th>"Users"</th></tr></thead>
+                <thead><tr><th>{t(Msg::Group)}</th><th>{t(Msg::Impressions)}</th>
+                    <th>{t(Msg::Ctr)}</th><th>{t(Msg::Interval95)}</th><th>{t(Msg::CtrVsControl)}</th>
+                    <th>{t(Msg::Conversion)}</th><th>{t(Msg::Users)}</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </ScrollTable>
@@ -714,7 +766,7 @@ mod tests {
             to: 1,
             rows: vec![row("mobile", 300, Some(0.05)), row("", 0, None)],
         };
-        let json = serde_json::to_value(distribution_chart(&distribution)).unwrap();
+        let json = serde_json::to_value(distribution_chart(Locale::En, &distribution)).unwrap();
         assert_eq!(
             json["xAxis"]["data"],
             serde_json::json!(["mobile", "(unknown)"])
@@ -748,7 +800,7 @@ mod tests {
             ],
             catalog_unavailable: false,
         };
-        let json = serde_json::to_value(top_items_chart(&top)).unwrap();
+        let json = serde_json::to_value(top_items_chart(Locale::En, &top)).unwrap();
         assert_eq!(json["yAxis"]["inverse"], true);
         assert_eq!(
             json["yAxis"]["data"],
@@ -759,10 +811,10 @@ mod tests {
 
     #[test]
     fn the_funnel_scales_to_its_first_step() {
-        let json = serde_json::to_value(funnel_chart(vec![
-            ("impression".into(), 400),
-            ("click".into(), 40),
-        ]))
+        let json = serde_json::to_value(funnel_chart(
+            Locale::En,
+            vec![("impression".into(), 400), ("click".into(), 40)],
+        ))
         .unwrap();
         let series = &json["series"][0];
         assert_eq!(series["type"], "funnel");
@@ -778,7 +830,7 @@ mod tests {
             day("2026-11-30", 0, 0, 0),
             day("2026-12-01", 400, 0, 0),
         ];
-        let json = serde_json::to_value(daily_effect_chart(&days)).unwrap();
+        let json = serde_json::to_value(daily_effect_chart(Locale::En, &days)).unwrap();
         for axis in json["yAxis"].as_array().unwrap() {
             assert_eq!(axis["axisLabel"]["formatter"], "{value} %", "{json}");
         }

@@ -2,6 +2,7 @@
 //! one-time token in its `#token=` fragment. A new operator chooses a password; one who
 //! already has an account enters theirs. Either way they are signed in to the tenant.
 
+use crate::i18n::{t, Msg};
 use crate::identity::Identity;
 use crate::pages::sign_in::action_error;
 use leptos::prelude::*;
@@ -16,9 +17,7 @@ pub async fn accept_invitation(
 ) -> Result<Identity, ServerFnError> {
     use crate::identity::server::{account_failed, accounts, start_session, Caller};
     if password != confirm {
-        return Err(account_failed(recoscope_accounts::AccountError::Invalid(
-            "the two passwords differ".into(),
-        )));
+        return Err(crate::identity::server::invalid(Msg::ErrPasswordsDiffer));
     }
     let opened = accounts()?
         .accept_invitation(&token, &password)
@@ -46,22 +45,21 @@ pub fn InvitePage() -> impl IntoView {
     });
     view! {
         <section class="sign-in">
-            <h1>"Join a tenant"</h1>
-            <p>"Choose a password for your new account (at least 10 characters). If you already \
-                have an account, enter its password instead."</p>
+            <h1>{t(Msg::JoinTitle)}</h1>
+            <p>{t(Msg::JoinExplained)}</p>
             <ActionForm action=accept>
                 <input type="hidden" name="token" prop:value=move || token.get() />
                 <div class="field">
-                    <label for="invite-password">"Password"</label>
+                    <label for="invite-password">{t(Msg::Password)}</label>
                     <input id="invite-password" type="password" name="password"
                         autocomplete="new-password" required=true />
                 </div>
                 <div class="field">
-                    <label for="invite-confirm">"Password again"</label>
+                    <label for="invite-confirm">{t(Msg::PasswordAgain)}</label>
                     <input id="invite-confirm" type="password" name="confirm"
                         autocomplete="new-password" required=true />
                 </div>
-                <button type="submit">"Join"</button>
+                <button type="submit">{t(Msg::Join)}</button>
             </ActionForm>
             {action_error(accept.value())}
         </section>

@@ -1,10 +1,10 @@
 //! The live view: the last 60 minutes and the hot items now for one tenant and scenario,
 //! refreshed every few seconds in the browser from the `live` server function.
 
-use crate::analytics::scopes::scenario_label;
 use crate::analytics::{get_live, live::Live};
-use crate::components::page::{LoadError, ScopeFilters};
+use crate::components::page::{scenario_name, LoadError, ScopeFilters};
 use crate::components::{format, hot_items::HotItems, kpi::KpiCards, live_chart::LiveChart};
+use crate::i18n::{fill, t, Msg};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -38,8 +38,8 @@ pub fn LivePage() -> impl IntoView {
     });
 
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            <ErrorBoundary fallback=|errors| view! { <LoadError what="the live view" errors /> }>
+        <Transition fallback=|| view! { <p class="loading">{t(Msg::Loading)}</p> }>
+            <ErrorBoundary fallback=|errors| view! { <LoadError what=t(Msg::WhatLive) errors /> }>
                 {move || Suspend::new(async move {
                     let live = data.await?;
                     Ok::<_, ServerFnError>(view! {
@@ -54,19 +54,22 @@ pub fn LivePage() -> impl IntoView {
 
 #[component]
 fn LiveView(live: Live) -> impl IntoView {
-    let scope = format!(
-        "{} · {} · as of {} · refreshes every {REFRESH_SECS} s",
-        live.tenant,
-        scenario_label(&live.scenarios, live.scenario.as_deref()),
-        format::clock(live.as_of)
+    let scope = fill(
+        Msg::LiveScope,
+        &[
+            &live.tenant,
+            &scenario_name(&live.scenarios, live.scenario.as_deref()),
+            &format::clock(live.as_of),
+            &REFRESH_SECS,
+        ],
     );
     view! {
         <p class="scope" data-testid="live-scope">{scope}</p>
         {match live.totals {
             None => view! {
                 <div class="empty" data-testid="live-empty">
-                    <h2>"Nothing in the last 60 minutes"</h2>
-                    <p>"No events arrived for this tenant and scenario in the last hour."</p>
+                    <h2>{t(Msg::NothingLastHourTitle)}</h2>
+                    <p>{t(Msg::NothingLastHourBody)}</p>
                 </div>
             }.into_any(),
             Some(kpis) => view! {

@@ -3,6 +3,7 @@
 //! fragments never reach a server or its logs). Either way the dashboard opens on the page
 //! asked for.
 
+use crate::i18n::{t, with_code, Msg};
 use crate::identity::{SignIn, SignInWithKey, SignOut};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -79,37 +80,36 @@ pub fn SignInPage() -> impl IntoView {
     let pending = move || sign_in.pending().get() || with_key.pending().get();
     view! {
         <section class="sign-in">
-            <h1>"Sign in"</h1>
+            <h1>{t(Msg::SignInTitle)}</h1>
             <ActionForm action=sign_in>
                 <div class="field">
-                    <label for="sign-in-email">"Email"</label>
+                    <label for="sign-in-email">{t(Msg::Email)}</label>
                     <input id="sign-in-email" type="email" name="email" autocomplete="username"
                         required=true />
                 </div>
                 <div class="field">
-                    <label for="sign-in-password">"Password"</label>
+                    <label for="sign-in-password">{t(Msg::Password)}</label>
                     <input id="sign-in-password" type="password" name="password"
                         autocomplete="current-password" required=true />
                 </div>
-                <button type="submit">"Sign in"</button>
+                <button type="submit">{t(Msg::SignInButton)}</button>
             </ActionForm>
             {action_error(sign_in.value())}
             <details class="read-key">
-                <summary>"Sign in with a read key"</summary>
-                <p>"A read key shows one tenant's analytics, without an account. Create one with "
-                    <code>"recoscope keys read --tenant <tenant>"</code> "."</p>
+                <summary>{t(Msg::WithReadKey)}</summary>
+                <p>{with_code(Msg::ReadKeyExplained, "recoscope keys read --tenant <tenant>")}</p>
                 <ActionForm action=with_key>
                     <div class="field">
-                        <label for="sign-in-key">"Read key"</label>
+                        <label for="sign-in-key">{t(Msg::ReadKey)}</label>
                         <input id="sign-in-key" type="password" name="key" autocomplete="off"
                             required=true />
                     </div>
-                    <button type="submit">"Sign in with the key"</button>
+                    <button type="submit">{t(Msg::SignInWithKey)}</button>
                 </ActionForm>
             </details>
             {action_error(with_key.value())}
             <Show when=pending>
-                <p class="loading" role="status">"Checking…"</p>
+                <p class="loading" role="status">{t(Msg::Checking)}</p>
             </Show>
         </section>
     }
@@ -127,7 +127,7 @@ pub fn SignOutButton() -> impl IntoView {
     });
     view! {
         <ActionForm action=sign_out attr:class="sign-out">
-            <button type="submit">"Sign out"</button>
+            <button type="submit">{t(Msg::SignOut)}</button>
         </ActionForm>
     }
 }

@@ -13,10 +13,9 @@ use chromiumoxide::cdp::browser_protocol::network::{
     ClearBrowserCookiesParams, SetUserAgentOverrideParams,
 };
 use chromiumoxide::Page;
-use support::cli_with_env;
 
-const ADMIN: &str = "ada@acme.example";
-const PASSWORD: &str = "correct horse battery";
+use support::page::{text, wait_for_text};
+use support::{OPERATOR as ADMIN, OPERATOR_PASSWORD as PASSWORD};
 
 /// axe-core's browser build, as npm installs it (`scripts/test` runs `npm ci`).
 fn axe_source() -> String {
@@ -26,24 +25,9 @@ fn axe_source() -> String {
         .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs it)", path.display()))
 }
 
-async fn text(page: &Page, script: &str) -> String {
-    page.evaluate(script)
-        .await
-        .ok()
-        .and_then(|v| v.into_value::<String>().ok())
-        .unwrap_or_default()
-}
-
-async fn wait_for(page: &Page, script: &str, what: &str) {
-    support::wait_until(
-        30,
-        async || match text(page, script).await.as_str() {
-            "true" => Ok(()),
-            other => Err(format!("{what}: {other:?}")),
-        },
-        String::new,
-    )
-    .await;
+/// Waits until `script` evaluates to `"true"`.
+async fn wait_for(page: &Page, script: &str, _what: &str) {
+    wait_for_text(page, script, "true").await;
 }
 
 /// Waits until the page is hydrated and nothing on it is still loading.
@@ -180,20 +164,7 @@ async fn every_page_passes_axe_at_desktop_and_phone_width_and_signs_in_by_keyboa
         200
     );
     assert_eq!(app.wait_for_rows(40).await, 40);
-    let (ok, out, err) = cli_with_env(
-        app,
-        &[
-            "users",
-            "add",
-            ADMIN,
-            "--tenant",
-            &app.tenant,
-            "--role",
-            "admin",
-        ],
-        &[("RECOSCOPE_PASSWORD", PASSWORD)],
-    );
-    assert!(ok, "{out}{err}");
+    support::add_operator(app, ADMIN, PASSWORD, &app.tenant, "admin");
     let axe = axe_source();
     let mut found = Vec::new();
 

@@ -5,10 +5,9 @@
 
 mod support;
 
-use support::{cli, cli_with_env, TestApp};
+use support::{cli, TestApp};
 
-const ADMIN: &str = "ada@acme.example";
-const PASSWORD: &str = "correct horse battery";
+use support::{OPERATOR as ADMIN, OPERATOR_PASSWORD as PASSWORD};
 
 /// One browser's session: its cookie, sent with every call.
 struct Browser<'a> {
@@ -115,15 +114,6 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn add_user(app: &TestApp, email: &str, password: &str, tenant: &str, role: &str) {
-    let (ok, out, err) = cli_with_env(
-        app,
-        &["users", "add", email, "--tenant", tenant, "--role", role],
-        &[("RECOSCOPE_PASSWORD", password)],
-    );
-    assert!(ok, "users add: {out}{err}");
-}
-
 /// The token of an invitation link (`…/invite#token=…`).
 fn invitation_token(link: &serde_json::Value) -> String {
     let path = link["path"].as_str().unwrap();
@@ -133,7 +123,7 @@ fn invitation_token(link: &serde_json::Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_sign_in_with_passwords_and_only_admins_manage_the_tenant() {
     let app = TestApp::start().await;
-    add_user(&app, ADMIN, PASSWORD, &app.tenant, "admin");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "admin");
 
     // The session cookie: HttpOnly, SameSite=Strict, for the configured 7 days.
     let answer = call(
@@ -356,7 +346,7 @@ async fn operators_sign_in_with_passwords_and_only_admins_manage_the_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_lock_an_account_until_the_cli_unlocks_it() {
     let app = TestApp::start().await;
-    add_user(&app, ADMIN, PASSWORD, &app.tenant, "viewer");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "viewer");
     let attempt = async |password: &str| {
         call(
             &app,
@@ -418,7 +408,7 @@ async fn an_operator_of_two_tenants_switches_between_them() {
     let other = support::unique("second");
     let (ok, out, err) = cli(&app, &["tenants", "create", &other]);
     assert!(ok, "{out}{err}");
-    add_user(&app, ADMIN, PASSWORD, &app.tenant, "viewer");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "viewer");
     let (ok, out, err) = cli(
         &app,
         &[
@@ -459,7 +449,7 @@ async fn an_operator_of_two_tenants_switches_between_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_signs_out_every_other_browser() {
     let app = TestApp::start().await;
-    add_user(&app, ADMIN, PASSWORD, &app.tenant, "admin");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "admin");
     let here = Browser::sign_in(&app, ADMIN, PASSWORD).await;
     let there = Browser::sign_in(&app, ADMIN, PASSWORD).await;
     let new = "a brand new password";
@@ -479,7 +469,7 @@ async fn a_password_change_signs_out_every_other_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_posts_change_nothing() {
     let app = TestApp::start().await;
-    add_user(&app, ADMIN, PASSWORD, &app.tenant, "admin");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "admin");
     let form = [("email", ADMIN), ("password", PASSWORD)];
     // Another site's page posting the sign-in form (login CSRF) is refused ...
     let refused = call(&app, "", "sign_in", &form, Some("https://evil.example")).await;

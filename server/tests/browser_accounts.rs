@@ -8,65 +8,10 @@
 
 mod support;
 
-use chromiumoxide::Page;
 use support::cli_with_env;
 
-const ADMIN: &str = "ada@acme.example";
-const PASSWORD: &str = "correct horse battery";
-
-/// The value of a script on the page (empty when it throws or is not a string).
-async fn text(page: &Page, script: &str) -> String {
-    page.evaluate(script)
-        .await
-        .ok()
-        .and_then(|v| v.into_value::<String>().ok())
-        .unwrap_or_default()
-}
-
-/// Waits until `script` evaluates to `want`.
-async fn wait_for_text(page: &Page, script: &str, want: &str) {
-    support::wait_until(
-        20,
-        async || match text(page, script).await {
-            seen if seen == want => Ok(()),
-            seen => Err(format!("{script} = {seen:?}, want {want:?}")),
-        },
-        String::new,
-    )
-    .await;
-}
-
-/// Waits until the page is interactive (its forms post through server functions).
-async fn hydrated(page: &Page) {
-    wait_for_text(
-        page,
-        "String(document.documentElement.hasAttribute('data-hydrated'))",
-        "true",
-    )
-    .await;
-}
-
-/// Types `value` into the field `selector`, as a person does.
-async fn fill(page: &Page, selector: &str, value: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .await
-        .unwrap()
-        .type_str(value)
-        .await
-        .unwrap();
-}
-
-async fn click(page: &Page, selector: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
+use support::page::{click, fill, hydrated, text, wait_for_text};
+use support::{OPERATOR as ADMIN, OPERATOR_PASSWORD as PASSWORD};
 
 const WHO: &str = "(document.querySelector('[data-testid=who]') || {textContent: ''}).textContent";
 const PATH: &str = "location.pathname";

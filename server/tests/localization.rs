@@ -4,10 +4,9 @@
 
 mod support;
 
-use support::{cli_with_env, TestApp};
+use support::TestApp;
 
-const ADMIN: &str = "ada@acme.example";
-const PASSWORD: &str = "correct horse battery";
+use support::{OPERATOR as ADMIN, OPERATOR_PASSWORD as PASSWORD};
 
 /// Words an English-free Chinese page may still hold: names and abbreviations that are the
 /// same in Chinese text (the product, file formats, time zones, the switch back to English).
@@ -105,20 +104,7 @@ async fn every_page_reads_in_chinese_when_the_browser_asks_for_it() {
         200
     );
     assert_eq!(app.wait_for_rows(40).await, 40);
-    let (ok, out, err) = cli_with_env(
-        &app,
-        &[
-            "users",
-            "add",
-            ADMIN,
-            "--tenant",
-            &app.tenant,
-            "--role",
-            "admin",
-        ],
-        &[("RECOSCOPE_PASSWORD", PASSWORD)],
-    );
-    assert!(ok, "{out}{err}");
+    support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "admin");
     let signed_in = app
         .http
         .post(app.url("/api/sign_in"))

@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod dom;
+pub mod page;
 pub mod processes;
 pub mod shop;
 
@@ -169,6 +170,21 @@ pub fn cli_with_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (bool
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// An operator for the account tests: made with the CLI (`recoscope users add`), as an
+/// admin would make the first one.
+pub const OPERATOR: &str = "ada@acme.example";
+pub const OPERATOR_PASSWORD: &str = "correct horse battery";
+
+/// `recoscope users add EMAIL --tenant T --role R` with the password in the environment.
+pub fn add_operator(app: &TestApp, email: &str, password: &str, tenant: &str, role: &str) {
+    let (ok, out, err) = cli_with_env(
+        app,
+        &["users", "add", email, "--tenant", tenant, "--role", role],
+        &[("RECOSCOPE_PASSWORD", password)],
+    );
+    assert!(ok, "users add {email}: {out}{err}");
 }
 
 /// Chromium's flags for tests on this machine: without the last five, its own connections

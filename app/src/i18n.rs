@@ -436,6 +436,12 @@ messages! {
     ErrUnavailable => "the account store is unavailable; try again shortly", "账户存储暂时不可用；请稍后重试";
     ErrPasswordsDiffer => "the two passwords differ", "两次输入的密码不一致";
     ErrInvalid => "{0}", "输入无效：{0}";
+    ErrUnreadableUpload => "unreadable upload: {0}", "上传无法读取：{0}";
+    ErrFileTooLarge => "the file is larger than {0} MiB; import it in parts or with `recoscope catalog`", "文件超过 {0} MiB；请分批导入，或使用 `recoscope catalog`";
+    ErrChooseFile => "choose a file to import", "请选择要导入的文件";
+    ErrFileName => "{0}: name the file .csv, .tsv, .json, .jsonl or .ndjson", "{0}：文件名须以 .csv、.tsv、.json、.jsonl 或 .ndjson 结尾";
+    ErrImportKind => "import {0}: items or scenarios", "导入 {0}：只能是商品或场景";
+    ErrUnreadableFile => "{0}: {1}", "{0} 无法读取：{1}";
     ActManageTenant => "manage the tenant", "管理该租户";
     ActInvite => "invite members", "邀请成员";
     ActChangeRoles => "change roles", "修改角色";

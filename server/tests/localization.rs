@@ -125,6 +125,7 @@ async fn every_page_reads_in_chinese_when_the_browser_asks_for_it() {
         .unwrap()
         .to_string();
 
+    let read_key = format!("recoscope_read_key={}", app.read_key);
     let chinese = "zh-CN,zh;q=0.9,en;q=0.8";
     let mut found = Vec::new();
     for (path, cookie) in [
@@ -136,6 +137,8 @@ async fn every_page_reads_in_chinese_when_the_browser_asks_for_it() {
         ("/live", session.as_str()),
         ("/admin", session.as_str()),
         ("/account", session.as_str()),
+        // Signed in with a read key: the menu names that instead of an email.
+        ("/live", read_key.as_str()),
     ] {
         let html = page(&app, path, cookie, chinese).await;
         assert!(html.contains("<html lang=\"zh-CN\">"), "{path}: {html}");

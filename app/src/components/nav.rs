@@ -43,7 +43,7 @@ fn SignedInMenu(identity: Identity) -> impl IntoView {
     let who = identity
         .email
         .clone()
-        .unwrap_or_else(|| "read key".to_string());
+        .unwrap_or_else(|| t(Msg::ReadKeyUser).to_string());
     view! {
         {admin}
         {account}

@@ -57,8 +57,12 @@ pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, Server
     let tenant = crate::identity::server::admin("import the catalog")
         .await?
         .tenant_id;
-    let invalid = |message: String| {
-        crate::identity::server::account_failed(recoscope_accounts::AccountError::Invalid(message))
+    // Refusals in the caller's language, with what the file or upload said.
+    let locale = crate::i18n::current_locale();
+    let invalid = |msg: Msg, args: &[&dyn std::fmt::Display]| {
+        crate::identity::server::account_failed(recoscope_accounts::AccountError::Invalid(
+            msg.fill(locale, args),
+        ))
     };
     let mut form = data
         .into_inner()
@@ -67,7 +71,7 @@ pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, Server
     while let Some(mut field) = form
         .next_field()
         .await
-        .map_err(|e| invalid(format!("unreadable upload: {e}")))?
+        .map_err(|e| invalid(Msg::ErrUnreadableUpload, &[&e]))?
     {
         match field.name() {
             Some("kind") => kind = field.text().await.unwrap_or_default(),
@@ -78,14 +82,10 @@ pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, Server
                 while let Some(chunk) = field
                     .chunk()
                     .await
-                    .map_err(|e| invalid(format!("unreadable upload: {e}")))?
+                    .map_err(|e| invalid(Msg::ErrUnreadableUpload, &[&e]))?
                 {
                     if bytes.len() + chunk.len() > MAX_FILE_BYTES {
-                        return Err(invalid(format!(
-                            "the file is larger than {} MiB; import it in parts or with \
-                             `recoscope catalog`",
-                            MAX_FILE_BYTES >> 20
-                        )));
+                        return Err(invalid(Msg::ErrFileTooLarge, &[&(MAX_FILE_BYTES >> 20)]));
                     }
                     bytes.extend_from_slice(&chunk);
                 }
@@ -95,19 +95,15 @@ pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, Server
         }
     }
     let Some((name, content_type, bytes)) = file.filter(|(_, _, b)| !b.is_empty()) else {
-        return Err(invalid("choose a file to import".into()));
+        return Err(invalid(Msg::ErrChooseFile, &[]));
     };
     let format = Format::from_path(std::path::Path::new(&name))
         .or_else(|| content_type.as_deref().and_then(Format::from_content_type))
-        .ok_or_else(|| {
-            invalid(format!(
-                "{name}: name the file .csv, .tsv, .json, .jsonl or .ndjson"
-            ))
-        })?;
+        .ok_or_else(|| invalid(Msg::ErrFileName, &[&name]))?;
     let scenarios = match kind.as_str() {
         "items" => false,
         "scenarios" => true,
-        other => return Err(invalid(format!("import {other:?}: items or scenarios"))),
+        other => return Err(invalid(Msg::ErrImportKind, &[&format!("{other:?}")])),
     };
     let stores = crate::pages::admin::stores()?;
     let imported = stores
@@ -121,7 +117,8 @@ pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, Server
         .await
         .map_err(crate::pages::admin::store_failed)?;
     let report = imported.map_err(|e| match e {
-        ImportError::File(e) => invalid(format!("{name}: {e}")),
+        // Why the file is unreadable stays in English (the catalog's own words).
+        ImportError::File(e) => invalid(Msg::ErrUnreadableFile, &[&name, &e]),
         ImportError::Write(e) => crate::pages::admin::store_failed(e.error),
     })?;
     Ok(ImportSummary {

@@ -39,7 +39,7 @@ pub enum AccountError {
     #[error("not signed in")]
     SignedOut,
     #[error("only the tenant's admins may {0}")]
-    Forbidden(&'static str),
+    Forbidden(AdminAction),
     #[error("this invitation link is unknown, already used or expired; ask for a new one")]
     BadInvitation,
     #[error("{0}")]
@@ -69,6 +69,34 @@ impl From<StoreError> for AccountError {
     }
 }
 
+/// What only a tenant's admins may do (named in a refusal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    ManageTenant,
+    InviteMembers,
+    ListMembers,
+    ChangeRoles,
+    RemoveMembers,
+    IssueKeys,
+    RevokeKeys,
+    ManageCatalog,
+}
+
+impl std::fmt::Display for AdminAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AdminAction::ManageTenant => "manage the tenant",
+            AdminAction::InviteMembers => "invite members",
+            AdminAction::ListMembers => "list members",
+            AdminAction::ChangeRoles => "change roles",
+            AdminAction::RemoveMembers => "remove members",
+            AdminAction::IssueKeys => "issue keys",
+            AdminAction::RevokeKeys => "revoke keys",
+            AdminAction::ManageCatalog => "manage the catalog",
+        })
+    }
+}
+
 /// The operator behind a session: who, the tenant the dashboard shows, their role there, and
 /// every tenant they may switch to.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +109,7 @@ pub struct SignedIn {
 
 impl SignedIn {
     /// Ok for an admin of the current tenant; `action` names what was refused.
-    pub fn require_admin(&self, action: &'static str) -> Result<(), AccountError> {
+    pub fn require_admin(&self, action: AdminAction) -> Result<(), AccountError> {
         match self.role {
             Role::Admin => Ok(()),
             Role::Viewer => Err(AccountError::Forbidden(action)),
@@ -382,7 +410,7 @@ impl Accounts {
         email: &str,
         role: Role,
     ) -> Result<String, AccountError> {
-        by.require_admin("invite members")?;
+        by.require_admin(AdminAction::InviteMembers)?;
         self.create_invitation(&by.email, &by.tenant_id, email, role)
             .await
     }
@@ -515,7 +543,7 @@ impl Accounts {
 
     /// The members of the admin's current tenant.
     pub async fn members(&self, by: &SignedIn) -> Result<Vec<Membership>, AccountError> {
-        by.require_admin("list members")?;
+        by.require_admin(AdminAction::ListMembers)?;
         let tenant = by.tenant_id.clone();
         self.store(move |s| s.members(&tenant)).await
     }
@@ -527,7 +555,7 @@ impl Accounts {
         email: &str,
         role: Role,
     ) -> Result<(), AccountError> {
-        by.require_admin("change roles")?;
+        by.require_admin(AdminAction::ChangeRoles)?;
         let email = normalize_email(email)?;
         let tenant = by.tenant_id.clone();
         self.store(move |s| {
@@ -545,7 +573,7 @@ impl Accounts {
 
     /// Removes a member from the admin's current tenant; the last admin stays.
     pub async fn remove_member(&self, by: &SignedIn, email: &str) -> Result<(), AccountError> {
-        by.require_admin("remove members")?;
+        by.require_admin(AdminAction::RemoveMembers)?;
         let email = normalize_email(email)?;
         let tenant = by.tenant_id.clone();
         self.store(move |s| {

@@ -1,7 +1,7 @@
 //! The account rules on the real embedded store (a SQLite file per test): sign-in and
 //! lockout, sessions, invitations, roles, password changes.
 
-use recoscope_accounts::{AccountError, Accounts, AccountsConfig, Role};
+use recoscope_accounts::{AccountError, Accounts, AccountsConfig, AdminAction, Role};
 use recoscope_stores::{StoreConfig, Stores};
 
 const ADMIN: &str = "ada@acme.example";
@@ -205,11 +205,11 @@ async fn an_invitation_makes_a_member_once_and_viewers_cannot_invite() {
             .invite(&bob.signed_in, "eve@acme.example", Role::Admin)
             .await
             .unwrap_err(),
-        AccountError::Forbidden("invite members")
+        AccountError::Forbidden(AdminAction::InviteMembers)
     );
     assert_eq!(
         f.accounts.members(&bob.signed_in).await.unwrap_err(),
-        AccountError::Forbidden("list members")
+        AccountError::Forbidden(AdminAction::ListMembers)
     );
     let members = f.accounts.members(&ada).await.unwrap();
     let emails: Vec<_> = members.iter().map(|m| (m.email.as_str(), m.role)).collect();

@@ -111,6 +111,7 @@ pub async fn switch_tenant(tenant: String) -> Result<Identity, ServerFnError> {
 pub mod server {
     use super::*;
     use http::{header::SET_COOKIE, HeaderMap, HeaderValue, StatusCode};
+    pub use recoscope_accounts::AdminAction;
     use recoscope_accounts::{AccountError, Accounts, SignedIn};
     use recoscope_analytics::AnalyticsError;
 
@@ -206,7 +207,7 @@ pub mod server {
                 format!("{UNAUTHORIZED}: {}", Msg::ErrSignedOut.text(locale))
             }
             AccountError::Forbidden(action) => {
-                Msg::ErrForbidden.fill(locale, &[&action_name(action).text(locale)])
+                Msg::ErrForbidden.fill(locale, &[&action_name(*action).text(locale)])
             }
             AccountError::BadInvitation => Msg::ErrBadInvitation.text(locale).to_string(),
             AccountError::Unavailable(_) => Msg::ErrUnavailable.text(locale).to_string(),
@@ -223,17 +224,17 @@ pub mod server {
     }
 
     /// What an admin-only action is called, for the refusal.
-    fn action_name(action: &str) -> crate::i18n::Msg {
+    fn action_name(action: AdminAction) -> crate::i18n::Msg {
         use crate::i18n::Msg;
         match action {
-            "invite members" => Msg::ActInvite,
-            "change roles" => Msg::ActChangeRoles,
-            "remove members" => Msg::ActRemoveMembers,
-            "list members" => Msg::ActListMembers,
-            "issue keys" => Msg::ActIssueKeys,
-            "revoke keys" => Msg::ActRevokeKeys,
-            "manage the catalog" | "import the catalog" => Msg::ActManageCatalog,
-            _ => Msg::ActManageTenant,
+            AdminAction::ManageTenant => Msg::ActManageTenant,
+            AdminAction::InviteMembers => Msg::ActInvite,
+            AdminAction::ListMembers => Msg::ActListMembers,
+            AdminAction::ChangeRoles => Msg::ActChangeRoles,
+            AdminAction::RemoveMembers => Msg::ActRemoveMembers,
+            AdminAction::IssueKeys => Msg::ActIssueKeys,
+            AdminAction::RevokeKeys => Msg::ActRevokeKeys,
+            AdminAction::ManageCatalog => Msg::ActManageCatalog,
         }
     }
 
@@ -290,7 +291,7 @@ pub mod server {
     }
 
     /// The signed-in operator when an admin of the tenant shown; 403 for a viewer.
-    pub async fn admin(action: &'static str) -> Result<SignedIn, ServerFnError> {
+    pub async fn admin(action: AdminAction) -> Result<SignedIn, ServerFnError> {
         let (_, signed_in) = operator().await?;
         signed_in.require_admin(action).map_err(account_failed)?;
         Ok(signed_in)

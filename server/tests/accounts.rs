@@ -55,13 +55,7 @@ async fn call(
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
-    let set_cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("recoscope_session="))
-        .map(str::to_string);
+    let set_cookie = support::set_cookie(&response, "recoscope_session");
     Answer {
         status,
         set_cookie,

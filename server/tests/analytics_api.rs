@@ -98,14 +98,7 @@ async fn signing_in_keeps_the_read_key_in_a_strict_http_only_cookie() {
     };
     let response = sign_in(app.read_key.clone()).await.unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("recoscope_read_key="))
-        .expect("a read-key cookie")
-        .to_string();
+    let cookie = support::set_cookie(&response, "recoscope_read_key").expect("a read-key cookie");
     assert!(cookie.starts_with(&format!("recoscope_read_key={}", app.read_key)));
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     assert_eq!(response.json::<String>().await.unwrap(), app.tenant);

@@ -113,12 +113,7 @@ async fn every_page_reads_in_chinese_when_the_browser_asks_for_it() {
         .send()
         .await
         .unwrap();
-    let session = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("recoscope_session="))
+    let session = support::set_cookie(&signed_in, "recoscope_session")
         .expect("a session")
         .split(';')
         .next()

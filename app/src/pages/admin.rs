@@ -63,7 +63,7 @@ mod server {
 #[server(endpoint = "admin_view")]
 pub async fn get_admin_view() -> Result<AdminView, ServerFnError> {
     use crate::identity::server::{account_failed, accounts, admin};
-    let admin = admin("manage the tenant").await?;
+    let admin = admin(crate::identity::server::AdminAction::ManageTenant).await?;
     let members = accounts()?
         .members(&admin)
         .await
@@ -109,7 +109,7 @@ pub struct InvitationLink {
 #[server(endpoint = "invite_member")]
 pub async fn invite_member(email: String, role: String) -> Result<InvitationLink, ServerFnError> {
     use crate::identity::server::{account_failed, accounts, admin};
-    let admin = admin("invite members").await?;
+    let admin = admin(crate::identity::server::AdminAction::InviteMembers).await?;
     let accounts = accounts()?;
     let token = accounts
         .invite(&admin, &email, server::role(&role)?)
@@ -124,7 +124,7 @@ pub async fn invite_member(email: String, role: String) -> Result<InvitationLink
 #[server(endpoint = "set_member_role")]
 pub async fn set_member_role(email: String, role: String) -> Result<(), ServerFnError> {
     use crate::identity::server::{account_failed, accounts, admin};
-    let admin = admin("change roles").await?;
+    let admin = admin(crate::identity::server::AdminAction::ChangeRoles).await?;
     accounts()?
         .set_role(&admin, &email, server::role(&role)?)
         .await
@@ -134,7 +134,7 @@ pub async fn set_member_role(email: String, role: String) -> Result<(), ServerFn
 #[server(endpoint = "remove_member")]
 pub async fn remove_member(email: String) -> Result<(), ServerFnError> {
     use crate::identity::server::{account_failed, accounts, admin};
-    let admin = admin("remove members").await?;
+    let admin = admin(crate::identity::server::AdminAction::RemoveMembers).await?;
     accounts()?
         .remove_member(&admin, &email)
         .await
@@ -144,7 +144,7 @@ pub async fn remove_member(email: String) -> Result<(), ServerFnError> {
 /// A new write key for the caller's tenant.
 #[server(endpoint = "issue_write_key")]
 pub async fn issue_write_key() -> Result<String, ServerFnError> {
-    let tenant = crate::identity::server::admin("issue keys")
+    let tenant = crate::identity::server::admin(crate::identity::server::AdminAction::IssueKeys)
         .await?
         .tenant_id;
     let key = server::stores()?
@@ -158,7 +158,7 @@ pub async fn issue_write_key() -> Result<String, ServerFnError> {
 #[server(endpoint = "revoke_write_key")]
 pub async fn revoke_write_key(key: String) -> Result<(), ServerFnError> {
     use recoscope_stores::StoreError;
-    let tenant = crate::identity::server::admin("revoke keys")
+    let tenant = crate::identity::server::admin(crate::identity::server::AdminAction::RevokeKeys)
         .await?
         .tenant_id;
     server::stores()?
@@ -175,7 +175,7 @@ pub async fn revoke_write_key(key: String) -> Result<(), ServerFnError> {
 /// A new read key for the caller's tenant: the only time it is shown.
 #[server(endpoint = "issue_read_key")]
 pub async fn issue_read_key() -> Result<String, ServerFnError> {
-    let tenant = crate::identity::server::admin("issue keys")
+    let tenant = crate::identity::server::admin(crate::identity::server::AdminAction::IssueKeys)
         .await?
         .tenant_id;
     let key = server::stores()?
@@ -189,7 +189,7 @@ pub async fn issue_read_key() -> Result<String, ServerFnError> {
 #[server(endpoint = "revoke_read_key")]
 pub async fn revoke_read_key(key: String) -> Result<(), ServerFnError> {
     use recoscope_stores::StoreError;
-    let tenant = crate::identity::server::admin("revoke keys")
+    let tenant = crate::identity::server::admin(crate::identity::server::AdminAction::RevokeKeys)
         .await?
         .tenant_id;
     let key = key.trim().to_string();

@@ -35,9 +35,10 @@ pub struct ImportSummary {
 /// The caller's tenant's catalog size; admins only.
 #[server(endpoint = "catalog_counts")]
 pub async fn get_catalog_counts() -> Result<CatalogCounts, ServerFnError> {
-    let tenant = crate::identity::server::admin("manage the catalog")
-        .await?
-        .tenant_id;
+    let tenant =
+        crate::identity::server::admin(crate::identity::server::AdminAction::ManageCatalog)
+            .await?
+            .tenant_id;
     let stores = crate::pages::admin::stores()?;
     stores
         .catalog(move |s| {
@@ -54,9 +55,10 @@ pub async fn get_catalog_counts() -> Result<CatalogCounts, ServerFnError> {
 #[server(endpoint = "import_catalog", input = MultipartFormData)]
 pub async fn import_catalog(data: MultipartData) -> Result<ImportSummary, ServerFnError> {
     use recoscope_stores::catalog_import::{self, Format, ImportError};
-    let tenant = crate::identity::server::admin("import the catalog")
-        .await?
-        .tenant_id;
+    let tenant =
+        crate::identity::server::admin(crate::identity::server::AdminAction::ManageCatalog)
+            .await?
+            .tenant_id;
     // Refusals in the caller's language, with what the file or upload said.
     let locale = crate::i18n::current_locale();
     let invalid = |msg: Msg, args: &[&dyn std::fmt::Display]| {

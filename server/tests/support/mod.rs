@@ -187,6 +187,18 @@ pub fn add_operator(app: &TestApp, email: &str, password: &str, tenant: &str, ro
     assert!(ok, "users add {email}: {out}{err}");
 }
 
+/// The `Set-Cookie` line of a response that sets cookie `name` (attributes included).
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .map(str::to_string)
+}
+
 /// Chromium's flags for tests on this machine: without the last five, its own connections
 /// are refused by the closed network, many at a time.
 pub const CHROMIUM_FLAGS: [&str; 6] = [

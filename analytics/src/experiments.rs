@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct ExperimentGroup {
     pub group: String,
     pub is_control: bool,
-    /// Distinct users (ClickHouse `uniq`: exact up to about 65,000, a close estimate
-    /// beyond).
+    /// Distinct users (HyperLogLog states merged over the range: exact up to 16, about
+    /// 1.6% standard error beyond).
     pub users: u64,
     pub impressions: u64,
     pub clicks: u64,
@@ -209,26 +209,23 @@ pub async fn experiments_for(
     from: i64,
     to: i64,
 ) -> Result<Experiments, super::AnalyticsError> {
-    super::check_range(from, to, super::RAW_MAX_DAYS)?;
+    use crate::sql::{StateRows, START};
+
+    super::check_range(from, to, super::ROLLUP_MAX_DAYS)?;
     let scenario = scenario.filter(|s| !s.is_empty());
     let experiment_id = experiment_id.filter(|s| !s.is_empty());
-    let one = if experiment_id.is_some() {
-        "AND experiment_id = ?"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT experiment_id, experiment_group, uniq(user_id) AS users, \
-         countIf(action_type = 'impression') AS impressions, \
-         countIf(action_type = 'click') AS clicks, countIf(action_type = 'order') AS orders \
-         FROM user_behaviors WHERE {{scope}} AND experiment_id != '' {one} \
-         GROUP BY experiment_id, experiment_group ORDER BY experiment_id, experiment_group"
-    );
-    let mut query =
-        crate::sql::scoped_on("event_time", &sql, tenant, scenario.as_deref(), from, to);
+    // The groups' states in `breakdown_states`: `value` is the experiment, `variant` the
+    // group.
+    let mut rows = StateRows::new(tenant, scenario.as_deref(), START).breakdown("experiment");
     if let Some(id) = &experiment_id {
-        query = query.bind(id.as_str());
+        rows = rows.only("value", id.as_str());
     }
+    let query = rows.days_and_hours(1, from, to).select(
+        "value AS experiment_id, variant AS experiment_group, \
+         uniqHLL12Merge(users) AS users, sumMerge(impressions) AS impressions, \
+         sumMerge(clicks) AS clicks, sumMerge(orders) AS orders",
+        "GROUP BY experiment_id, experiment_group ORDER BY experiment_id, experiment_group",
+    );
     let counts: Vec<GroupCounts> = db
         .clickhouse
         .fetch(query)

@@ -64,4 +64,6 @@ pub struct AnalyticsDb {
     pub recent: recent::RecentReader,
     /// Item and scenario names.
     pub catalog: catalog::Catalog,
+    /// The funnel's events read at most before it samples users.
+    pub funnel_sample_events: u64,
 }

@@ -35,6 +35,7 @@ pub(crate) fn scoped_on(
 }
 
 const STATE_COLUMNS: &str = "events, impressions, clicks, views, add_carts, orders, users";
+const BREAKDOWN_COLUMNS: &str = "value, variant, events, impressions, clicks, orders, users";
 
 /// Aggregate-state rows of `rollup_states` covering periods of time: each row has `period`
 /// (the number the caller gives the range it falls in), `bucket` (epoch seconds, what the
@@ -47,8 +48,12 @@ const STATE_COLUMNS: &str = "events, impressions, clicks, views, add_carts, orde
 /// `SELECT` with the ranges `OR`ed: on ClickHouse 18.16 each branch of a `UNION ALL` would
 /// cost 1–2 ms of its own.
 pub(crate) struct StateRows<'a> {
+    table: &'static str,
+    columns: &'static str,
     tenant: &'a str,
     scenario: Option<&'a str>,
+    /// More conditions on the rows, each `column = ?` with its value.
+    filters: Vec<(&'static str, SqlValue)>,
     bucket: &'a str,
     /// (grain, period, from, to)
     ranges: Vec<(&'static str, u8, i64, i64)>,
@@ -66,11 +71,30 @@ impl<'a> StateRows<'a> {
     /// column `t` giving epoch seconds (a constant of ours, never input).
     pub(crate) fn new(tenant: &'a str, scenario: Option<&'a str>, bucket: &'a str) -> Self {
         StateRows {
+            table: "rollup_states",
+            columns: STATE_COLUMNS,
             tenant,
             scenario,
+            filters: Vec::new(),
             bucket,
             ranges: Vec::new(),
         }
+    }
+
+    /// The rows of `breakdown_states` for `dimension` (`device`, ..., `experiment`): each
+    /// with its `value` and `variant` and the states `events, impressions, clicks, orders,
+    /// users`.
+    pub(crate) fn breakdown(mut self, dimension: &'static str) -> Self {
+        self.table = "breakdown_states";
+        self.columns = BREAKDOWN_COLUMNS;
+        self.filters.push(("dimension", dimension.into()));
+        self
+    }
+
+    /// Only rows whose `column` (one of ours, never input) is `value`.
+    pub(crate) fn only(mut self, column: &'static str, value: impl Into<SqlValue>) -> Self {
+        self.filters.push((column, value.into()));
+        self
     }
 
     /// The hours `[from, to)` of `period`, as hourly rows.
@@ -121,6 +145,11 @@ impl<'a> StateRows<'a> {
             }
             None => "",
         };
+        let mut filters = String::new();
+        for (column, value) in &self.filters {
+            filters.push_str(&format!(" AND {column} = ?"));
+            binds.push(value.clone());
+        }
         range_values(&mut binds);
         let any_range = if self.ranges.is_empty() {
             "0".to_string() // nothing to read: no rows, in a well-formed query
@@ -132,9 +161,9 @@ impl<'a> StateRows<'a> {
                 .join(" OR ")
         };
         let rows = format!(
-            "SELECT multiIf({period}) AS period, {} AS bucket, {STATE_COLUMNS} \
-             FROM rollup_states WHERE tenant_id = ? {scenario} AND ({any_range})",
-            self.bucket
+            "SELECT multiIf({period}) AS period, {} AS bucket, {} \
+             FROM {} WHERE tenant_id = ? {scenario}{filters} AND ({any_range})",
+            self.bucket, self.columns, self.table
         );
         binds.into_iter().fold(
             Query::new(format!("SELECT {columns} FROM ({rows}) {rest}")),

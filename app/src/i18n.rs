@@ -319,6 +319,8 @@ messages! {
     FunnelSummary => "Users per step, in order within {0} minutes: {1} saw an impression, {2} of them ordered.",
         "按顺序在 {0} 分钟内到达每一步的用户：{1} 人看到曝光，其中 {2} 人下单。";
     UsersPerStep => "Users per step", "每一步的用户";
+    FunnelSampled => "Estimated from a random {0} of users ({1} of them saw an impression): user counts are scaled up and within ±{2} (95%); the rates carry their 95% intervals.",
+        "根据随机抽取的 {0} 用户估算（其中 {1} 人看到曝光）：用户数按比例放大，误差在 ±{2} 以内（95%）；比率附 95% 区间。";
     Step => "Step", "步骤";
     FromStepBefore => "From the step before", "相对上一步";
     FromImpressions => "From impressions", "相对曝光";

@@ -52,6 +52,8 @@ pub struct Config {
     #[envconfig(nested)]
     pub clickhouse: ClickHouseSettings,
     #[envconfig(nested)]
+    pub analytics: AnalyticsSettings,
+    #[envconfig(nested)]
     pub redis: RedisConfig,
     #[envconfig(nested)]
     pub stores: StoreConfig,
@@ -81,6 +83,25 @@ pub struct ClickHouseSettings {
     pub user: String,
     #[envconfig(from = "CLICKHOUSE_PASSWORD", default = "")]
     pub password: String,
+}
+
+/// How the dashboard's queries bound their cost.
+#[derive(Envconfig, Debug, Clone)]
+pub struct AnalyticsSettings {
+    /// The funnel's events read at most: a range with more is estimated from a random
+    /// sample of users (the answer states the share and the error).
+    #[envconfig(from = "FUNNEL_SAMPLE_EVENTS", default = "1000000")]
+    pub funnel_sample_events: u64,
+}
+
+impl AnalyticsSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ensure(
+            self.funnel_sample_events >= 1_000,
+            "FUNNEL_SAMPLE_EVENTS",
+            "must be at least 1000 (a smaller sample says little)",
+        )
+    }
 }
 
 impl ClickHouseSettings {
@@ -116,6 +137,7 @@ impl Config {
         self.http.validate()?;
         self.kafka.validate()?;
         self.clickhouse.validate()?;
+        self.analytics.validate()?;
         self.redis.validate()?;
         self.stores.validate()?;
         self.accounts.validate()?;

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_drop_dead_rollups.sql",
         sql: include_str!("../../sql/0008_drop_dead_rollups.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_breakdowns_and_funnel_sample.sql",
+        sql: include_str!("../../sql/0009_breakdowns_and_funnel_sample.sql"),
+    },
 ];
 
 #[derive(Debug, Error)]

@@ -47,6 +47,8 @@ impl Roles {
 /// A started instance: its address (when serving) and how to stop it.
 pub struct Running {
     pub addr: Option<SocketAddr>,
+    /// The read model the API serves from (with the API role).
+    pub analytics: Option<AnalyticsDb>,
     pub shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -171,6 +173,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
 
     let mut tasks = Vec::new();
     let mut addr = None;
+    let mut analytics = None;
     let stores = open_stores(&config).await?;
 
     if roles.worker {
@@ -245,6 +248,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
             read_keys: read_keys(stores.clone()),
             recent: recent_reader(stores.clone()),
             catalog: Catalog::new(StoreCatalog(stores.clone())),
+            funnel_sample_events: config.analytics.funnel_sample_events,
         };
         let shop = crate::shop::ShopState {
             stores: stores.clone(),
@@ -257,6 +261,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let apis = catalog_routes(catalog_api)
             .merge(crate::shop::shop_routes(shop))
             .merge(crate::analytics_api::routes(db.clone()));
+        analytics = Some(db.clone());
         let dashboard = http::DashboardState {
             db,
             accounts: recoscope_accounts::Accounts::new(stores.clone(), config.accounts.clone()),
@@ -290,6 +295,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
 
     Ok(Running {
         addr,
+        analytics,
         shutdown,
         tasks,
     })

@@ -475,7 +475,36 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
             expected.clicks,
             "{value:?}"
         );
-        assert_eq!(row["users"].as_u64().unwrap(), expected.users, "{value:?}");
+        assert_users(row["users"].as_u64().unwrap(), expected.users, value);
+    }
+    // A range of partial days (20:00 on the 23rd to 03:00 on the 26th): whole days from the
+    // daily states, the hours around them from the hourly ones.
+    let (part_from, part_to) = (utc_day(23) + 20 * 3600, utc_day(26) + 3 * 3600);
+    let partial = get(
+        &app,
+        &format!("/api/v1/analytics/distribution?dimension=device&from={part_from}&to={part_to}"),
+    )
+    .await;
+    assert_eq!(partial["rows"].as_array().unwrap().len(), 4, "{partial}");
+    for row in partial["rows"].as_array().unwrap() {
+        let value = row["value"].as_str().unwrap();
+        let expected = counts(
+            events
+                .iter()
+                .filter(|e| e.device == value && e.at >= part_from && e.at < part_to),
+        );
+        assert_rollup_counts(
+            Counts {
+                events: row["events"].as_u64().unwrap(),
+                impressions: row["impressions"].as_u64().unwrap(),
+                clicks: row["clicks"].as_u64().unwrap(),
+                orders: row["orders"].as_u64().unwrap(),
+                users: row["users"].as_u64().unwrap(),
+                ..expected
+            },
+            expected,
+            value,
+        );
     }
     let positions = get(
         &app,
@@ -537,7 +566,7 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
         assert_eq!(g["impressions"].as_u64().unwrap(), expected.impressions);
         assert_eq!(g["clicks"].as_u64().unwrap(), expected.clicks);
         assert_eq!(g["orders"].as_u64().unwrap(), expected.orders);
-        assert_eq!(g["users"].as_u64().unwrap(), expected.users);
+        assert_users(g["users"].as_u64().unwrap(), expected.users, name);
         by_group.insert(
             name.to_string(),
             (expected.clicks as f64, expected.impressions as f64),
@@ -570,6 +599,129 @@ async fn every_query_agrees_with_plain_rust_over_the_same_events() {
     app.cleanup().await;
 }
 
+/// The funnel over a range with more events than its budget reads a sample of users: the
+/// answer says what share, scales the counts up and states their error, and the counts of
+/// every user (plain Rust over the same events) fall within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_funnel_beyond_its_budget_is_estimated_from_a_sample_of_users_within_its_error() {
+    use recoscope_analytics::funnel::{buckets_to_read, sampled_funnel, Funnel, SAMPLE_BUCKETS};
+
+    let budget = 2_000;
+    let app = TestApp::start_with(|c| c.analytics.funnel_sample_events = budget).await;
+    let mut rng = Rng(0x5eed_f00d_0000_0017);
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 2, 8, 0, 0)
+        .unwrap()
+        .timestamp();
+    // 3,000 users, one session each: an impression, then each next step with a chance.
+    let mut events = Vec::new();
+    for u in 0..3000 {
+        let user = format!("sampled-{u}");
+        let mut at = start + rng.below(6 * 3600) as i64;
+        let mut push = |action, at| {
+            events.push(Generated {
+                user: user.clone(),
+                scenario: "home",
+                action,
+                at,
+                device: "",
+                position: Some(0),
+                group: "control",
+            })
+        };
+        push(ActionType::Impression, at);
+        for (action, percent) in [
+            (ActionType::Click, 40),
+            (ActionType::View, 70),
+            (ActionType::AddCart, 40),
+            (ActionType::Order, 50),
+        ] {
+            if !rng.chance(percent) {
+                break;
+            }
+            at += 5 + rng.below(300) as i64;
+            push(action, at);
+        }
+    }
+    load(&app, &events).await;
+    let (from, to) = (start, start + 8 * 3600);
+    let window = 3600;
+    let all: Vec<&Generated> = events.iter().collect();
+    let levels = funnel_levels(&all, window);
+    let truth: Vec<u64> = (0..5)
+        .map(|i| levels.values().filter(|l| **l > i).count() as u64)
+        .collect();
+
+    // The API (and the page) sample with the configured budget.
+    let funnel: Funnel = serde_json::from_value(
+        get(
+            &app,
+            &format!("/api/v1/analytics/funnel?from={from}&to={to}&window_secs={window}"),
+        )
+        .await,
+    )
+    .unwrap();
+    let sample = funnel.sample.clone().expect("beyond the budget: sampled");
+    let buckets = buckets_to_read(events.len() as u64, budget);
+    assert_eq!(sample.fraction, buckets as f64 / SAMPLE_BUCKETS as f64);
+    // About budget / events of the users (buckets are whole 1,024ths).
+    let share = budget as f64 / events.len() as f64;
+    assert!(
+        sample.fraction >= share && sample.fraction - share <= 1.0 / 1024.0,
+        "{sample:?}, {share}"
+    );
+    assert!(
+        sample.users < truth[0] / 2,
+        "a sample, not everyone: {sample:?}"
+    );
+    // Each count within the stated 95% margin, widened to 99% (z 2.58 / 1.96): the data is
+    // fixed, so this is not a coin toss from run to run.
+    for (step, expected) in funnel.steps.iter().zip(&truth) {
+        let error = (step.users as f64 - *expected as f64).abs() / *expected as f64;
+        assert!(
+            error
+                <= sample.users_margin * 2.58 / 1.96 * (truth[0] as f64 / *expected as f64).sqrt(),
+            "{}: estimated {}, every user says {expected} ({sample:?})",
+            step.action,
+            step.users
+        );
+    }
+    // The rates' intervals hold every user's rate.
+    for (i, step) in funnel.steps.iter().enumerate().skip(1) {
+        let rate = truth[i] as f64 / truth[0] as f64;
+        let interval = step.from_first_interval.expect("sampled: an interval");
+        assert!(
+            interval.low <= rate && rate <= interval.high,
+            "{}: {rate} outside {interval:?}",
+            step.action
+        );
+    }
+    // With a budget above the range's events, every user is read: exact, no intervals.
+    let exact = sampled_funnel(
+        &app.analytics_db(),
+        &app.tenant,
+        None,
+        from,
+        to,
+        window as u32,
+        events.len() as u64,
+    )
+    .await
+    .unwrap();
+    assert!(exact.sample.is_none());
+    let counted: Vec<u64> = exact.steps.iter().map(|s| s.users).collect();
+    assert_eq!(counted, truth);
+
+    // The insights page says the funnel is an estimate, and of what.
+    let html = app
+        .get_text("/insights?from=2026-11-02&to=2026-11-02&tz=UTC")
+        .await;
+    assert!(html.contains("class=\"muted funnel-sample\""), "{html}");
+    assert!(html.contains("Estimated from a random"), "{html}");
+    assert!(html.contains("≈ "), "{html}");
+    app.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_parameters_get_400_with_the_reason() {
     let app = TestApp::start().await;
@@ -592,6 +744,10 @@ async fn bad_parameters_get_400_with_the_reason() {
         ),
         (
             "/api/v1/analytics/distribution?dimension=device&from=0&to=99999999",
+            "spans at most 400 days",
+        ),
+        (
+            "/api/v1/analytics/funnel?from=0&to=99999999&window_secs=60",
             "spans at most 91 days",
         ),
     ] {
@@ -701,6 +857,10 @@ async fn the_insights_page_renders_every_section_from_the_queries() {
                 assert_eq!(row[1], cells[1], "{section}");
                 assert_eq!(row[2], cells[2], "{section}");
                 assert_eq!(row[8..], cells[5..], "{section}");
+            } else if section == "funnel" {
+                // The CSV adds the rate's interval and the share sampled.
+                assert_eq!(row[..4], cells[..], "{section}");
+                assert_eq!(row[6], "100.00", "{section}: every user");
             } else if section == "top-items" {
                 // The table shows the item by name (or id): the CSV has both.
                 assert_eq!(row[0], cells[0], "{section}");

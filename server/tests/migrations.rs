@@ -1,7 +1,8 @@
 //! Upgrading a database that already holds data, on the real ClickHouse: migration 0006
 //! (`rollup_states`, users as HyperLogLog states) carries the counts over from the old
 //! rollups and the users from the raw events kept, without doubling any count, also when a
-//! run interrupted halfway is run again; and processes migrating at once take turns.
+//! run interrupted halfway is run again; 0009 backfills the breakdowns and the funnel's
+//! events; and processes migrating at once take turns.
 
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::{ActionType, BehaviorRecord, Event, UnixMillis};
@@ -26,6 +27,30 @@ async fn rollup(ch: &ClickHouse, grain: &str) -> Rollup {
     )
     .await
     .unwrap()
+}
+
+/// Events and users of one grain of the device breakdown (0009), and the funnel's copy of
+/// the events.
+async fn breakdown(ch: &ClickHouse, grain: &str) -> (Rollup, u64) {
+    #[derive(serde::Deserialize)]
+    struct Rows {
+        rows: u64,
+    }
+    let states = ch
+        .fetch_one(
+            Query::new(
+                "SELECT sumMerge(events) AS events, uniqHLL12Merge(users) AS users \
+                 FROM breakdown_states WHERE dimension = 'device' AND grain = ?",
+            )
+            .bind(grain),
+        )
+        .await
+        .unwrap();
+    let funnel: Rows = ch
+        .fetch_one(Query::new("SELECT count() AS rows FROM funnel_events"))
+        .await
+        .unwrap();
+    (states, funnel.rows)
 }
 
 /// 90 events of 30 users over three hours of one day, loaded into the raw table (and by the
@@ -79,6 +104,17 @@ async fn upgrade_after_an_interruption(ch: &ClickHouse) {
             },
             "{grain}: history backfilled, counts not doubled"
         );
+        assert_eq!(
+            breakdown(ch, grain).await,
+            (
+                Rollup {
+                    events: 90,
+                    users: 30
+                },
+                90
+            ),
+            "{grain}: breakdowns and the funnel's events backfilled"
+        );
     }
     // New events reach the new states through the replaced views.
     load(ch, 1000).await;
@@ -90,6 +126,17 @@ async fn upgrade_after_an_interruption(ch: &ClickHouse) {
                 users: 30
             },
             "{grain}"
+        );
+        assert_eq!(
+            breakdown(ch, grain).await,
+            (
+                Rollup {
+                    events: 180,
+                    users: 30
+                },
+                180
+            ),
+            "{grain}: the new views feed breakdowns and the funnel's events"
         );
     }
     assert!(

@@ -1,5 +1,5 @@
 //! Raw-event retention on the real ClickHouse: daily partitions older than the window are
-//! dropped, newer ones and the rollups stay.
+//! dropped (from the raw table and the funnel's copy), newer ones and the rollups stay.
 
 mod support;
 
@@ -51,6 +51,21 @@ async fn partitions_past_the_window_are_dropped_and_rollups_kept() {
         "90 days ago and yesterday stay"
     );
     assert_eq!(app.rollup_events().await, 8, "the rollup keeps every event");
+    #[derive(serde::Deserialize)]
+    struct Rows {
+        rows: u64,
+    }
+    let funnel_rows = app
+        .clickhouse
+        .fetch_one::<Rows>(recoscope_clickhouse::Query::new(
+            "SELECT count() AS rows FROM funnel_events",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        funnel_rows.rows, 4,
+        "the funnel's copy expires with the raw events"
+    );
     // The TTL is set exactly where the server has TTL (not on 18.16, the stack's version).
     #[derive(serde::Deserialize)]
     struct Table {

@@ -1,25 +1,26 @@
-//! Raw-event retention: `user_behaviors` keeps `RAW_RETENTION_DAYS` (90) days of events, the
-//! rollups keep everything.
+//! Raw-event retention: `user_behaviors` and its per-event copy for the funnel,
+//! `funnel_events`, keep `RAW_RETENTION_DAYS` (90) days of events; the rollups keep everything.
 //!
-//! Works the same on ClickHouse 18.16 (no TTL) and on current releases: the raw table is
+//! Works the same on ClickHouse 18.16 (no TTL) and on current releases: the raw tables are
 //! partitioned by day (`toYYYYMMDD(event_time)`), so expiry drops whole partitions older
 //! than the cutoff, which is cheap (files removed, nothing rewritten) and leaves the
 //! materialized rollups untouched. The worker runs it at boot and then every hour.
 //!
 //! Where the server has table TTL (19.6 and later), the worker also sets the same window as
-//! the raw table's TTL at boot ([`ensure_ttl`]), so rows expire even while no worker runs;
+//! the raw tables' TTL at boot ([`ensure_ttl`]), so rows expire even while no worker runs;
 //! dropping partitions stays as the immediate, cheap path on every version.
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const TABLE: &str = "user_behaviors";
+/// The tables of single events, each partitioned by `toYYYYMMDD(event_time)`.
+const RAW_TABLES: [&str; 2] = ["user_behaviors", "funnel_events"];
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// Drops the raw table's daily partitions that end before `keep_days` days before
+/// Drops the raw tables' daily partitions that end before `keep_days` days before
 /// `today_yyyymmdd` (a partition of day D is dropped when D < today − keep_days). Returns the
-/// partitions dropped, as `YYYYMMDD`.
+/// days dropped (from any of the tables), as `YYYYMMDD`.
 pub async fn drop_expired(
     clickhouse: &ClickHouse,
     keep_days: u32,
@@ -27,6 +28,7 @@ pub async fn drop_expired(
 ) -> Result<Vec<u32>, ClickHouseError> {
     #[derive(serde::Deserialize)]
     struct Part {
+        table: String,
         partition: String,
     }
     let cutoff = today - chrono::Days::new(u64::from(keep_days));
@@ -38,29 +40,38 @@ pub async fn drop_expired(
     let parts: Vec<Part> = clickhouse
         .fetch(
             Query::new(
-                "SELECT DISTINCT partition FROM system.parts \
-                 WHERE database = currentDatabase() AND table = ? AND active",
+                "SELECT DISTINCT table, partition FROM system.parts \
+                 WHERE database = currentDatabase() AND table IN (?, ?) AND active",
             )
-            .bind(TABLE),
+            .bind(RAW_TABLES[0])
+            .bind(RAW_TABLES[1]),
         )
         .await?;
-    let mut expired: Vec<u32> = parts
-        .iter()
-        .filter_map(|part| part.partition.trim_matches('\'').parse().ok())
-        .filter(|day| *day < cutoff)
-        .collect();
-    expired.sort_unstable();
-    for day in &expired {
-        // The partition is named by its key's value, a number: no user input reaches here.
-        clickhouse
-            .execute(Query::new(format!(
-                "ALTER TABLE {TABLE} DROP PARTITION {day}"
-            )))
-            .await?;
-        tracing::info!(partition = day, "dropped expired raw events");
-        metrics::counter!("recoscope_retention_partitions_dropped_total").increment(1);
+    let mut dropped = Vec::new();
+    for table in RAW_TABLES {
+        let mut expired: Vec<u32> = parts
+            .iter()
+            .filter(|part| part.table == table)
+            .filter_map(|part| part.partition.trim_matches('\'').parse().ok())
+            .filter(|day| *day < cutoff)
+            .collect();
+        expired.sort_unstable();
+        for day in expired {
+            // The partition is named by its key's value, a number, and the table is ours:
+            // no user input reaches here.
+            clickhouse
+                .execute(Query::new(format!(
+                    "ALTER TABLE {table} DROP PARTITION {day}"
+                )))
+                .await?;
+            tracing::info!(table, partition = day, "dropped expired raw events");
+            metrics::counter!("recoscope_retention_partitions_dropped_total").increment(1);
+            dropped.push(day);
+        }
     }
-    Ok(expired)
+    dropped.sort_unstable();
+    dropped.dedup();
+    Ok(dropped)
 }
 
 /// The first release with table TTL (`ALTER TABLE … MODIFY TTL`).
@@ -80,7 +91,7 @@ fn ttl_clause(keep_days: u32) -> String {
     format!("TTL event_time + toIntervalDay({keep_days})")
 }
 
-/// Sets the raw table's TTL to `keep_days` where the server supports it and it is not
+/// Sets the raw tables' TTL to `keep_days` where the server supports it and it is not
 /// already so (changing a TTL rewrites parts, so it is not repeated at every boot). Returns
 /// whether the table has that TTL now.
 pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool, ClickHouseError> {
@@ -98,23 +109,26 @@ pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool,
     if !supports_ttl(&server.version) {
         return Ok(false);
     }
-    let table: Engine = clickhouse
-        .fetch_one(
-            Query::new(
-                "SELECT engine_full FROM system.tables                  WHERE database = currentDatabase() AND name = ?",
-            )
-            .bind(TABLE),
-        )
-        .await?;
     let clause = ttl_clause(keep_days);
-    if !table.engine_full.contains(&clause) {
-        // `keep_days` is a validated number: nothing else reaches the statement.
-        clickhouse
-            .execute(Query::new(format!(
-                "ALTER TABLE {TABLE} MODIFY TTL event_time + INTERVAL {keep_days} DAY"
-            )))
+    for table in RAW_TABLES {
+        let engine: Engine = clickhouse
+            .fetch_one(
+                Query::new(
+                    "SELECT engine_full FROM system.tables \
+                     WHERE database = currentDatabase() AND name = ?",
+                )
+                .bind(table),
+            )
             .await?;
-        tracing::info!(keep_days, "raw events now expire by TTL as well");
+        if !engine.engine_full.contains(&clause) {
+            // `keep_days` is a validated number: nothing else reaches the statement.
+            clickhouse
+                .execute(Query::new(format!(
+                    "ALTER TABLE {table} MODIFY TTL event_time + INTERVAL {keep_days} DAY"
+                )))
+                .await?;
+            tracing::info!(table, keep_days, "raw events now expire by TTL as well");
+        }
     }
     Ok(true)
 }
@@ -123,7 +137,7 @@ pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool,
 /// hour until `shutdown`; failures are logged and tried again at the next round.
 pub async fn run(clickhouse: ClickHouse, keep_days: u32, shutdown: CancellationToken) {
     if let Err(error) = ensure_ttl(&clickhouse, keep_days).await {
-        tracing::warn!(%error, "could not set the raw table's TTL; partitions are still dropped");
+        tracing::warn!(%error, "could not set the raw tables' TTL; partitions are still dropped");
     }
     loop {
         let today = chrono::Utc::now().date_naive();

@@ -349,6 +349,19 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
         ],
     );
     let locale = use_locale();
+    // A sampled funnel says so, with its error, above its numbers.
+    let sampled = funnel.sample.as_ref().map(|sample| {
+        let note = fill(
+            Msg::FunnelSampled,
+            &[
+                &format::percent(Some(sample.fraction)),
+                &format::count(sample.users),
+                &format::percent(Some(sample.users_margin)),
+            ],
+        );
+        view! { <p class="muted funnel-sample">{note}</p> }
+    });
+    let estimated = if funnel.sample.is_some() { "≈ " } else { "" };
     let steps: Vec<(String, u64)> = funnel
         .steps
         .iter()
@@ -359,6 +372,9 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
         "users",
         "from_previous_percent",
         "from_first_percent",
+        "from_first_low_percent",
+        "from_first_high_percent",
+        "sampled_users_percent",
     ]);
     for step in &funnel.steps {
         export.push(vec![
@@ -366,6 +382,9 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
             csv::count(step.users),
             csv::percent(step.from_previous),
             csv::percent(step.from_first),
+            csv::percent(step.from_first_interval.map(|i| i.low)),
+            csv::percent(step.from_first_interval.map(|i| i.high)),
+            csv::percent(Some(funnel.sample.as_ref().map_or(1.0, |s| s.fraction))),
         ]);
     }
     let rows = funnel
@@ -375,14 +394,20 @@ fn FunnelView(funnel: Funnel) -> impl IntoView {
             view! {
                 <tr class="funnel-step">
                     <td>{step_name(locale, &step.action)}</td>
-                    <td class="num">{format::count(step.users)}</td>
+                    <td class="num">{estimated}{format::count(step.users)}</td>
                     <td class="num">{format::percent(step.from_previous)}</td>
-                    <td class="num">{format::percent(step.from_first)}</td>
+                    <td class="num">{format::percent(step.from_first)}
+                        {step.from_first_interval.map(|i| view! {
+                            <span class="muted">" ("{format::percent(Some(i.low))}" – "
+                                {format::percent(Some(i.high))}")"</span>
+                        })}
+                    </td>
                 </tr>
             }
         })
         .collect_view();
     view! {
+        {sampled}
         <ChartCard id="funnel-chart" caption=t(Msg::UsersPerStep) summary
             draw=move || funnel_chart(locale, steps) />
         <ScrollTable label=t(Msg::Funnel).to_string()>

@@ -1,21 +1,27 @@
-//! `bench/queries`: the dashboard's queries on a large dataset, and the overview's rollup
-//! path against a scan of the raw table, in one run.
+//! `bench/queries`: the dashboard's queries at two sizes of data in one run, how much each
+//! one's time grows with the events, and the overview's rollup path against a scan of the
+//! raw table.
 //!
-//! 1. `BENCH_EVENTS` (10,000,000) events of the simulator's sessions, spread over the last
-//!    30 days, are inserted into a throw-away database as the sink inserts them (RowBinary,
-//!    blocks of 500,000 rows; the materialized views fill the rollups).
-//! 2. Each query runs `BENCH_RUNS` (20) times after one warm-up; p50 and p95 are reported.
-//!    The queries are the product's own functions (`*_for` in `recoscope_analytics`);
-//!    top items look their names up in a SQLite catalog of the simulator's 400 items.
-//!    Before timing, the tables are merged (`OPTIMIZE ... FINAL`) as background merges
-//!    would have done by the time a 30-day range is read; `BENCH_MERGE=0` skips that.
+//! 1. Two throw-away databases get `BENCH_SMALL_EVENTS` (1,000,000) and `BENCH_EVENTS`
+//!    (10,000,000) events of the simulator's sessions, spread over the last 30 days, inserted
+//!    as the sink inserts them (RowBinary, blocks of 500,000 rows; the materialized views
+//!    fill the rollups).
+//! 2. Each query runs `BENCH_RUNS` (20) times after one warm-up on each database; p50 and p95
+//!    are reported, and the growth: large p50 / small p50 (the goal is at most 1.5 for ten
+//!    times the events). The queries are the product's own functions (`*_for` in
+//!    `recoscope_analytics`) with the product's defaults (the funnel's sampling budget
+//!    included); top items look their names up in a SQLite catalog of the simulator's 400
+//!    items. Before timing, the tables are merged (`OPTIMIZE ... FINAL`) as background
+//!    merges would have done by the time a 30-day range is read; `BENCH_MERGE=0` skips that.
 //! 3. Baseline: the same overview (KPIs, the previous period's KPIs, the daily trend with
 //!    distinct users per day) computed from `user_behaviors` directly (count, countIf, uniq
 //!    over the raw rows), its three queries sent together like the rollup path's. The KPIs
-//!    of both are compared before timing.
+//!    of both are compared before timing. The baseline is left out of the growth goal: it
+//!    is what grows.
 //!
 //! Environment: `CLICKHOUSE_URL`, `REDIS_URL`. Last line:
-//! `RESULT overview_speedup=<x> overview_p95_ms=<n> slowest_query=<name> slowest_p95_ms=<n>`.
+//! `RESULT overview_speedup=<x> slowest_query=<name> slowest_p95_ms=<n>
+//! most_growth_query=<name> most_growth=<x>` (the large dataset's numbers).
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -162,18 +168,84 @@ async fn time(runs: usize, call: &Run<'_>) -> anyhow::Result<(Duration, Duration
     ))
 }
 
+/// One database of `events` events, loaded and merged, with the read model over it.
+struct Dataset {
+    events: usize,
+    database: String,
+    ch: ClickHouse,
+    db: AnalyticsDb,
+}
+
+async fn dataset(
+    config: &Config,
+    stores: &Stores,
+    events: usize,
+    now: i64,
+) -> anyhow::Result<Dataset> {
+    let mut config = config.clone();
+    config.clickhouse.database = unique("bench_queries_");
+    let ch = ClickHouse::new(config.clickhouse())?;
+    migrate(&ch).await?;
+    let db = AnalyticsDb {
+        clickhouse: ch.clone(),
+        live: LiveStore::new(
+            &config.redis.url,
+            &unique("bench:"),
+            Duration::from_secs(3600),
+        )?,
+        read_keys: ReadKeys::new(|_| async { Ok(None) }),
+        recent: RecentReader::new(|_, _, _, _| async { Ok(Vec::new()) }),
+        // The simulated shop's catalog in a real SQLite store: top items pay for their names.
+        catalog: Catalog::new(StoreCatalog(stores.clone())),
+        funnel_sample_events: config.analytics.funnel_sample_events,
+    };
+    let dataset = Dataset {
+        events,
+        database: config.clickhouse.database.clone(),
+        ch,
+        db,
+    };
+    let started = Instant::now();
+    load(&dataset.ch, events, now).await?;
+    println!(
+        "loaded {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if env_or("BENCH_MERGE", 1) == 1 {
+        // Steady state: in production the background merges fold each hour's parts long
+        // before anyone reads a 30-day range; a fresh bulk load has not been merged yet.
+        // The raw table is merged too, so the baseline gets the same treatment.
+        let started = Instant::now();
+        for table in [
+            "rollup_states",
+            "item_stats_daily",
+            "breakdown_states",
+            "funnel_events",
+            "user_behaviors",
+        ] {
+            dataset
+                .ch
+                .execute(Query::new(format!("OPTIMIZE TABLE {table} FINAL")))
+                .await?;
+        }
+        println!(
+            "merged the parts in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(dataset)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events = env_or("BENCH_EVENTS", 10_000_000);
+    let small = env_or("BENCH_SMALL_EVENTS", 1_000_000);
+    let large = env_or("BENCH_EVENTS", 10_000_000);
     let runs = env_or("BENCH_RUNS", 20);
     let mut config = Config::local_defaults();
     if let Ok(from_env) = Config::from_env() {
         config.clickhouse.url = from_env.clickhouse.url;
         config.redis.url = from_env.redis.url;
     }
-    config.clickhouse.database = unique("bench_queries_");
-    let ch = ClickHouse::new(config.clickhouse())?;
-    migrate(&ch).await?;
     let catalog_dir = std::env::temp_dir().join(unique("recoscope-bench-catalog-"));
     let in_dir = |file: &str| catalog_dir.join(file).display().to_string();
     let stores = Stores::open(&StoreConfig {
@@ -187,87 +259,132 @@ async fn main() -> anyhow::Result<()> {
     stores
         .catalog_store()
         .upsert_scenarios(TENANT, &scenarios)?;
-    let db = AnalyticsDb {
-        clickhouse: ch.clone(),
-        live: LiveStore::new(
-            &config.redis.url,
-            &unique("bench:"),
-            Duration::from_secs(3600),
-        )?,
-        read_keys: ReadKeys::new(|_| async { Ok(None) }),
-        recent: RecentReader::new(|_, _, _, _| async { Ok(Vec::new()) }),
-        // The simulated shop's catalog in a real SQLite store: top items pay for their names.
-        catalog: Catalog::new(StoreCatalog(stores.clone())),
-    };
-    let outcome = run(&db, &ch, events, runs).await;
-    std::fs::remove_dir_all(&catalog_dir)?;
-    if env_or("BENCH_KEEP", 0) == 1 {
-        println!("kept database {}", config.clickhouse.database);
-        return outcome;
+    let now = now_ms() / 1000;
+    let mut datasets = Vec::new();
+    let mut outcome = Ok(());
+    for events in [small, large] {
+        match dataset(&config, &stores, events, now).await {
+            Ok(d) => datasets.push(d),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
     }
-    ch.execute_on_server(Query::new(format!(
-        "DROP DATABASE IF EXISTS {}",
-        config.clickhouse.database
-    )))
-    .await?;
+    if outcome.is_ok() {
+        outcome = run(&datasets, now, runs).await;
+    }
+    std::fs::remove_dir_all(&catalog_dir)?;
+    for d in &datasets {
+        if env_or("BENCH_KEEP", 0) == 1 {
+            println!("kept database {}", d.database);
+            continue;
+        }
+        d.ch.execute_on_server(Query::new(format!(
+            "DROP DATABASE IF EXISTS {}",
+            d.database
+        )))
+        .await?;
+    }
     outcome
 }
 
-async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> anyhow::Result<()> {
-    let now = now_ms() / 1000;
-    let started = Instant::now();
-    load(ch, events, now).await?;
-    println!(
-        "loaded {events} events in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    if env_or("BENCH_MERGE", 1) == 1 {
-        // Steady state: in production the background merges fold each hour's parts long
-        // before anyone reads a 30-day range; a fresh bulk load has not been merged yet.
-        // The raw table is merged too, so the baseline gets the same treatment.
-        let started = Instant::now();
-        for table in ["rollup_states", "item_stats_daily", "user_behaviors"] {
-            ch.execute(Query::new(format!("OPTIMIZE TABLE {table} FINAL")))
-                .await?;
-        }
-        println!(
-            "merged the parts in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-
-    // The overview of the last 30 days, and its baseline; the same numbers first.
+/// Checks the overview against the raw rows, then times every query on every dataset.
+async fn run(datasets: &[Dataset], now: i64, runs: usize) -> anyhow::Result<()> {
     let hours = (DAYS * 24) as u32;
-    let overview = overview_for(db, TENANT, None, hours, Some(now))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (from, to) = (overview.from, overview.to);
-    let kpis = overview.kpis.clone().expect("the range has events");
-    let raw = raw_overview(ch, from, to).await?;
-    anyhow::ensure!(
-        (kpis.events, kpis.impressions, kpis.clicks, kpis.conversions)
-            == (raw.events, raw.impressions, raw.clicks, raw.orders),
-        "the rollup and the raw table disagree: {kpis:?} vs {raw:?}"
-    );
-    let users_gap = (kpis.active_users as f64 - raw.users as f64).abs() / raw.users.max(1) as f64;
-    anyhow::ensure!(
-        users_gap < 0.02,
-        "users differ by {users_gap:.3}: {kpis:?} vs {raw:?}"
-    );
+    let mut table: Vec<(&'static str, Vec<(Duration, Duration)>)> = Vec::new();
+    for d in datasets {
+        let (db, ch) = (&d.db, &d.ch);
+        // The overview of the last 30 days, and its baseline; the same numbers first.
+        let overview = overview_for(db, TENANT, None, hours, Some(now))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (from, to) = (overview.from, overview.to);
+        let kpis = overview.kpis.clone().expect("the range has events");
+        let raw = raw_overview(ch, from, to).await?;
+        anyhow::ensure!(
+            (kpis.events, kpis.impressions, kpis.clicks, kpis.conversions)
+                == (raw.events, raw.impressions, raw.clicks, raw.orders),
+            "the rollup and the raw table disagree: {kpis:?} vs {raw:?}"
+        );
+        let users_gap =
+            (kpis.active_users as f64 - raw.users as f64).abs() / raw.users.max(1) as f64;
+        anyhow::ensure!(
+            users_gap < 0.02,
+            "users differ by {users_gap:.3}: {kpis:?} vs {raw:?}"
+        );
+        println!(
+            "{} events: overview of {} events, {} users: rollup and raw scan agree",
+            d.events, raw.events, raw.users
+        );
+        for (i, (name, call)) in queries(db, ch, now, from, to).iter().enumerate() {
+            let timed = time(runs, call).await?;
+            if table.len() <= i {
+                table.push((name, Vec::new()));
+            }
+            table[i].1.push(timed);
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    print!("{:<28}", "query");
+    for d in datasets {
+        print!(" | {:>5}M p50 / p95 ms", d.events as f64 / 1e6);
+    }
+    println!(" | growth (p50)");
+    let growth = |timings: &[(Duration, Duration)]| {
+        let (first, last) = (timings[0].0, timings[timings.len() - 1].0);
+        last.as_secs_f64() / first.as_secs_f64()
+    };
+    for (name, timings) in &table {
+        print!("{name:<28}");
+        for (p50, p95) in timings {
+            print!(" | {:>8.1} / {:>8.1}", ms(*p50), ms(*p95));
+        }
+        println!(" | {:.2}", growth(timings));
+    }
+    let last = |name: &str| {
+        table
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t[t.len() - 1])
+            .expect("measured")
+    };
+    let (rollup_p50, _) = last("overview_rollup");
+    let (raw_p50, _) = last("overview_raw_scan");
+    let product = || table.iter().filter(|(n, _)| *n != "overview_raw_scan");
+    let (slowest, slowest_timings) = product()
+        .max_by_key(|(_, t)| t[t.len() - 1].1)
+        .expect("measured");
+    let (most_growth, growth_timings) = product()
+        .max_by(|a, b| growth(&a.1).total_cmp(&growth(&b.1)))
+        .expect("measured");
     println!(
-        "overview of {} events, {} users: rollup and raw scan agree",
-        raw.events, raw.users
+        "RESULT overview_speedup={:.1} slowest_query={slowest} slowest_p95_ms={:.1} \
+         most_growth_query={most_growth} most_growth={:.2}",
+        raw_p50.as_secs_f64() / rollup_p50.as_secs_f64(),
+        ms(slowest_timings[slowest_timings.len() - 1].1),
+        growth(growth_timings)
     );
+    Ok(())
+}
 
+/// Each entry: a name and a call of the product's query function (or the baseline).
+fn queries<'a>(
+    db: &'a AnalyticsDb,
+    ch: &'a ClickHouse,
+    now: i64,
+    from: i64,
+    to: i64,
+) -> Vec<(&'static str, Run<'a>)> {
+    let hours = (DAYS * 24) as u32;
     let week = now - 7 * 86_400;
-    // Each entry: a name and a call of the product's query function (or the baseline).
     macro_rules! call {
         ($e:expr) => {
             Box::new(move || async move { done($e.await) }.boxed()) as Run
         };
     }
     let berlin = "Europe/Berlin";
-    let queries: Vec<(&str, Run)> = vec![
+    vec![
         (
             "overview_rollup",
             call!(overview_for(db, TENANT, None, hours, Some(now))),
@@ -346,36 +463,20 @@ async fn run(db: &AnalyticsDb, ch: &ClickHouse, events: usize, runs: usize) -> a
                 20
             )),
         ),
-    ];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mut results = Vec::new();
-    for (name, call) in &queries {
-        let (p50, p95) = time(runs, call).await?;
-        println!(
-            "{name:<28} p50 {:>8.1} ms   p95 {:>8.1} ms",
-            ms(p50),
-            ms(p95)
-        );
-        results.push((*name, p50, p95));
-    }
-    let find = |name: &str| {
-        results
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .expect("measured")
-    };
-    let (_, rollup_p50, rollup_p95) = find("overview_rollup");
-    let (_, raw_p50, _) = find("overview_raw_scan");
-    let (slowest, _, slowest_p95) = results
-        .iter()
-        .filter(|(n, _, _)| *n != "overview_raw_scan")
-        .max_by_key(|(_, _, p95)| *p95)
-        .expect("measured");
-    println!(
-        "RESULT overview_speedup={:.1} overview_p95_ms={:.1} slowest_query={slowest} slowest_p95_ms={:.1}",
-        raw_p50.as_secs_f64() / rollup_p50.as_secs_f64(),
-        ms(*rollup_p95),
-        ms(*slowest_p95)
-    );
-    Ok(())
+        (
+            "distribution_location_30d",
+            call!(distribution_for(
+                db,
+                TENANT,
+                None,
+                Dimension::Location,
+                from,
+                to
+            )),
+        ),
+        (
+            "funnel_30d_1d_window",
+            call!(funnel_for(db, TENANT, None, from, to, 86_400)),
+        ),
+    ]
 }

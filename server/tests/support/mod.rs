@@ -351,6 +351,15 @@ impl TestApp {
         }
     }
 
+    /// The read model the app serves from, for calling the analytics functions directly.
+    #[allow(dead_code)]
+    pub fn analytics_db(&self) -> recoscope_analytics::AnalyticsDb {
+        self.running
+            .as_ref()
+            .and_then(|r| r.analytics.clone())
+            .expect("the API role runs")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -9,14 +9,23 @@
 //! The two alternate for `BENCH_ROUNDS` (3) rounds and each side reports its median, so a
 //! burst of noise on this shared machine moves one round, not the ratio.
 //!
+//! CPU per event, the fair measure on 2 shared cores: the server runs on a runtime of its own
+//! (threads named `server`), so its CPU time, with its Kafka producer's threads, is read
+//! apart from the load generator's during the API rounds. The baseline's is the whole
+//! process's during its rounds (its producer is made for the round and closed after it, so
+//! its threads are gone by the API's rounds; the idle server's threads count against the
+//! baseline, not for it). Both as CPU seconds per million events.
+//!
 //! Environment: `BENCH_EVENTS` (200000 per round), `BENCH_BATCH`, `BENCH_CONNECTIONS`,
 //! `BENCH_ROUNDS`, `TANSU_BIN`, `CLICKHOUSE_URL` (the server migrates a throw-away database
 //! there at start).
-//! Last line: `RESULT ingest_ratio=<ratio> api_eps=<n> broker_eps=<n> p99_ms=<n>`.
+//! Last line: `RESULT ingest_ratio=<ratio> api_eps=<n> broker_eps=<n> p99_ms=<n>
+//! api_cpu_s_per_m=<s> broker_cpu_s_per_m=<s> cpu_ratio=<api/broker>`.
 
 use bytes::Bytes;
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
+use recoscope_bench::cpu;
 use recoscope_bench::events::generate;
 use recoscope_bench::setup::{bench_config, env_or};
 use recoscope_bench::stats::{median, peak_rss_mib, percentile};
@@ -90,8 +99,18 @@ async fn post(http: &reqwest::Client, url: &str, key: &str, body: Bytes) -> anyh
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The load generator's runtime; the server gets one of its own (see the module's doc).
+    let server_runtime = cpu::server_runtime()?;
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(server_runtime.handle().clone()));
+    server_runtime.shutdown_background();
+    outcome
+}
+
+async fn bench(server: tokio::runtime::Handle) -> anyhow::Result<()> {
     let n = env_or("BENCH_EVENTS", 200_000);
     let batch = env_or("BENCH_BATCH", 50);
     let connections = env_or("BENCH_CONNECTIONS", 8);
@@ -111,20 +130,20 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(3600),
     )
     .await?;
-    let baseline_sink = KafkaEventSink::new(&baseline_config.kafka, &baseline_config.ingest)?;
     let records: Vec<BehaviorRecord> = events
         .iter()
         .map(|e| BehaviorRecord::new("bench", e.clone(), now_ms(), || unreachable!()))
         .collect();
 
-    let running = roles::start(
-        config.clone(),
-        Roles {
-            serve: true,
-            worker: false,
-        },
-    )
-    .await?;
+    let running = server
+        .spawn(roles::start(
+            config.clone(),
+            Roles {
+                serve: true,
+                worker: false,
+            },
+        ))
+        .await??;
     let url = format!("http://{}/api/v1/behaviors", running.addr.expect("serving"));
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
@@ -137,11 +156,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
 
-    // Warm-up: connections, both producers' metadata.
-    baseline_sink
-        .send_batch(&records[..500.min(records.len())])
-        .await
-        .map_err(anyhow::Error::msg)?;
+    // Warm-up: connections, the API producer's metadata.
     api_run(
         &http,
         &url,
@@ -152,16 +167,37 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let (mut broker_rounds, mut api_rounds, mut latencies) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut broker_cpu, mut api_cpu) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
+        // A producer for this round only, warmed up (metadata) before the clock starts.
+        let baseline_sink = KafkaEventSink::new(&baseline_config.kafka, &baseline_config.ingest)?;
+        baseline_sink
+            .send_batch(&records[..500.min(records.len())])
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let before = cpu::process();
         let broker_eps = broker_baseline(&baseline_sink, &records).await?;
+        let broker_spent = cpu::process() - before;
+        drop(baseline_sink);
+
+        let before = cpu::threads(cpu::is_server_thread);
         let (api_eps, round_latencies) =
             api_run(&http, &url, "bench-key", &bodies, connections).await?;
-        println!("round {round}: broker {broker_eps:.0} events/s, API {api_eps:.0} events/s");
+        let api_spent = cpu::spent(&before, &cpu::threads(cpu::is_server_thread));
+        println!(
+            "round {round}: broker {broker_eps:.0} events/s, {:.2} CPU s per M events; \
+             API {api_eps:.0} events/s, {:.2} CPU s per M events",
+            cpu::per_million(broker_spent, records.len()),
+            cpu::per_million(api_spent, records.len())
+        );
         broker_rounds.push(broker_eps);
         api_rounds.push(api_eps);
+        broker_cpu.push(cpu::per_million(broker_spent, records.len()));
+        api_cpu.push(cpu::per_million(api_spent, records.len()));
         latencies.extend(round_latencies);
     }
     let (broker_eps, api_eps) = (median(&broker_rounds), median(&api_rounds));
+    let (broker_cpu, api_cpu) = (median(&broker_cpu), median(&api_cpu));
     running.stop().await?;
     ClickHouse::new(config.clickhouse())?
         .execute_on_server(Query::new(format!(
@@ -186,8 +222,14 @@ async fn main() -> anyhow::Result<()> {
         peak_rss_mib()
     );
     println!(
-        "RESULT ingest_ratio={:.3} api_eps={api_eps:.0} broker_eps={broker_eps:.0} p99_ms={p99:.1}",
-        api_eps / broker_eps
+        "CPU per million events: the API server {api_cpu:.2} s (its runtime and Kafka \
+         producer threads), the rdkafka baseline {broker_cpu:.2} s (the whole process)"
+    );
+    println!(
+        "RESULT ingest_ratio={:.3} api_eps={api_eps:.0} broker_eps={broker_eps:.0} p99_ms={p99:.1} \
+         api_cpu_s_per_m={api_cpu:.2} broker_cpu_s_per_m={broker_cpu:.2} cpu_ratio={:.2}",
+        api_eps / broker_eps,
+        api_cpu / broker_cpu
     );
     Ok(())
 }

@@ -9,6 +9,14 @@
 //!    Then a consumer that only counts messages reads the same topic: the broker's ceiling,
 //!    printed beside the ratio (on 2 cores, tansu serves ~230k messages/s; see
 //!    docs/ARCHITECTURE.md "Sink throughput").
+//!    **CPU per event**: the sink runs on a runtime of its own (threads named `server`), so
+//!    its CPU time and its Kafka consumer's is read apart from the bench's polling; the
+//!    baseline's is `clickhouse-client`'s own (a waited-for child). Both in CPU seconds per
+//!    million rows; ClickHouse's server does the same insert work for both and is left out.
+//!    **The rollups' cost**: the same rows bulk-inserted (`BENCH_VIEW_ROUNDS`, 3, rounds
+//!    alternating) into a database with every materialized view and into one without the
+//!    views of migration 0009 (breakdowns, the funnel's copy): rows/s and the ClickHouse
+//!    server's CPU per million rows (its query threads, `system.events`), medians.
 //! 2. **Freshness.** The API and the workers run on a fresh topic under a steady background
 //!    load (`BENCH_LOAD_EPS`, 2000 events/s) while `BENCH_PROBES` (100) probe events, one
 //!    every 100 ms, each with its own item, are posted. For each probe: time from the API's
@@ -19,13 +27,16 @@
 //! clickhouse-client), `REDIS_URL`, `SINK_RESEND_GRACE_SECS` (the sink starts fresh, so the
 //! default measures the two minutes after a restart, when every row is looked up; 0 the
 //! steady state). Last line:
-//! `RESULT sink_ratio=<r> sink_rps=<n> bulk_rps=<n> redis_p95_ms=<n> clickhouse_p95_ms=<n>`.
+//! `RESULT sink_ratio=<r> sink_rps=<n> bulk_rps=<n> redis_p95_ms=<n> clickhouse_p95_ms=<n>
+//! sink_cpu_s_per_m=<s> bulk_cpu_s_per_m=<s> cpu_ratio=<sink/bulk>
+//! views_rps_ratio=<with/without> views_clickhouse_cpu_ratio=<with/without>`.
 
 use futures::StreamExt;
 use recoscope_bench::broker::Broker;
+use recoscope_bench::cpu;
 use recoscope_bench::events::generate;
 use recoscope_bench::setup::{bench_config, env_or, unique};
-use recoscope_bench::stats::percentile;
+use recoscope_bench::stats::{median, percentile};
 use recoscope_clickhouse::{ClickHouse, Query};
 use recoscope_core::clock::now_ms;
 use recoscope_core::realtime::Keys;
@@ -61,12 +72,13 @@ async fn count(ch: &ClickHouse, tenant: &str) -> anyhow::Result<u64> {
         .n)
 }
 
-/// Rows/s of `clickhouse-client` inserting `rows` (JSONEachRow) into `database`.
+/// Rows/s of `clickhouse-client` inserting `rows` (JSONEachRow) into `database`, and the CPU
+/// time `clickhouse-client` spent.
 fn bulk_insert(
     database: &str,
     rows: &[BehaviorRow],
     scratch: &std::path::Path,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Duration)> {
     let file = scratch.join("rows.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
     for row in rows {
@@ -77,6 +89,7 @@ fn bulk_insert(
     drop(out);
     let port = std::env::var("CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "9000".into());
     let started = Instant::now();
+    let children_before = cpu::waited_children();
     let status = std::process::Command::new("clickhouse-client")
         .args(["--port", &port])
         .args([
@@ -86,19 +99,47 @@ fn bulk_insert(
         .stdin(std::fs::File::open(&file)?)
         .status()?;
     let elapsed = started.elapsed();
+    let spent = cpu::waited_children() - children_before;
     anyhow::ensure!(status.success(), "clickhouse-client failed: {status}");
-    Ok(rows.len() as f64 / elapsed.as_secs_f64())
+    Ok((rows.len() as f64 / elapsed.as_secs_f64(), spent))
 }
 
-/// Rows/s of the ClickHouse sink loading what the topic holds, from its first insert on.
+/// Bulk rows/s and ClickHouse CPU seconds per million rows, inserting `rows` into a database
+/// with every view and into one without 0009's, `rounds` times each, alternating: medians.
+async fn views_cost(
+    ch: &ClickHouse,
+    with_views: &str,
+    without_views: &str,
+    rows: &[BehaviorRow],
+    scratch: &std::path::Path,
+) -> anyhow::Result<[(f64, f64); 2]> {
+    let rounds = env_or("BENCH_VIEW_ROUNDS", 3).max(1);
+    let mut measured: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    for _ in 0..rounds {
+        for (i, database) in [with_views, without_views].into_iter().enumerate() {
+            let before = cpu::clickhouse_queries(ch).await?;
+            let (rps, _) = bulk_insert(database, rows, scratch)?;
+            let spent = cpu::clickhouse_queries(ch).await? - before;
+            measured[i].0.push(rps);
+            measured[i].1.push(cpu::per_million(spent, rows.len()));
+        }
+    }
+    Ok(measured.map(|(rps, cpu)| (median(&rps), median(&cpu))))
+}
+
+/// Rows/s of the ClickHouse sink loading what the topic holds, from its first insert on, and
+/// the CPU time of the sink's threads (on `server`, the runtime of their own) from its start
+/// to its stop.
 async fn sink_load(
+    server: &tokio::runtime::Handle,
     config: &Config,
     ch: &ClickHouse,
     tenant: &str,
     rows: u64,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Duration)> {
     let stop = CancellationToken::new();
-    let sink = tokio::spawn(ClickHouseSink::run(
+    let threads_before = cpu::threads(cpu::is_server_thread);
+    let sink = server.spawn(ClickHouseSink::run(
         config.membership(),
         config.sink.clone(),
         ch.clone(),
@@ -123,8 +164,9 @@ async fn sink_load(
     let elapsed = started.expect("rows arrived").elapsed();
     stop.cancel();
     sink.await??;
+    let spent = cpu::spent(&threads_before, &cpu::threads(cpu::is_server_thread));
     anyhow::ensure!(rows > first, "one batch held every row: raise BENCH_ROWS");
-    Ok((rows - first) as f64 / elapsed.as_secs_f64())
+    Ok(((rows - first) as f64 / elapsed.as_secs_f64(), spent))
 }
 
 /// Messages/s a consumer that only counts reads from the topic: the broker's ceiling for
@@ -314,8 +356,18 @@ async fn freshness(
     Ok((latencies(&redis_seen), latencies(&clickhouse_seen)))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The bench's own runtime; the sink gets one of its own (see the module's doc).
+    let server_runtime = cpu::server_runtime()?;
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(server_runtime.handle().clone()));
+    server_runtime.shutdown_background();
+    outcome
+}
+
+async fn bench(server: tokio::runtime::Handle) -> anyhow::Result<()> {
     // The workers' warnings (retries, consume errors) show; RUST_LOG overrides.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -343,6 +395,19 @@ async fn main() -> anyhow::Result<()> {
     bulk_config.clickhouse.database = unique("bench_bulk_");
     let bulk_ch = ClickHouse::new(bulk_config.clickhouse())?;
     migrate(&bulk_ch).await?;
+    let mut bare_config = config.clone();
+    bare_config.clickhouse.database = unique("bench_no_views_");
+    let bare_ch = ClickHouse::new(bare_config.clickhouse())?;
+    migrate(&bare_ch).await?;
+    for view in [
+        "breakdown_states_mv",
+        "experiment_states_mv",
+        "funnel_events_mv",
+    ] {
+        bare_ch
+            .execute(Query::new(format!("DROP TABLE {view}")))
+            .await?;
+    }
 
     // The same records for both: produced to the topic, and as rows for clickhouse-client.
     let records: Vec<BehaviorRecord> = generate(rows, "sink")
@@ -365,11 +430,35 @@ async fn main() -> anyhow::Result<()> {
     for p in produced {
         p.map_err(anyhow::Error::msg)?;
     }
+    // Its threads would count as the sink's (librdkafka names them alike).
+    drop(producer);
     let row_values: Vec<BehaviorRow> = records.iter().cloned().map(BehaviorRow::from).collect();
 
-    let bulk_rps = bulk_insert(&bulk_config.clickhouse.database, &row_values, &scratch)?;
-    let sink_rps = sink_load(&config, &ch, "bench", rows as u64).await?;
+    let (bulk_rps, bulk_cpu) =
+        bulk_insert(&bulk_config.clickhouse.database, &row_values, &scratch)?;
+    let (sink_rps, sink_cpu) = sink_load(&server, &config, &ch, "bench", rows as u64).await?;
+    let (bulk_cpu, sink_cpu) = (
+        cpu::per_million(bulk_cpu, rows),
+        cpu::per_million(sink_cpu, rows),
+    );
     println!("load: clickhouse-client bulk {bulk_rps:.0} rows/s, sink {sink_rps:.0} rows/s");
+    println!(
+        "CPU per million rows: the sink {sink_cpu:.2} s (its runtime and Kafka consumer \
+         threads), clickhouse-client {bulk_cpu:.2} s"
+    );
+    let [(with_rps, with_cpu), (without_rps, without_cpu)] = views_cost(
+        &ch,
+        &bulk_config.clickhouse.database,
+        &bare_config.clickhouse.database,
+        &row_values,
+        &scratch,
+    )
+    .await?;
+    println!(
+        "the rollups' cost (bulk inserts, medians): with every view {with_rps:.0} rows/s and \
+         {with_cpu:.2} ClickHouse CPU s per M rows; without 0009's views {without_rps:.0} rows/s \
+         and {without_cpu:.2} s"
+    );
     let read_rps = broker_read_rate(&config, rows).await?;
     println!(
         "broker ceiling: a consumer that only counts reads {read_rps:.0} messages/s \
@@ -394,6 +483,7 @@ async fn main() -> anyhow::Result<()> {
     for db in [
         &config.clickhouse.database,
         &bulk_config.clickhouse.database,
+        &bare_config.clickhouse.database,
     ] {
         ch.execute_on_server(Query::new(format!("DROP DATABASE IF EXISTS {db}")))
             .await?;
@@ -414,8 +504,14 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
-        "RESULT sink_ratio={:.3} sink_rps={sink_rps:.0} bulk_rps={bulk_rps:.0} redis_p95_ms={redis_p95:.0} clickhouse_p95_ms={ch_p95:.0}",
-        sink_rps / bulk_rps
+        "RESULT sink_ratio={:.3} sink_rps={sink_rps:.0} bulk_rps={bulk_rps:.0} \
+         redis_p95_ms={redis_p95:.0} clickhouse_p95_ms={ch_p95:.0} \
+         sink_cpu_s_per_m={sink_cpu:.2} bulk_cpu_s_per_m={bulk_cpu:.2} cpu_ratio={:.2} \
+         views_rps_ratio={:.2} views_clickhouse_cpu_ratio={:.2}",
+        sink_rps / bulk_rps,
+        sink_cpu / bulk_cpu,
+        with_rps / without_rps,
+        with_cpu / without_cpu
     );
     Ok(())
 }

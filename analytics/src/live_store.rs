@@ -1,29 +1,65 @@
 //! Reading the live view from Redis (the layout of `recoscope_core::realtime`), in three
-//! pipelined round trips: the minute counters, the HyperLogLog counts, the hot items.
+//! pipelined round trips: the minute counters, the HyperLogLog counts, the hot items. A
+//! tenant's keys share a hash tag, so each pipeline keeps to one slot of a Redis Cluster.
 
 use super::live::{HotItem, Live, LiveMinute, LIVE_MINUTES};
 use super::overview::Kpis;
 use recoscope_core::realtime::{decay_factor, minute_of, Keys, MINUTE_FIELDS};
+use recoscope_redis::{Limits, RedisConnection, RedisTarget};
 use redis::AsyncCommands;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// Where the real-time state lives and how to read its scores.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LiveStore {
-    client: redis::Client,
+    target: RedisTarget,
+    /// Made at the first read and shared by every read after (it reconnects by itself); a
+    /// failed first connection is tried again at the next read.
+    connection: Arc<OnceCell<RedisConnection>>,
     keys: Keys,
     half_life_ms: i64,
 }
 
+impl std::fmt::Debug for LiveStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveStore")
+            .field("target", &self.target)
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+/// A dashboard read never waits long on Redis: a frozen server shows as an error in seconds.
+const LIMITS: Limits = Limits {
+    connect: Duration::from_secs(2),
+    response: Duration::from_secs(2),
+    retries: 0,
+};
+
 impl LiveStore {
-    /// `url` must be a valid Redis URL (checked at boot); nothing connects until a read.
-    pub fn new(url: &str, key_prefix: &str, half_life: Duration) -> redis::RedisResult<Self> {
+    /// `target`'s URLs must parse (checked here, at boot); nothing connects until a read.
+    pub fn new(
+        target: RedisTarget,
+        key_prefix: &str,
+        half_life: Duration,
+    ) -> redis::RedisResult<Self> {
+        target.check()?;
         Ok(LiveStore {
-            client: redis::Client::open(url)?,
+            target,
+            connection: Arc::new(OnceCell::new()),
             keys: Keys::new(key_prefix),
             half_life_ms: half_life.as_millis() as i64,
         })
+    }
+
+    async fn connection(&self) -> redis::RedisResult<RedisConnection> {
+        self.connection
+            .get_or_try_init(|| self.target.connect(LIMITS))
+            .await
+            .cloned()
     }
 
     /// The live view of `tenant` (and `scenario`, or all), without scenario names, and the
@@ -35,13 +71,7 @@ impl LiveStore {
         top: usize,
         now_ms: i64,
     ) -> redis::RedisResult<(Live, Vec<String>)> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let mut redis = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let mut redis = self.connection().await?;
         let mut known: Vec<String> = redis.smembers(self.keys.scenarios(tenant)).await?;
         known.sort();
         let scenarios: Vec<String> = match scenario {

@@ -240,7 +240,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         let db = AnalyticsDb {
             clickhouse: clickhouse.clone(),
             live: LiveStore::new(
-                &config.redis.url,
+                config.redis.target(),
                 &config.redis.key_prefix,
                 config.realtime.hot_half_life(),
             )

@@ -182,7 +182,7 @@ async fn redis_events(app: &TestApp) -> Option<u64> {
         .get_multiplexed_async_connection()
         .await
         .ok()?;
-    let pattern = format!("{}rt:m:{}:*", app.config.redis.key_prefix, app.tenant);
+    let pattern = format!("{}rt:m:{{{}}}:*", app.config.redis.key_prefix, app.tenant);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(pattern)
         .query_async(&mut redis)

@@ -231,3 +231,141 @@ async fn a_batch_applied_twice_counts_once() {
     assert_eq!(minutes(&app, &keys, tenant, &wanted).await, expected);
     app.cleanup().await;
 }
+
+/// What the live view reads for `tenant`'s scenario `home`: the minutes with events.
+async fn live_minutes(app: &TestApp, tenant: &str) -> BTreeMap<i64, Minute> {
+    let (live, _) = app
+        .analytics_db()
+        .live
+        .read(tenant, Some("home"), 5, now_ms())
+        .await
+        .expect("the live view reads");
+    live.minutes
+        .into_iter()
+        .filter(|m| m.events > 0)
+        .map(|m| {
+            (
+                m.minute,
+                Minute {
+                    events: m.events as i64,
+                    impressions: m.impressions as i64,
+                    clicks: m.clicks as i64,
+                    orders: m.conversions as i64,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The plan's events for each of `tenants`, interleaved over two partitions of one topic.
+fn several_tenants(tenants: &[String], at: i64) -> Vec<(Source, Option<BehaviorRecord>)> {
+    let plan = plan();
+    let per_tenant: Vec<Vec<Event>> = tenants.iter().map(|_| events(&plan, at)).collect();
+    let mut batch = Vec::new();
+    for i in 0..plan.len() {
+        for (k, (tenant, events)) in tenants.iter().zip(&per_tenant).enumerate() {
+            let offset = (i * tenants.len() + k) as i64;
+            let source = Source {
+                topic: "replay-topic".into(),
+                partition: (offset % 2) as i32,
+                offset: offset / 2,
+            };
+            let record = BehaviorRecord::new(tenant, events[i].clone(), at, || unreachable!());
+            batch.push((source, Some(record)));
+        }
+    }
+    batch
+}
+
+/// A worker that applied some tenants' shares of a batch and crashed before the Kafka commit
+/// gets the whole batch again: each tenant's own offsets say what it applied, so every
+/// tenant counts each event once. Then on `app`'s Redis (a single server or a cluster).
+async fn each_tenants_share_counts_once_across_a_crash(app: &TestApp) {
+    let writer = RealtimeWriter::connect(
+        &app.config.redis,
+        &app.config.realtime,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .expect("connected");
+    let tenants: Vec<String> = (0..8).map(|k| format!("{}_{k}", app.tenant)).collect();
+    let at = now_ms();
+    let batch = several_tenants(&tenants, at);
+    // Before the crash: the first two tenants' shares (their transactions ran).
+    let applied_before: Vec<(Source, Option<BehaviorRecord>)> = batch
+        .iter()
+        .filter(|(_, r)| {
+            let tenant = &r.as_ref().unwrap().tenant_id;
+            *tenant == tenants[0] || *tenant == tenants[1]
+        })
+        .cloned()
+        .collect();
+    writer.apply(&applied_before).await.unwrap();
+    // The redelivery, and once more.
+    writer.apply(&batch).await.unwrap();
+    writer.apply(&batch).await.unwrap();
+    let expected = expected_minutes(&plan(), at);
+    for tenant in &tenants {
+        assert_eq!(live_minutes(app, tenant).await, expected, "{tenant}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenants_share_of_a_batch_counts_once_across_a_crash() {
+    let app = TestApp::start().await;
+    each_tenants_share_counts_once_across_a_crash(&app).await;
+    app.cleanup().await;
+}
+
+/// The whole app on a Redis Cluster of three masters (`REDIS_CLUSTER=true`): the workers'
+/// partition leases, the real-time writer's per-tenant transactions and the live view's
+/// pipelines each keep to one slot; events sent to the API show in the live view; tenants'
+/// keys spread over the nodes; a redelivered batch counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_time_state_works_on_a_redis_cluster() {
+    let cluster = support::processes::PrivateRedisCluster::start().await;
+    let app = TestApp::start_with(|c| {
+        c.redis.url = cluster.urls();
+        c.redis.cluster = true;
+    })
+    .await;
+
+    // Through the API and the workers (who found each other through leases in the cluster).
+    let sent = support::feed_events(40, 4);
+    assert_eq!(app.post_events(&sent).await.status(), 200);
+    support::wait_until(
+        60,
+        async || {
+            let (status, live) = app
+                .get_json("/api/v1/analytics/live?top=5", Some(&app.read_key))
+                .await;
+            match (status, live["totals"]["events"].as_u64()) {
+                (200, Some(40)) => Ok(()),
+                _ => Err(format!("{status}: {live}")),
+            }
+        },
+        || "the live view shows the 40 events sent".to_string(),
+    )
+    .await;
+
+    each_tenants_share_counts_once_across_a_crash(&app).await;
+
+    // Nine tenants' keys: not all on one node.
+    let mut nodes_with_keys = 0;
+    for port in &cluster.ports {
+        let mut node = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", app.config.redis.key_prefix))
+            .query_async(&mut node)
+            .await
+            .unwrap();
+        nodes_with_keys += usize::from(!keys.is_empty());
+    }
+    assert!(nodes_with_keys >= 2, "every key on one node");
+    app.cleanup().await;
+}

@@ -4,6 +4,7 @@
 use envconfig::Envconfig;
 use recoscope_core::config::{ensure, ConfigError};
 use recoscope_kafka::KafkaConfig;
+pub use recoscope_redis::RedisConfig;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,34 +19,9 @@ macro_rules! defaults {
         }
     )*};
 }
-defaults!(
-    RedisConfig,
-    WorkerConfig,
-    SinkConfig,
-    RealtimeConfig,
-    RecentFeedConfig
-);
+defaults!(WorkerConfig, SinkConfig, RealtimeConfig, RecentFeedConfig);
 
 /// The Redis of the real-time state and of the partition leases.
-#[derive(Envconfig, Debug, Clone)]
-pub struct RedisConfig {
-    #[envconfig(from = "REDIS_URL", default = "redis://127.0.0.1:6379")]
-    pub url: String,
-    /// Put before every Redis key (several deployments or tests on one Redis).
-    #[envconfig(from = "REDIS_KEY_PREFIX", default = "")]
-    pub key_prefix: String,
-}
-
-impl RedisConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(
-            self.url.starts_with("redis://") || self.url.starts_with("rediss://"),
-            "REDIS_URL",
-            "must start with redis:// or rediss://",
-        )
-    }
-}
-
 /// What every worker process shares: its name, its leases, and when it is not ready.
 #[derive(Envconfig, Debug, Clone)]
 pub struct WorkerConfig {

@@ -34,7 +34,7 @@
 
 use crate::config::Membership;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use redis::aio::ConnectionManager;
+use recoscope_redis::{Limits as RedisLimits, RedisConnection, RedisTarget};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -117,7 +117,8 @@ impl Ownership {
             topic: topic.to_string(),
         };
         let metadata: BaseConsumer = membership.kafka.client().create()?;
-        let redis = redis::Client::open(membership.redis.url.as_str())?;
+        let redis = membership.redis.target();
+        redis.check()?;
         let (tx, rx) = watch::channel(Partitions::new());
         let reading = Arc::new(Mutex::new(Partitions::new()));
         let stop = CancellationToken::new();
@@ -240,8 +241,8 @@ struct Keeper {
     topic: String,
     lease: Duration,
     keys: LeaseKeys,
-    redis: redis::Client,
-    connection: Option<ConnectionManager>,
+    redis: RedisTarget,
+    connection: Option<RedisConnection>,
     metadata: Arc<BaseConsumer>,
     /// The topic's partition count, last read.
     partitions: Option<i32>,
@@ -316,15 +317,16 @@ impl Keeper {
         });
     }
 
-    async fn connection(&mut self) -> anyhow::Result<ConnectionManager> {
+    async fn connection(&mut self) -> anyhow::Result<RedisConnection> {
         if let Some(connection) = &self.connection {
             return Ok(connection.clone());
         }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.lease / 3))
-            .set_response_timeout(Some(self.lease / 3))
-            .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(self.redis.clone(), config).await?;
+        let limits = RedisLimits {
+            connect: self.lease / 3,
+            response: self.lease / 3,
+            retries: 1,
+        };
+        let connection = self.redis.connect(limits).await?;
         self.connection = Some(connection.clone());
         Ok(connection)
     }
@@ -434,7 +436,7 @@ impl Keeper {
 
     async fn release(
         &self,
-        redis: &mut ConnectionManager,
+        redis: &mut RedisConnection,
         partitions: &[i32],
         leave: bool,
     ) -> redis::RedisResult<()> {

@@ -13,15 +13,17 @@
 //! Every key but the offsets has a TTL: minutes live two hours, hot items
 //! `REALTIME_HOT_TTL_SECS` after their last event.
 //!
-//! **Each message once.** A batch is applied in one `MULTI`/`EXEC` together with the new
-//! applied offsets, after skipping messages at or below the offsets already applied; Redis
-//! runs a transaction entirely or not at all. So a batch delivered again (a crash after
-//! `EXEC`, before the Kafka commit) or retried after Redis came back changes nothing twice,
-//! and counters converge on exactly the events in Kafka.
+//! **Each message once, per tenant.** A batch is split by tenant, and each tenant's share is
+//! applied in one `MULTI`/`EXEC` together with that tenant's applied offsets, after skipping
+//! its messages at or below them; Redis runs a transaction entirely or not at all. All of a
+//! tenant's keys share a hash tag, so the transaction keeps to one slot and works the same on
+//! a Redis Cluster. A batch delivered again (a crash after some tenants' `EXEC`, before the
+//! Kafka commit) or retried after Redis came back changes nothing twice: each tenant's offsets
+//! say what of its share was applied. Counters converge on exactly the events in Kafka.
 //!
 //! **Each event once.** A client that got no answer sends its batch again with the same event
 //! ids, and the API may have produced it before it died: the same event at a new offset. The
-//! transaction also records the ids it applied per partition (two generations of
+//! transaction also records the ids it applied per tenant and partition (two generations of
 //! `REALTIME_RESEND_WINDOW` ids), and an id applied lately is skipped.
 
 use super::batch::{Limits, Source};
@@ -30,11 +32,12 @@ use super::retry::{retry, Retry};
 use crate::config::{Membership, RealtimeConfig, RedisConfig};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use futures::StreamExt;
 use rdkafka::message::BorrowedMessage;
 use recoscope_core::clock::now_ms;
 use recoscope_core::realtime::{minute_of, Keys};
 use recoscope_core::{ActionType, BehaviorRecord};
-use redis::aio::ConnectionManager;
+use recoscope_redis::{Limits as RedisLimits, RedisConnection};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -119,9 +122,13 @@ pub struct HotItems {
     pub ttl: Duration,
 }
 
+/// Tenants whose shares of a batch are applied at once (each its own transaction; in a
+/// cluster, on its own node).
+const TENANTS_AT_ONCE: usize = 16;
+
 /// Applies batches of records to Redis, each message once.
 pub struct RealtimeWriter {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     keys: Keys,
     group: String,
     hot: HotItems,
@@ -137,11 +144,18 @@ impl RealtimeWriter {
         config: &RealtimeConfig,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<RealtimeWriter>> {
-        let client = redis::Client::open(redis.url.as_str())?;
+        let target = redis.target();
+        target.check()?;
+        let limits = RedisLimits {
+            connect: Duration::from_secs(5),
+            response: Duration::from_secs(10),
+            retries: 3,
+        };
         let connected = retry(shutdown, "redis connect", || {
-            let client = client.clone();
+            let target = target.clone();
             async move {
-                ConnectionManager::new(client)
+                target
+                    .connect(limits)
                     .await
                     .map_err(|e| Retry::Again(e.to_string()))
             }
@@ -165,56 +179,77 @@ impl RealtimeWriter {
         }))
     }
 
-    /// Applies the records not applied before, with the new offsets and the ids of what was
-    /// applied, in one transaction.
-    ///
-    /// Two checks keep a message from counting twice: its offset (a redelivery after a crash
-    /// or a handover is at or below the partition's applied offset) and its event id (a
-    /// client's resend, same id at a new offset, e.g. after the API died between the broker's
-    /// ack and its answer: the id was applied lately from the same partition, since events
-    /// of one user share a partition). The ids live in Redis beside the counters, so a
-    /// restarted or new owner sees what its predecessor applied.
+    /// Applies the records not applied before, each tenant's share in one transaction with
+    /// that tenant's new offsets and the ids of what was applied. Tenants are independent:
+    /// when one fails, the others' shares stand, and the retry of the whole batch skips them.
     pub async fn apply(
         &self,
         items: &[(Source, Option<BehaviorRecord>)],
     ) -> redis::RedisResult<()> {
+        // A message that did not decode has no tenant and nothing to count.
+        let mut by_tenant: BTreeMap<&str, Vec<(&Source, &BehaviorRecord)>> = BTreeMap::new();
+        for (source, record) in items {
+            if let Some(record) = record {
+                by_tenant
+                    .entry(record.tenant_id.as_str())
+                    .or_default()
+                    .push((source, record));
+            }
+        }
+        // Boxed: an unboxed future made in a closure trips the compiler's `Send` check of the
+        // caller's future (a known higher-ranked lifetime limitation).
+        let shares: Vec<BoxFuture<'_, redis::RedisResult<()>>> = by_tenant
+            .iter()
+            .map(|(tenant, share)| self.apply_tenant(tenant, share).boxed())
+            .collect();
+        let outcomes: Vec<redis::RedisResult<()>> = futures::stream::iter(shares)
+            .buffer_unordered(TENANTS_AT_ONCE)
+            .collect()
+            .await;
+        outcomes.into_iter().collect()
+    }
+
+    /// One tenant's share of a batch, in one transaction on the tenant's slot.
+    ///
+    /// Two checks keep a message from counting twice: its offset (a redelivery after a crash
+    /// or a handover is at or below the tenant's applied offset for the partition) and its
+    /// event id (a client's resend, same id at a new offset, e.g. after the API died between
+    /// the broker's ack and its answer: the id was applied lately from the same partition,
+    /// since events of one user share a partition). Both live in Redis beside the counters,
+    /// so a restarted or new owner sees what its predecessor applied.
+    async fn apply_tenant(
+        &self,
+        tenant: &str,
+        items: &[(&Source, &BehaviorRecord)],
+    ) -> redis::RedisResult<()> {
         let mut redis = self.redis.clone();
-        let offsets_key = self.keys.offsets(&self.group);
+        let offsets_key = self.keys.offsets(tenant, &self.group);
+        let ids_key =
+            |field: &str, current: bool| self.keys.applied_ids(tenant, &self.group, field, current);
         let partition_field = |s: &Source| format!("{}/{}", s.topic, s.partition);
         let item_fields: Vec<String> = items.iter().map(|(s, _)| partition_field(s)).collect();
-        let ids: Vec<Option<[u8; 8]>> = items
-            .iter()
-            .map(|(_, r)| r.as_ref().map(event_hash))
-            .collect();
+        let ids: Vec<[u8; 8]> = items.iter().map(|(_, r)| event_hash(r)).collect();
 
-        // What was applied before, per partition in this batch: the offset, and which of the
-        // batch's event ids (two generations of lately applied ids, and how full the current
-        // one is).
+        // What was applied before, per partition in this share: the offset, and which of its
+        // event ids (two generations of lately applied ids, and how full the current one
+        // is). One round trip (this runs every 200 ms).
         let mut fields: Vec<String> = item_fields.clone();
         fields.sort();
         fields.dedup();
-        // One round trip (this runs every 200 ms): the applied offsets, the size of each
-        // partition's current id generation, and which of the batch's ids either holds.
         let mut read = redis::pipe();
         read.cmd("HMGET").arg(&offsets_key).arg(&fields);
         for field in &fields {
-            read.cmd("SCARD")
-                .arg(self.keys.applied_ids(&self.group, field, true));
+            read.cmd("SCARD").arg(ids_key(field, true));
         }
         let mut asked_for: Vec<Vec<usize>> = Vec::new();
         for field in &fields {
             let batch: Vec<usize> = (0..items.len())
-                .filter(|&i| item_fields[i] == *field && ids[i].is_some())
+                .filter(|&i| item_fields[i] == *field)
                 .collect();
-            if batch.is_empty() {
-                continue;
-            }
             for current in [true, false] {
-                let cmd =
-                    read.cmd("SMISMEMBER")
-                        .arg(self.keys.applied_ids(&self.group, field, current));
+                let cmd = read.cmd("SMISMEMBER").arg(ids_key(field, current));
                 for i in &batch {
-                    cmd.arg(ids[*i].as_ref().map(|id| &id[..]));
+                    cmd.arg(&ids[*i][..]);
                 }
             }
             asked_for.push(batch);
@@ -257,14 +292,12 @@ impl RealtimeWriter {
             }
             let entry = newest.entry(field.to_string()).or_insert(source.offset);
             *entry = (*entry).max(source.offset);
-            if let Some(id) = ids[i] {
-                if known_lately.contains(&i) || !in_batch.insert(id) {
-                    resends += 1;
-                    continue;
-                }
-                fresh_ids.entry(field).or_default().push(id);
+            if known_lately.contains(&i) || !in_batch.insert(ids[i]) {
+                resends += 1;
+                continue;
             }
-            fresh.extend(record.as_ref());
+            fresh_ids.entry(field).or_default().push(ids[i]);
+            fresh.push(*record);
         }
         if newest.is_empty() {
             return Ok(());
@@ -278,10 +311,7 @@ impl RealtimeWriter {
         pipe.ignore();
         let ids_ttl = RESEND_IDS_TTL.as_millis() as i64;
         for (field, new_ids) in &fresh_ids {
-            let (current, previous) = (
-                self.keys.applied_ids(&self.group, field, true),
-                self.keys.applied_ids(&self.group, field, false),
-            );
+            let (current, previous) = (ids_key(field, true), ids_key(field, false));
             // The current generation full: it becomes the previous one (the older ids go).
             if sizes.get(field).copied().unwrap_or(0) >= self.resend_window {
                 pipe.cmd("RENAME").arg(&current).arg(&previous).ignore();
@@ -300,12 +330,17 @@ impl RealtimeWriter {
             metrics::counter!("recoscope_realtime_resends_skipped_total").increment(resends as u64);
         }
         if skipped > 0 {
-            tracing::debug!(skipped, resends, "messages applied before were skipped");
+            tracing::debug!(
+                tenant,
+                skipped,
+                resends,
+                "messages applied before were skipped"
+            );
         }
         Ok(())
     }
 
-    /// The transaction's commands for these records.
+    /// The transaction's commands for these records (of one tenant: the keys share its slot).
     fn updates(&self, records: &[&BehaviorRecord], now: i64) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         pipe.atomic();

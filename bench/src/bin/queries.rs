@@ -189,7 +189,7 @@ async fn dataset(
     let db = AnalyticsDb {
         clickhouse: ch.clone(),
         live: LiveStore::new(
-            &config.redis.url,
+            config.redis.target(),
             &unique("bench:"),
             Duration::from_secs(3600),
         )?,

@@ -549,24 +549,29 @@ impl Drop for TestApp {
     }
 }
 
-/// Deletes every Redis key under `prefix` (what one test's app wrote).
+/// Deletes every Redis key under `prefix` (what one test's app wrote) from every server in
+/// `url` (one, or a cluster's nodes, comma-separated). One key per `DEL`: in a cluster a
+/// node refuses a `DEL` of keys in different slots.
 pub async fn delete_redis_keys(url: &str, prefix: &str) {
-    let mut redis = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("the stack's Redis answers");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut redis)
+    for url in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let mut redis = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the stack's Redis answers");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut redis)
             .await
             .unwrap();
+        if keys.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
+        pipe.query_async::<()>(&mut redis).await.unwrap();
     }
 }
 

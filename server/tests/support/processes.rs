@@ -190,6 +190,99 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// A Redis Cluster of three masters (`redis-server --cluster-enabled yes`, no replicas) on
+/// free ports, its slots spread by `redis-cli --cluster create`; stopped and removed on drop.
+pub struct PrivateRedisCluster {
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl PrivateRedisCluster {
+    pub async fn start() -> PrivateRedisCluster {
+        let dir = std::env::temp_dir().join(unique("recoscope-redis-cluster-"));
+        let mut cluster = PrivateRedisCluster {
+            ports: Vec::new(),
+            dir,
+            children: Vec::new(),
+        };
+        for _ in 0..3 {
+            let (port, bus) = (free_port(), free_port());
+            let node_dir = cluster.dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus.to_string(),
+                ])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--dir", &node_dir.to_string_lossy()])
+                .args(["--appendonly", "no", "--save", ""])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs (scripts/stack install)");
+            cluster.children.push(child);
+            cluster.ports.push(port);
+        }
+        for port in &cluster.ports {
+            wait_for_port(*port, "Redis Cluster node", Duration::from_secs(20)).await;
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs (scripts/stack install)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        // Every node knows every slot's owner before anyone writes.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for port in &cluster.ports {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "cluster", "info"])
+                    .output()
+                    .expect("redis-cli runs");
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the cluster did not form");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        cluster
+    }
+
+    /// The nodes' URLs, comma-separated, as `REDIS_URL` takes them with `REDIS_CLUSTER`.
+    pub fn urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for PrivateRedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The `recoscope` binary as a process of its own (`worker` or `all`), configured like the app
 /// under test and otherwise with the defaults users get: no instance id, nothing a user would
 /// not set (an earlier suite set `WORKER_INSTANCE_ID`, and the default process's crash was never
@@ -247,6 +340,7 @@ impl RecoscopeProcess {
             ("SINK_MAX_ROWS", config.sink.max_rows.to_string()),
             ("SINK_MAX_WAIT_MS", config.sink.max_wait_ms.to_string()),
             ("REDIS_URL", config.redis.url.clone()),
+            ("REDIS_CLUSTER", config.redis.cluster.to_string()),
             ("REDIS_KEY_PREFIX", config.redis.key_prefix.clone()),
             ("REALTIME_GROUP_ID", config.realtime.group_id.clone()),
             ("RECENT_GROUP_ID", config.recent.group_id.clone()),

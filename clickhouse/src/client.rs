@@ -4,6 +4,8 @@ use crate::error::ClickHouseError;
 use crate::query::{ExternalTable, Query};
 use crate::row_binary::{RowBinary, RowBinaryWriter};
 use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where and how to reach ClickHouse.
@@ -11,6 +13,9 @@ use std::time::Duration;
 pub struct ClickHouseConfig {
     /// Base URL of the HTTP interface, e.g. `http://localhost:8123`.
     pub url: String,
+    /// Other servers holding the same data (a shard's other replicas), tried in turn when
+    /// the current one cannot be reached; the client stays with the one that answered.
+    pub failover: Vec<String>,
     pub database: String,
     pub user: String,
     pub password: String,
@@ -22,6 +27,7 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
+            failover: Vec::new(),
             database: "recoscope".into(),
             user: "default".into(),
             password: String::new(),
@@ -30,11 +36,13 @@ impl Default for ClickHouseConfig {
     }
 }
 
-/// A cheap-to-clone handle; clones share one connection pool.
+/// A cheap-to-clone handle; clones share one connection pool and the choice of server.
 #[derive(Debug, Clone)]
 pub struct ClickHouse {
     http: reqwest::Client,
     config: ClickHouseConfig,
+    /// Which of `url`, then `failover`, requests go to now.
+    current: Arc<AtomicUsize>,
 }
 
 impl ClickHouse {
@@ -43,7 +51,23 @@ impl ClickHouse {
             .timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        Ok(ClickHouse { http, config })
+        Ok(ClickHouse {
+            http,
+            config,
+            current: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The server requests go to now.
+    pub fn current_url(&self) -> &str {
+        self.url_at(self.current.load(Ordering::Relaxed))
+    }
+
+    fn url_at(&self, index: usize) -> &str {
+        match index {
+            0 => &self.config.url,
+            i => self.config.failover.get(i - 1).unwrap_or(&self.config.url),
+        }
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -61,6 +85,7 @@ impl ClickHouse {
         ClickHouse {
             http: self.http.clone(),
             config,
+            current: self.current.clone(),
         }
     }
 
@@ -82,42 +107,63 @@ impl ClickHouse {
         if use_database {
             params.push(("database", &self.config.database));
         }
-        let mut request = self
-            .http
-            .post(&self.config.url)
-            .query(&params)
-            .header("X-ClickHouse-User", &self.config.user);
-        if !self.config.password.is_empty() {
-            request = request.header("X-ClickHouse-Key", &self.config.password);
-        }
-        let request = match (body_after_sql, tables) {
-            // For inserts the statement goes in the URL and the rows are the body, so a large
-            // batch is streamed as data rather than parsed as SQL.
-            (Some(rows), _) => request.query(&[("query", sql)]).body(rows),
-            (None, []) => request.body(sql),
-            // External tables: the statement in the URL, each table a part of a multipart
-            // body named after it, its structure and format as URL parameters.
-            (None, tables) => {
-                let mut request = request.query(&[("query", sql)]);
-                let mut form = reqwest::multipart::Form::new();
-                for table in tables {
-                    request = request.query(&[
-                        (
-                            format!("{}_structure", table.name),
-                            table.structure.as_str(),
-                        ),
-                        (format!("{}_format", table.name), "TSV"),
-                    ]);
-                    form = form.part(
-                        table.name.clone(),
-                        reqwest::multipart::Part::text(table.tsv.clone())
-                            .file_name(table.name.clone()),
-                    );
+        let rows = body_after_sql.map(bytes::Bytes::from);
+        let build = |url: &str| {
+            let mut request = self
+                .http
+                .post(url)
+                .query(&params)
+                .header("X-ClickHouse-User", &self.config.user);
+            if !self.config.password.is_empty() {
+                request = request.header("X-ClickHouse-Key", &self.config.password);
+            }
+            match (&rows, tables) {
+                // For inserts the statement goes in the URL and the rows are the body, so a
+                // large batch is streamed as data rather than parsed as SQL.
+                (Some(rows), _) => request.query(&[("query", &sql)]).body(rows.clone()),
+                (None, []) => request.body(sql.clone()),
+                // External tables: the statement in the URL, each table a part of a multipart
+                // body named after it, its structure and format as URL parameters.
+                (None, tables) => {
+                    let mut request = request.query(&[("query", &sql)]);
+                    let mut form = reqwest::multipart::Form::new();
+                    for table in tables {
+                        request = request.query(&[
+                            (
+                                format!("{}_structure", table.name),
+                                table.structure.as_str(),
+                            ),
+                            (format!("{}_format", table.name), "TSV"),
+                        ]);
+                        form = form.part(
+                            table.name.clone(),
+                            reqwest::multipart::Part::text(table.tsv.clone())
+                                .file_name(table.name.clone()),
+                        );
+                    }
+                    request.multipart(form)
                 }
-                request.multipart(form)
             }
         };
-        let response = request.send().await?;
+        // The current server first, then each other one once. Only a server that could not
+        // be reached is left: the request never got there, so sending it elsewhere cannot
+        // apply it twice (a timeout might have, and is returned as it is).
+        let servers = 1 + self.config.failover.len();
+        let first = self.current.load(Ordering::Relaxed) % servers;
+        let mut attempt = 0;
+        let response = loop {
+            let index = (first + attempt) % servers;
+            match build(self.url_at(index)).send().await {
+                Err(e) if e.is_connect() && attempt + 1 < servers => attempt += 1,
+                Err(e) => return Err(e.into()),
+                Ok(response) => {
+                    if index != first {
+                        self.current.store(index, Ordering::Relaxed);
+                    }
+                    break response;
+                }
+            }
+        };
         let status = response.status();
         let header_code = response
             .headers()

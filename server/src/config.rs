@@ -83,6 +83,13 @@ pub struct ClickHouseSettings {
     pub user: String,
     #[envconfig(from = "CLICKHOUSE_PASSWORD", default = "")]
     pub password: String,
+    /// The cluster's name in ClickHouse's `remote_servers`; empty: one server (the default).
+    #[envconfig(from = "CLICKHOUSE_CLUSTER", default = "")]
+    pub cluster: String,
+    /// With `CLICKHOUSE_CLUSTER`: every node's HTTP URL, shards separated by `;` in the
+    /// cluster's order, a shard's replicas by `,`.
+    #[envconfig(from = "CLICKHOUSE_SHARDS", default = "")]
+    pub shards: String,
 }
 
 /// How the dashboard's queries bound their cost.
@@ -115,7 +122,49 @@ impl ClickHouseSettings {
             is_identifier(&self.database),
             "CLICKHOUSE_DATABASE",
             "use letters, digits and '_' only",
+        )?;
+        if self.cluster.is_empty() {
+            return ensure(
+                self.shards.trim().is_empty(),
+                "CLICKHOUSE_SHARDS",
+                "is for a cluster: set CLICKHOUSE_CLUSTER too",
+            );
+        }
+        ensure(
+            is_identifier(&self.cluster),
+            "CLICKHOUSE_CLUSTER",
+            "use letters, digits and '_' only",
+        )?;
+        let shards = self.shard_urls();
+        ensure(
+            !shards.is_empty(),
+            "CLICKHOUSE_SHARDS",
+            "list every node: shards separated by ';', a shard's replicas by ','",
+        )?;
+        ensure(
+            shards
+                .iter()
+                .flatten()
+                .all(|u| u.starts_with("http://") || u.starts_with("https://")),
+            "CLICKHOUSE_SHARDS",
+            "every node's URL must start with http:// or https://",
         )
+    }
+
+    /// The nodes' URLs, by shard (empty without a cluster).
+    pub fn shard_urls(&self) -> Vec<Vec<String>> {
+        self.shards
+            .split(';')
+            .map(|shard| {
+                shard
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|replicas| !replicas.is_empty())
+            .collect()
     }
 }
 
@@ -154,15 +203,55 @@ impl Config {
         )
     }
 
-    /// The ClickHouse client's settings.
+    /// The ClickHouse client's settings: `CLICKHOUSE_URL`, and in a cluster every other node
+    /// as failover (reads go through the `Distributed` tables, which every node has).
     pub fn clickhouse(&self) -> ClickHouseConfig {
+        let failover = self
+            .clickhouse
+            .shard_urls()
+            .into_iter()
+            .flatten()
+            .filter(|u| *u != self.clickhouse.url)
+            .collect();
+        self.clickhouse_at(self.clickhouse.url.clone(), failover)
+    }
+
+    fn clickhouse_at(&self, url: String, failover: Vec<String>) -> ClickHouseConfig {
         ClickHouseConfig {
-            url: self.clickhouse.url.clone(),
+            url,
+            failover,
             database: self.clickhouse.database.clone(),
             user: self.clickhouse.user.clone(),
             password: self.clickhouse.password.clone(),
             timeout: Duration::from_secs(60),
         }
+    }
+
+    /// In a cluster, one client per shard (its first replica, the others as failover), in
+    /// the cluster's order; empty for one server.
+    pub fn clickhouse_shards(&self) -> Vec<ClickHouseConfig> {
+        self.clickhouse
+            .shard_urls()
+            .into_iter()
+            .map(|mut replicas| {
+                let first = replicas.remove(0);
+                self.clickhouse_at(first, replicas)
+            })
+            .collect()
+    }
+
+    /// In a cluster, one client per node, by shard; empty for one server.
+    pub fn clickhouse_nodes(&self) -> Vec<Vec<ClickHouseConfig>> {
+        self.clickhouse
+            .shard_urls()
+            .into_iter()
+            .map(|replicas| {
+                replicas
+                    .into_iter()
+                    .map(|url| self.clickhouse_at(url, Vec::new()))
+                    .collect()
+            })
+            .collect()
     }
 
     /// What every consumer group member of this process shares.

@@ -5,7 +5,7 @@ use crate::background::Background;
 use crate::catalog_api::{catalog_routes, CatalogApi};
 use crate::config::Config;
 use crate::http::{self, HealthState};
-use crate::migrations::migrate;
+use crate::migrations::migrate_configured;
 use anyhow::Context;
 use recoscope_analytics::catalog::{Catalog, CatalogFuture, CatalogReader};
 use recoscope_analytics::live_store::LiveStore;
@@ -21,11 +21,11 @@ use recoscope_kafka::ensure_topics;
 use recoscope_stores::{StoreError, Stores};
 use recoscope_web::serve::serve;
 use recoscope_web::HttpConfig;
-use recoscope_workers::clickhouse_sink::ClickHouseSink;
+use recoscope_workers::clickhouse_sink::{ClickHouseSink, ClickHouseTarget};
 use recoscope_workers::lag::{self, LagBoard};
 use recoscope_workers::realtime::RealtimeWorker;
 use recoscope_workers::recent_feed::RecentFeed;
-use recoscope_workers::retention;
+use recoscope_workers::retention::{self, RawTables};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -154,11 +154,38 @@ fn spawn_server(
     ))
 }
 
+/// Where the ClickHouse loader writes: the one server, or each shard of the cluster.
+fn clickhouse_target(config: &Config, clickhouse: &ClickHouse) -> anyhow::Result<ClickHouseTarget> {
+    let shards = config.clickhouse_shards();
+    if shards.is_empty() {
+        return Ok(ClickHouseTarget::Single(clickhouse.clone()));
+    }
+    Ok(ClickHouseTarget::Sharded(
+        shards
+            .into_iter()
+            .map(ClickHouse::new)
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
+/// Where raw events expire: the one server, or every node of the cluster.
+fn retention_targets(config: &Config, clickhouse: &ClickHouse) -> anyhow::Result<Vec<RawTables>> {
+    let nodes = config.clickhouse_nodes();
+    if nodes.is_empty() {
+        return Ok(vec![RawTables::single(clickhouse.clone())]);
+    }
+    nodes
+        .into_iter()
+        .flatten()
+        .map(|node| Ok(RawTables::cluster_node(ClickHouse::new(node)?)))
+        .collect()
+}
+
 /// Prepares the shared resources (database schema, topics) and starts the roles. Each
 /// component gets its own part of `config`.
 pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
     let clickhouse = ClickHouse::new(config.clickhouse())?;
-    migrate(&clickhouse).await?;
+    migrate_configured(&config).await?;
     ensure_topics(&config.kafka).await?;
     let shutdown = CancellationToken::new();
     let background = Background::new(shutdown.clone());
@@ -181,7 +208,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(ClickHouseSink::run(
             membership.clone(),
             config.sink.clone(),
-            clickhouse.clone(),
+            clickhouse_target(&config, &clickhouse)?,
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(RealtimeWorker::run(
@@ -198,7 +225,7 @@ pub async fn start(config: Config, roles: Roles) -> anyhow::Result<Running> {
         background.spawn(
             "retention",
             retention::run(
-                clickhouse.clone(),
+                retention_targets(&config, &clickhouse)?,
                 config.sink.raw_retention_days,
                 shutdown.clone(),
             ),

@@ -157,6 +157,7 @@ async fn the_image_serves_loads_and_stops_cleanly_on_the_local_stack() {
     .collect();
     let clickhouse = ClickHouse::new(ClickHouseConfig {
         url: clickhouse_url,
+        failover: Vec::new(),
         database: database.clone(),
         user: "default".into(),
         password: String::new(),

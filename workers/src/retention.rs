@@ -16,6 +16,33 @@ use tokio_util::sync::CancellationToken;
 
 /// The tables of single events, each partitioned by `toYYYYMMDD(event_time)`.
 const RAW_TABLES: [&str; 2] = ["user_behaviors", "funnel_events"];
+/// Their names on each node of a cluster (the replicated tables under the `Distributed` ones).
+const LOCAL_RAW_TABLES: [&str; 2] = ["user_behaviors_local", "funnel_events_local"];
+
+/// A server whose raw tables expire: the single server, or one node of a cluster (dropping
+/// a partition of a replicated table drops it on every replica of the shard; the other
+/// replicas then find nothing to drop).
+#[derive(Debug, Clone)]
+pub struct RawTables {
+    clickhouse: ClickHouse,
+    names: [&'static str; 2],
+}
+
+impl RawTables {
+    pub fn single(clickhouse: ClickHouse) -> Self {
+        RawTables {
+            clickhouse,
+            names: RAW_TABLES,
+        }
+    }
+
+    pub fn cluster_node(clickhouse: ClickHouse) -> Self {
+        RawTables {
+            clickhouse,
+            names: LOCAL_RAW_TABLES,
+        }
+    }
+}
 const EVERY: Duration = Duration::from_secs(3600);
 
 /// Drops the raw tables' daily partitions that end before `keep_days` days before
@@ -26,6 +53,16 @@ pub async fn drop_expired(
     keep_days: u32,
     today: chrono::NaiveDate,
 ) -> Result<Vec<u32>, ClickHouseError> {
+    drop_expired_in(&RawTables::single(clickhouse.clone()), keep_days, today).await
+}
+
+/// [`drop_expired`] on `target`'s raw tables.
+pub async fn drop_expired_in(
+    target: &RawTables,
+    keep_days: u32,
+    today: chrono::NaiveDate,
+) -> Result<Vec<u32>, ClickHouseError> {
+    let (clickhouse, tables) = (&target.clickhouse, target.names);
     #[derive(serde::Deserialize)]
     struct Part {
         table: String,
@@ -43,12 +80,12 @@ pub async fn drop_expired(
                 "SELECT DISTINCT table, partition FROM system.parts \
                  WHERE database = currentDatabase() AND table IN (?, ?) AND active",
             )
-            .bind(RAW_TABLES[0])
-            .bind(RAW_TABLES[1]),
+            .bind(tables[0])
+            .bind(tables[1]),
         )
         .await?;
     let mut dropped = Vec::new();
-    for table in RAW_TABLES {
+    for table in tables {
         let mut expired: Vec<u32> = parts
             .iter()
             .filter(|part| part.table == table)
@@ -95,6 +132,12 @@ fn ttl_clause(keep_days: u32) -> String {
 /// already so (changing a TTL rewrites parts, so it is not repeated at every boot). Returns
 /// whether the table has that TTL now.
 pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool, ClickHouseError> {
+    ensure_ttl_in(&RawTables::single(clickhouse.clone()), keep_days).await
+}
+
+/// [`ensure_ttl`] on `target`'s raw tables.
+pub async fn ensure_ttl_in(target: &RawTables, keep_days: u32) -> Result<bool, ClickHouseError> {
+    let clickhouse = &target.clickhouse;
     #[derive(serde::Deserialize)]
     struct Version {
         version: String,
@@ -110,7 +153,7 @@ pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool,
         return Ok(false);
     }
     let clause = ttl_clause(keep_days);
-    for table in RAW_TABLES {
+    for table in target.names {
         let engine: Engine = clickhouse
             .fetch_one(
                 Query::new(
@@ -134,15 +177,28 @@ pub async fn ensure_ttl(clickhouse: &ClickHouse, keep_days: u32) -> Result<bool,
 }
 
 /// Sets the TTL where supported ([`ensure_ttl`]), then runs [`drop_expired`] now and every
-/// hour until `shutdown`; failures are logged and tried again at the next round.
-pub async fn run(clickhouse: ClickHouse, keep_days: u32, shutdown: CancellationToken) {
-    if let Err(error) = ensure_ttl(&clickhouse, keep_days).await {
-        tracing::warn!(%error, "could not set the raw tables' TTL; partitions are still dropped");
+/// hour until `shutdown`, on every target (each node of a cluster); failures are logged and
+/// tried again at the next round, a node that is down does not hold the others up.
+pub async fn run(targets: Vec<RawTables>, keep_days: u32, shutdown: CancellationToken) {
+    for target in &targets {
+        if let Err(error) = ensure_ttl_in(target, keep_days).await {
+            tracing::warn!(
+                %error,
+                server = target.clickhouse.current_url(),
+                "could not set the raw tables' TTL; partitions are still dropped"
+            );
+        }
     }
     loop {
         let today = chrono::Utc::now().date_naive();
-        if let Err(error) = drop_expired(&clickhouse, keep_days, today).await {
-            tracing::warn!(%error, "raw-event retention failed; next try in an hour");
+        for target in &targets {
+            if let Err(error) = drop_expired_in(target, keep_days, today).await {
+                tracing::warn!(
+                    %error,
+                    server = target.clickhouse.current_url(),
+                    "raw-event retention failed; next try in an hour"
+                );
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

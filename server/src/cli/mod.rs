@@ -15,7 +15,6 @@ use crate::{migrations, simulate};
 use catalog::CatalogCommand;
 use clap::{Parser, Subcommand};
 use config_store::{KeysCommand, TenantsCommand};
-use recoscope_clickhouse::ClickHouse;
 use users::UsersCommand;
 
 #[derive(Parser)]
@@ -83,7 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let roles = match command {
         Command::Migrate => {
-            let applied = migrations::migrate(&ClickHouse::new(config.clickhouse())?).await?;
+            let applied = migrations::migrate_configured(&config).await?;
             tracing::info!(?applied, "migrations done");
             return Ok(());
         }

@@ -7,6 +7,10 @@
 //! that was edited after it was applied is reported (checksum mismatch) instead of silently
 //! diverging.
 
+mod cluster;
+
+pub use cluster::{migrate_cluster, Placement};
+
 use recoscope_clickhouse::{ClickHouse, ClickHouseError, Query, SqlValue};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -23,47 +27,47 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "0001_user_behaviors.sql",
-        sql: include_str!("../../sql/0001_user_behaviors.sql"),
+        sql: include_str!("../../../sql/0001_user_behaviors.sql"),
     },
     Migration {
         version: 2,
         name: "0002_metrics_hourly.sql",
-        sql: include_str!("../../sql/0002_metrics_hourly.sql"),
+        sql: include_str!("../../../sql/0002_metrics_hourly.sql"),
     },
     Migration {
         version: 3,
         name: "0003_sink_fence.sql",
-        sql: include_str!("../../sql/0003_sink_fence.sql"),
+        sql: include_str!("../../../sql/0003_sink_fence.sql"),
     },
     Migration {
         version: 4,
         name: "0004_metrics_daily.sql",
-        sql: include_str!("../../sql/0004_metrics_daily.sql"),
+        sql: include_str!("../../../sql/0004_metrics_daily.sql"),
     },
     Migration {
         version: 5,
         name: "0005_item_stats_daily.sql",
-        sql: include_str!("../../sql/0005_item_stats_daily.sql"),
+        sql: include_str!("../../../sql/0005_item_stats_daily.sql"),
     },
     Migration {
         version: 6,
         name: "0006_rollup_states.sql",
-        sql: include_str!("../../sql/0006_rollup_states.sql"),
+        sql: include_str!("../../../sql/0006_rollup_states.sql"),
     },
     Migration {
         version: 7,
         name: "0007_dwell_action.sql",
-        sql: include_str!("../../sql/0007_dwell_action.sql"),
+        sql: include_str!("../../../sql/0007_dwell_action.sql"),
     },
     Migration {
         version: 8,
         name: "0008_drop_dead_rollups.sql",
-        sql: include_str!("../../sql/0008_drop_dead_rollups.sql"),
+        sql: include_str!("../../../sql/0008_drop_dead_rollups.sql"),
     },
     Migration {
         version: 9,
         name: "0009_breakdowns_and_funnel_sample.sql",
-        sql: include_str!("../../sql/0009_breakdowns_and_funnel_sample.sql"),
+        sql: include_str!("../../../sql/0009_breakdowns_and_funnel_sample.sql"),
     },
 ];
 
@@ -85,6 +89,8 @@ pub enum MigrationError {
          {LOCK_TABLE}); if none is, drop that table"
     )]
     Locked,
+    #[error("ClickHouse cluster: {0}")]
+    Cluster(String),
     #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
 }
@@ -127,6 +133,19 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
     migrate_to(ch, u32::MAX).await
 }
 
+/// What `config` asks for: the one server's database, or every node of the cluster
+/// ([`migrate_cluster`]; then no versions are returned).
+pub async fn migrate_configured(
+    config: &crate::config::Config,
+) -> Result<Vec<u32>, MigrationError> {
+    if config.clickhouse.cluster.is_empty() {
+        migrate(&ClickHouse::new(config.clickhouse())?).await
+    } else {
+        migrate_cluster(&config.clickhouse.cluster, &config.clickhouse_nodes()).await?;
+        Ok(Vec::new())
+    }
+}
+
 /// [`migrate`], up to and including version `last` (upgrade tests start from an old schema).
 ///
 /// One process at a time: every role migrates at boot, and two processes copying the same
@@ -134,6 +153,15 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, MigrationError> {
 /// atomic, so the process that creates [`LOCK_TABLE`] migrates while the others wait, then
 /// find the work done.
 pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
+    migrate_on(ch, &Placement::Single, last).await
+}
+
+/// [`migrate_to`] with each statement placed for the server it runs on.
+pub async fn migrate_on(
+    ch: &ClickHouse,
+    placement: &Placement,
+    last: u32,
+) -> Result<Vec<u32>, MigrationError> {
     let db = ch.database().to_string();
     ch.execute_on_server(Query::new(format!("CREATE DATABASE IF NOT EXISTS {db}")))
         .await?;
@@ -144,7 +172,7 @@ pub async fn migrate_to(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, Migratio
     }
     acquire_lock(ch).await?;
     let heartbeat = tokio::spawn(hold_lock(ch.clone()));
-    let outcome = apply(ch, last).await;
+    let outcome = apply(ch, placement, last).await;
     heartbeat.abort();
     let released = ch
         .execute(Query::new(format!("DROP TABLE IF EXISTS {LOCK_TABLE}")))
@@ -269,7 +297,11 @@ async fn acquire_lock(ch: &ClickHouse) -> Result<(), MigrationError> {
 }
 
 /// Applies what has not run yet, under the lock.
-async fn apply(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
+async fn apply(
+    ch: &ClickHouse,
+    placement: &Placement,
+    last: u32,
+) -> Result<Vec<u32>, MigrationError> {
     ch.execute(Query::new(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version UInt32, name String, checksum String, applied_at DateTime('UTC')) \
@@ -296,12 +328,14 @@ async fn apply(ch: &ClickHouse, last: u32) -> Result<Vec<u32>, MigrationError> {
             continue;
         }
         for statement in statements(migration.sql) {
-            ch.execute(Query::new(statement)).await.map_err(|source| {
-                MigrationError::Statement {
-                    name: migration.name,
-                    source,
-                }
-            })?;
+            for placed in placement.place(&statement, ch.database()) {
+                ch.execute(Query::new(placed)).await.map_err(|source| {
+                    MigrationError::Statement {
+                        name: migration.name,
+                        source,
+                    }
+                })?;
+            }
         }
         ch.execute(
             Query::new("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")

@@ -2,12 +2,12 @@
 //! the refused rows are alone (they go to the dead-letter topic); a failing materialized view
 //! is not bad data and is never split.
 
-use super::TABLE;
+use super::Shard;
 use crate::retry::{retry, Retry};
 use crate::row::BehaviorRow;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use recoscope_clickhouse::{ClickHouse, ClickHouseError};
+use recoscope_clickhouse::ClickHouseError;
 use tokio_util::sync::CancellationToken;
 /// How an insert ended.
 pub(super) enum Inserted<T> {
@@ -34,7 +34,7 @@ pub(super) fn is_view_failure(error: &ClickHouseError) -> bool {
 /// failing materialized view stops it (see [`Inserted::ViewFailed`]): splitting would
 /// write the raw rows again with every half.
 pub(super) fn insert_isolating_bad_rows<'a, T: Send + 'a>(
-    ch: &'a ClickHouse,
+    shard: &'a Shard,
     mut rows: Vec<(BehaviorRow, T)>,
     refused: &'a mut Vec<(BehaviorRow, T, String)>,
     shutdown: &'a CancellationToken,
@@ -45,7 +45,11 @@ pub(super) fn insert_isolating_bad_rows<'a, T: Send + 'a>(
         }
         let plain: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
         let outcome = retry(shutdown, "insert", || async {
-            match ch.insert(TABLE, plain.iter().copied()).await {
+            match shard
+                .clickhouse
+                .insert(shard.raw_table, plain.iter().copied())
+                .await
+            {
                 Ok(()) => Ok(Ok(())),
                 Err(e) if e.is_retryable() => Err(Retry::Again(e.to_string())),
                 Err(e) => Ok(Err(e)),
@@ -70,9 +74,9 @@ pub(super) fn insert_isolating_bad_rows<'a, T: Send + 'a>(
             }
             Ok(Err(_)) => {
                 let second = rows.split_off(rows.len() / 2);
-                match insert_isolating_bad_rows(ch, rows, refused, shutdown).await {
+                match insert_isolating_bad_rows(shard, rows, refused, shutdown).await {
                     Inserted::Done => {
-                        insert_isolating_bad_rows(ch, second, refused, shutdown).await
+                        insert_isolating_bad_rows(shard, second, refused, shutdown).await
                     }
                     Inserted::Shutdown => Inserted::Shutdown,
                     Inserted::ViewFailed { mut rows, error } => {

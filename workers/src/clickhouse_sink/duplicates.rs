@@ -1,9 +1,9 @@
 //! Which events of a batch ClickHouse holds already: looked up by id (below the fence, or in a
 //! partition's resend grace), and the memory of the events this loader inserted lately.
 
-use super::TABLE;
+use super::Shard;
 use crate::row::{datetime_text, BehaviorRow};
-use recoscope_clickhouse::{ClickHouse, ClickHouseError, ExternalTable, Query};
+use recoscope_clickhouse::{ClickHouseError, ExternalTable, Query};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -15,7 +15,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// `bench/sink`), and parsing such statements cost more than the insert. The lookup names
 /// the batch's (tenant, scenario, hour) prefixes, so only those granules are read.
 pub(super) async fn present(
-    clickhouse: &ClickHouse,
+    shard: &Shard,
     rows: &[&BehaviorRow],
 ) -> Result<PresentEvents, ClickHouseError> {
     #[derive(serde::Deserialize)]
@@ -37,14 +37,15 @@ pub(super) async fn present(
         ]);
     }
     let query = Query::new(format!(
-        "SELECT tenant_id, event_id FROM {TABLE} \
+        "SELECT tenant_id, event_id FROM {} \
          WHERE (tenant_id, scenario_id, toStartOfHour(event_time)) IN \
              (SELECT DISTINCT tenant_id, scenario_id, hour FROM batch_keys) \
-         AND (tenant_id, event_id) IN (SELECT tenant_id, event_id FROM batch_keys)"
+         AND (tenant_id, event_id) IN (SELECT tenant_id, event_id FROM batch_keys)",
+        shard.raw_table
     ))
     .with_table(keys);
     let mut present = PresentEvents::default();
-    for key in clickhouse.fetch::<Key>(query).await? {
+    for key in shard.clickhouse.fetch::<Key>(query).await? {
         present
             .0
             .entry(key.tenant_id)

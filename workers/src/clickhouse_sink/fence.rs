@@ -1,17 +1,15 @@
 //! The fence: before each insert the loader raises, per partition, the highest offset it
 //! began to insert (`sink_fence`, write-ahead), so an offset above it cannot be in ClickHouse.
 
-use super::FENCE_TABLE;
+use super::Shard;
 use crate::batch::Source;
 use crate::row::BehaviorRow;
-use recoscope_clickhouse::{
-    ClickHouse, ClickHouseError, Query, RowBinary, RowBinaryWriter, SqlValue,
-};
+use recoscope_clickhouse::{ClickHouseError, Query, RowBinary, RowBinaryWriter, SqlValue};
 use std::collections::{HashMap, HashSet};
 
 /// The fence of each partition the batch comes from (absent: never written).
 pub(super) async fn read<T>(
-    clickhouse: &ClickHouse,
+    shard: &Shard,
     rows: &[(Source, BehaviorRow, T)],
 ) -> Result<Fence, ClickHouseError> {
     #[derive(serde::Deserialize)]
@@ -29,14 +27,15 @@ pub(super) async fn read<T>(
     let mut fence = Fence::default();
     for (topic, partitions) in partitions {
         let query = Query::new(format!(
-            "SELECT kafka_partition, max(kafka_offset) AS fence FROM {FENCE_TABLE} \
-             WHERE topic = ? AND kafka_partition IN ? GROUP BY kafka_partition"
+            "SELECT kafka_partition, max(kafka_offset) AS fence FROM {} \
+             WHERE topic = ? AND kafka_partition IN ? GROUP BY kafka_partition",
+            shard.fence_table
         ))
         .bind(topic)
         .bind(SqlValue::Tuple(
             partitions.into_iter().map(SqlValue::from).collect(),
         ));
-        for row in clickhouse.fetch::<Row>(query).await? {
+        for row in shard.clickhouse.fetch::<Row>(query).await? {
             fence
                 .0
                 .entry(topic.to_string())
@@ -49,7 +48,7 @@ pub(super) async fn read<T>(
 
 /// Raises each partition's fence to the batch's highest offset in it (before the insert).
 pub(super) async fn raise<T>(
-    clickhouse: &ClickHouse,
+    shard: &Shard,
     rows: &[(Source, BehaviorRow, T)],
 ) -> Result<(), ClickHouseError> {
     let mut highest: HashMap<(&str, i32), i64> = HashMap::new();
@@ -67,7 +66,10 @@ pub(super) async fn raise<T>(
             offset,
         })
         .collect();
-    clickhouse.insert(FENCE_TABLE, marks.iter()).await
+    shard
+        .clickhouse
+        .insert(shard.fence_table, marks.iter())
+        .await
 }
 /// The highest offset the sink began to insert, per (topic, partition).
 #[derive(Default)]

@@ -4,7 +4,7 @@
 use super::bad_rows::{insert_isolating_bad_rows, Inserted};
 use super::duplicates::{self, event_key, PresentEvents, RecentEvents};
 use super::fence;
-use super::{TABLE, VIEW_FAILURE_PAUSE};
+use super::{ClickHouseTarget, Shard, VIEW_FAILURE_PAUSE};
 use crate::batch::Source;
 use crate::retry::{retry, Retry};
 use crate::row::BehaviorRow;
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 /// Writes rows to `user_behaviors` at most once per event (the "service" of the sink).
 pub struct ClickHouseLoader {
-    clickhouse: ClickHouse,
+    /// One server, or a cluster's shards in order (a partition's rows go to
+    /// `shards[partition % shards.len()]`).
+    shards: Vec<Shard>,
     inserted: Mutex<RecentEvents>,
     /// How long after a partition came to this loader all its messages are looked up.
     resend_grace: Duration,
@@ -27,8 +29,13 @@ impl ClickHouseLoader {
     /// `recent_events`: how many inserted events to remember for dropping clients' resends
     /// (`SINK_RECENT_IDS`).
     pub fn new(clickhouse: ClickHouse, recent_events: usize) -> Self {
+        Self::to(ClickHouseTarget::Single(clickhouse), recent_events)
+    }
+
+    /// A loader writing to `target`: one server or a cluster's shards.
+    pub fn to(target: ClickHouseTarget, recent_events: usize) -> Self {
         ClickHouseLoader {
-            clickhouse,
+            shards: target.shards(),
             inserted: Mutex::new(RecentEvents::new(recent_events)),
             resend_grace: Duration::ZERO,
             arrived: Mutex::new(HashMap::new()),
@@ -96,8 +103,35 @@ impl ClickHouseLoader {
     ///
     /// The rollups are fed by materialized views on inserts into the raw table, so they see
     /// each event once too.
+    ///
+    /// In a cluster the rows are split by shard (each partition has its shard) and each
+    /// shard's share goes through all of the above on that shard; a shard that fails stops
+    /// the batch, and the shards done before it skip their rows when it comes again.
     pub async fn load<T: Send>(
         &self,
+        rows: Vec<(Source, BehaviorRow, T)>,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<(T, String)>> {
+        if self.shards.len() == 1 {
+            return self.load_on(&self.shards[0], rows, shutdown).await;
+        }
+        let mut shares: Vec<Vec<(Source, BehaviorRow, T)>> =
+            self.shards.iter().map(|_| Vec::new()).collect();
+        for row in rows {
+            let shard = row.0.partition.unsigned_abs() as usize % self.shards.len();
+            shares[shard].push(row);
+        }
+        let mut refused = Vec::new();
+        for (shard, share) in self.shards.iter().zip(shares) {
+            refused.extend(self.load_on(shard, share, shutdown).await?);
+        }
+        Some(refused)
+    }
+
+    /// [`ClickHouseLoader::load`] on one server or shard.
+    async fn load_on<T: Send>(
+        &self,
+        shard: &Shard,
         rows: Vec<(Source, BehaviorRow, T)>,
         shutdown: &CancellationToken,
     ) -> Option<Vec<(T, String)>> {
@@ -105,7 +139,7 @@ impl ClickHouseLoader {
             return Some(Vec::new());
         }
         let fence = retry(shutdown, "fence read", || async {
-            fence::read(&self.clickhouse, &rows)
+            fence::read(shard, &rows)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })
@@ -128,7 +162,7 @@ impl ClickHouseLoader {
             metrics::counter!("recoscope_sink_rows_looked_up_total")
                 .increment(redelivered.len() as u64);
             retry(shutdown, "duplicate lookup", || async {
-                duplicates::present(&self.clickhouse, &redelivered)
+                duplicates::present(shard, &redelivered)
                     .await
                     .map_err(|e| Retry::Again(e.to_string()))
             })
@@ -152,7 +186,7 @@ impl ClickHouseLoader {
                 .collect()
         };
         retry(shutdown, "fence write", || async {
-            fence::raise(&self.clickhouse, &rows)
+            fence::raise(shard, &rows)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })
@@ -172,12 +206,13 @@ impl ClickHouseLoader {
         let mut refused = Vec::new();
         let mut pending = fresh;
         loop {
-            match insert_isolating_bad_rows(&self.clickhouse, pending, &mut refused, shutdown).await
-            {
+            match insert_isolating_bad_rows(shard, pending, &mut refused, shutdown).await {
                 Inserted::Done => break,
                 Inserted::Shutdown => return None,
                 Inserted::ViewFailed { rows, error } => {
-                    pending = self.after_view_failure(rows, error, shutdown).await?;
+                    pending = self
+                        .after_view_failure(shard, rows, error, shutdown)
+                        .await?;
                 }
             }
         }
@@ -201,19 +236,21 @@ impl ClickHouseLoader {
     /// writes at least one more block, so this ends.
     async fn after_view_failure<T: Send>(
         &self,
+        shard: &Shard,
         rows: Vec<(BehaviorRow, T)>,
         error: ClickHouseError,
         shutdown: &CancellationToken,
     ) -> Option<Vec<(BehaviorRow, T)>> {
         tracing::error!(
             %error,
-            "a materialized view on {TABLE} fails: raw events are kept once, but the rollups \
+            table = shard.raw_table,
+            "a materialized view on the raw table fails: raw events are kept once, but the rollups \
              miss them until the view is fixed"
         );
         metrics::counter!("recoscope_sink_view_failures_total").increment(1);
         let keys: Vec<&BehaviorRow> = rows.iter().map(|(row, _)| row).collect();
         let present = retry(shutdown, "lookup after a view failure", || async {
-            duplicates::present(&self.clickhouse, &keys)
+            duplicates::present(shard, &keys)
                 .await
                 .map_err(|e| Retry::Again(e.to_string()))
         })

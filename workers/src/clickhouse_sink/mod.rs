@@ -16,7 +16,8 @@
 //! [`ClickHouseLoader::load`].
 //!
 //! - this module: the consumer glue (decode, dead letters, hand the batch to the loader);
-//! - [`loader`]: `ClickHouseLoader`, one batch into `user_behaviors` at most once per event;
+//! - [`loader`]: `ClickHouseLoader`, one batch into `user_behaviors` at most once per event
+//!   (split by shard in a cluster: [`ClickHouseTarget`]);
 //! - [`fence`]: the per-partition write-ahead fence (`sink_fence`);
 //! - [`duplicates`]: events ClickHouse holds already (lookup by id) and the memory of those
 //!   inserted lately;
@@ -28,6 +29,55 @@ mod fence;
 mod loader;
 
 pub use loader::ClickHouseLoader;
+
+/// Where the loader writes: one server, or each shard of a ClickHouse cluster.
+///
+/// In a cluster, a Kafka partition's rows always go to the same shard (partition modulo the
+/// number of shards), into the shard's local tables (`user_behaviors_local`,
+/// `sink_fence_local`) on whichever replica answers: its fence and its duplicate lookups
+/// are on that shard, so the exactly-once argument of [`ClickHouseLoader::load`] holds per
+/// shard. The views on the local raw table feed the shard's local rollups; reads merge the
+/// shards through the `Distributed` tables.
+#[derive(Debug, Clone)]
+pub enum ClickHouseTarget {
+    Single(ClickHouse),
+    /// One client per shard, in the cluster's order, each with its replicas as failover.
+    Sharded(Vec<ClickHouse>),
+}
+
+impl From<ClickHouse> for ClickHouseTarget {
+    fn from(clickhouse: ClickHouse) -> Self {
+        ClickHouseTarget::Single(clickhouse)
+    }
+}
+
+/// One place rows are written: a server or a shard, with its table names.
+#[derive(Debug, Clone)]
+pub(crate) struct Shard {
+    pub(crate) clickhouse: ClickHouse,
+    pub(crate) raw_table: &'static str,
+    pub(crate) fence_table: &'static str,
+}
+
+impl ClickHouseTarget {
+    pub(crate) fn shards(&self) -> Vec<Shard> {
+        match self {
+            ClickHouseTarget::Single(clickhouse) => vec![Shard {
+                clickhouse: clickhouse.clone(),
+                raw_table: "user_behaviors",
+                fence_table: "sink_fence",
+            }],
+            ClickHouseTarget::Sharded(shards) => shards
+                .iter()
+                .map(|clickhouse| Shard {
+                    clickhouse: clickhouse.clone(),
+                    raw_table: "user_behaviors_local",
+                    fence_table: "sink_fence_local",
+                })
+                .collect(),
+        }
+    }
+}
 
 use super::batch::{Limits, Source};
 use super::consumer::{self, BatchHandler};
@@ -43,8 +93,6 @@ use recoscope_core::BehaviorRecord;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const TABLE: &str = "user_behaviors";
-const FENCE_TABLE: &str = "sink_fence";
 /// The pause before inserting again when a failing view let no row in.
 const VIEW_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -65,12 +113,12 @@ impl ClickHouseSink {
     pub async fn run(
         membership: Membership,
         config: SinkConfig,
-        clickhouse: ClickHouse,
+        target: impl Into<ClickHouseTarget>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let consumer = consumer::join(&membership, &config.group_id)?;
         let sink = ClickHouseSink {
-            loader: ClickHouseLoader::new(clickhouse, config.recent_ids)
+            loader: ClickHouseLoader::to(target.into(), config.recent_ids)
                 .with_resend_grace(Duration::from_secs(config.resend_grace_secs)),
             dead_letters: DeadLetters::new(&membership.kafka)?,
         };

@@ -104,6 +104,21 @@ pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Runs `bench` on a runtime of the bench's own, handing it a [`server_runtime`] to start
+/// the server on.
+pub fn beside_a_server<Fut>(bench: impl FnOnce(tokio::runtime::Handle) -> Fut) -> anyhow::Result<()>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let server = server_runtime()?;
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(server.handle().clone()));
+    server.shutdown_background();
+    outcome
+}
+
 /// CPU time of the ClickHouse server's query threads so far (user + system, from
 /// `system.events`; background merges are not in it).
 pub async fn clickhouse_queries(ch: &ClickHouse) -> anyhow::Result<Duration> {

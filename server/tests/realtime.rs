@@ -188,17 +188,22 @@ async fn last_hour_counters_users_and_hot_items_follow_the_events() {
     app.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_applied_twice_counts_once() {
-    let app = TestApp::start().await;
-    let writer = RealtimeWriter::connect(
+/// The real-time writer on `app`'s Redis.
+async fn writer(app: &TestApp) -> RealtimeWriter {
+    RealtimeWriter::connect(
         &app.config.redis,
         &app.config.realtime,
         &tokio_util::sync::CancellationToken::new(),
     )
     .await
     .unwrap()
-    .expect("connected");
+    .expect("connected")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_applied_twice_counts_once() {
+    let app = TestApp::start().await;
+    let writer = writer(&app).await;
     let keys = Keys {
         prefix: app.config.redis.key_prefix.clone(),
     };
@@ -281,14 +286,7 @@ fn several_tenants(tenants: &[String], at: i64) -> Vec<(Source, Option<BehaviorR
 /// gets the whole batch again: each tenant's own offsets say what it applied, so every
 /// tenant counts each event once. Then on `app`'s Redis (a single server or a cluster).
 async fn each_tenants_share_counts_once_across_a_crash(app: &TestApp) {
-    let writer = RealtimeWriter::connect(
-        &app.config.redis,
-        &app.config.realtime,
-        &tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-    .expect("connected");
+    let writer = writer(app).await;
     let tenants: Vec<String> = (0..8).map(|k| format!("{}_{k}", app.tenant)).collect();
     let at = now_ms();
     let batch = several_tenants(&tenants, at);

@@ -100,14 +100,8 @@ async fn post(http: &reqwest::Client, url: &str, key: &str, body: Bytes) -> anyh
 }
 
 fn main() -> anyhow::Result<()> {
-    // The load generator's runtime; the server gets one of its own (see the module's doc).
-    let server_runtime = cpu::server_runtime()?;
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(bench(server_runtime.handle().clone()));
-    server_runtime.shutdown_background();
-    outcome
+    // The load generator's runtime; the server gets a runtime of its own (see the module's doc).
+    cpu::beside_a_server(bench)
 }
 
 async fn bench(server: tokio::runtime::Handle) -> anyhow::Result<()> {

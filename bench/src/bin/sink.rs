@@ -357,14 +357,8 @@ async fn freshness(
 }
 
 fn main() -> anyhow::Result<()> {
-    // The bench's own runtime; the sink gets one of its own (see the module's doc).
-    let server_runtime = cpu::server_runtime()?;
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(bench(server_runtime.handle().clone()));
-    server_runtime.shutdown_background();
-    outcome
+    // The bench's own runtime; the sink gets a runtime of its own (see the module's doc).
+    cpu::beside_a_server(bench)
 }
 
 async fn bench(server: tokio::runtime::Handle) -> anyhow::Result<()> {

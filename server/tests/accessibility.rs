@@ -159,11 +159,7 @@ async fn problems(page: &Page, axe: &str, path: &str) -> Vec<String> {
 async fn every_page_passes_axe_at_desktop_and_phone_width_and_signs_in_by_keyboard() {
     let shop = support::shop::Shop::start().await;
     let app = &shop.app;
-    assert_eq!(
-        app.post_events(&support::feed_events(40, 8)).await.status(),
-        200
-    );
-    assert_eq!(app.wait_for_rows(40).await, 40);
+    app.feed(40, 40).await;
     support::add_operator(app, ADMIN, PASSWORD, &app.tenant, "admin");
     let axe = axe_source();
     let mut found = Vec::new();

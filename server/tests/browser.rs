@@ -24,9 +24,7 @@ async fn the_dashboard_hydrates_and_draws_the_trend_chart() {
     );
     let app = TestApp::start().await;
 
-    let events = support::feed_events(40, 8);
-    assert_eq!(app.post_events(&events).await.status(), 200);
-    assert_eq!(app.wait_for_rows(40).await, 40);
+    app.feed(40, 40).await;
 
     // Signed in the way an operator is: a sign-in link (the key in the fragment), then the
     // page asked for.
@@ -164,11 +162,7 @@ fn sign_in_link(app: &TestApp, next: &str) -> String {
 async fn the_overview_refreshes_itself_at_the_chosen_interval() {
     let shop = support::shop::Shop::start().await;
     let app = &shop.app;
-    assert_eq!(
-        app.post_events(&support::feed_events(40, 8)).await.status(),
-        200
-    );
-    assert_eq!(app.wait_for_rows(40).await, 40);
+    app.feed(40, 40).await;
 
     let page = shop
         .browser
@@ -206,11 +200,7 @@ async fn the_overview_refreshes_itself_at_the_chosen_interval() {
     assert!(setup.contains("Active scenarios1"), "{setup}");
     assert!(setup.contains("Items in the catalog"), "{setup}");
 
-    assert_eq!(
-        app.post_events(&support::feed_events(40, 8)).await.status(),
-        200
-    );
-    assert_eq!(app.wait_for_rows(80).await, 80);
+    app.feed(40, 80).await;
     support::wait_until(
         45,
         async || match impressions().await.as_str() {

@@ -99,11 +99,7 @@ async fn page(app: &TestApp, path: &str, cookie: &str, accept_language: &str) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_reads_in_chinese_when_the_browser_asks_for_it() {
     let app = TestApp::start().await;
-    assert_eq!(
-        app.post_events(&support::feed_events(40, 8)).await.status(),
-        200
-    );
-    assert_eq!(app.wait_for_rows(40).await, 40);
+    app.feed(40, 40).await;
     support::add_operator(&app, ADMIN, PASSWORD, &app.tenant, "admin");
     let signed_in = app
         .http

@@ -375,6 +375,14 @@ impl TestApp {
             .expect("the API answers")
     }
 
+    /// Posts `count` feed events ([`feed_events`], a click every 8th) to the API and waits
+    /// until the tenant has `rows` rows in ClickHouse (the ones before included).
+    #[allow(dead_code)]
+    pub async fn feed(&self, count: i64, rows: u64) {
+        assert_eq!(self.post_events(&feed_events(count, 8)).await.status(), 200);
+        assert_eq!(self.wait_for_rows(rows).await, rows);
+    }
+
     /// Loads `records` straight into ClickHouse with the sink's loader, as messages 0, 1, ...
     /// of partition 0 (no broker, no ingest checks: for datasets dated in the past).
     pub async fn load_records(&self, records: Vec<recoscope_core::BehaviorRecord>) {

@@ -26,6 +26,10 @@ pub struct IngestConfig {
     /// How far ahead of the server clock a timestamp may be (seconds).
     #[envconfig(from = "INGEST_MAX_FUTURE_SKEW_SECS", default = "300")]
     pub max_future_skew_secs: i64,
+    /// How far a client's clock (`sent_at`) may be from the server's and still be trusted
+    /// as it is (seconds); a clock further off has its batch moved onto the server's.
+    #[envconfig(from = "INGEST_CLOCK_TOLERANCE_SECS", default = "10")]
+    pub clock_tolerance_secs: i64,
     /// How old a timestamp may be (hours).
     #[envconfig(from = "INGEST_MAX_AGE_HOURS", default = "168")]
     pub max_age_hours: i64,
@@ -77,6 +81,11 @@ impl IngestConfig {
             "must not be negative",
         )?;
         ensure(
+            (0..=3600).contains(&self.clock_tolerance_secs),
+            "INGEST_CLOCK_TOLERANCE_SECS",
+            "must be between 0 and 3600 seconds",
+        )?;
+        ensure(
             self.max_age_hours > 0,
             "INGEST_MAX_AGE_HOURS",
             "must be positive",
@@ -122,6 +131,7 @@ impl IngestConfig {
             max_extra_bytes: self.max_extra_bytes,
             max_future_skew_ms: self.max_future_skew_secs * 1000,
             max_age_ms: self.max_age_hours * 3_600_000,
+            clock_tolerance_ms: self.clock_tolerance_secs * 1000,
             ..Default::default()
         }
     }

@@ -317,10 +317,10 @@ async fn ingest_request(
     );
     let received_at = now_ms();
     // A client that says when it sent the batch (the tracker does) has its timestamps
-    // checked on its own clock and then moved onto ours: a phone whose clock is an hour off
-    // still gets its events at the right time, and within the API's limits.
+    // checked on its own clock and, when that is off, moved onto ours: a phone whose clock
+    // is an hour off still gets its events at the right time, and within the API's limits.
     let client_clock = batch.client_clock(received_at);
-    let offset = batch.clock_offset(received_at);
+    let offset = batch.clock_offset(received_at, state.limits.clock_tolerance_ms);
     let (mut events, rejected) = parse_batch(batch.events, &state.limits, client_clock);
     if offset != 0 {
         for event in &mut events {

@@ -37,9 +37,22 @@ impl RawBody<'_> {
         self.sent_at.unwrap_or(received_at)
     }
 
-    /// What to add to a client timestamp to put it on the server's clock.
-    pub fn clock_offset(&self, received_at: i64) -> i64 {
-        received_at.saturating_sub(self.client_clock(received_at))
+    /// What to add to a client timestamp to put it on the server's clock: nothing while the
+    /// two clocks agree within `tolerance_ms`.
+    ///
+    /// `received_at - sent_at` is the clock difference plus the batch's time in transit,
+    /// and the transit differs from batch to batch. Moving every batch by it would shuffle a
+    /// tab's events that lie a few milliseconds apart in different batches (a like sent at
+    /// once, the click that leaves the page in a beacon), and a funnel needs their order.
+    /// A clock that is right is trusted as it is, so its events keep the order the page
+    /// gave them; only a clock further off than any transit is moved.
+    pub fn clock_offset(&self, received_at: i64, tolerance_ms: i64) -> i64 {
+        let offset = received_at.saturating_sub(self.client_clock(received_at));
+        if offset.saturating_abs() <= tolerance_ms {
+            0
+        } else {
+            offset
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub struct Limits {
     pub max_future_skew_ms: i64,
     /// How far back a timestamp may be (older events belong to a backfill, not to ingest).
     pub max_age_ms: i64,
+    /// How far a client's clock may be from the server's and still be trusted as it is
+    /// (see [`RawBody::clock_offset`](body::RawBody::clock_offset)).
+    pub clock_tolerance_ms: i64,
     /// Longest watch/dwell time (seconds), at most [`Seconds::MAX`].
     pub max_watch_seconds: f64,
 }
@@ -81,6 +84,7 @@ impl Default for Limits {
             max_extra_bytes: 4096,
             max_future_skew_ms: 5 * 60 * 1000,
             max_age_ms: 7 * 24 * 3600 * 1000,
+            clock_tolerance_ms: 10_000,
             max_watch_seconds: 24.0 * 3600.0,
         }
     }
@@ -101,7 +105,7 @@ impl Limits {
                 Seconds::MAX
             ));
         }
-        if self.max_future_skew_ms < 0 || self.max_age_ms <= 0 {
+        if self.max_future_skew_ms < 0 || self.max_age_ms <= 0 || self.clock_tolerance_ms < 0 {
             return Err("clock skew and maximum age must be positive".into());
         }
         Ok(())
@@ -208,10 +212,14 @@ mod tests {
         let body = split_body(r#"{"sent_at": 1000, "events": [{}]}"#).unwrap();
         assert_eq!(body.sent_at, Some(1000));
         assert_eq!(body.client_clock(5000), 1000);
-        assert_eq!(body.clock_offset(5000), 4000);
+        assert_eq!(body.clock_offset(5000, 3999), 4000);
+        assert_eq!(body.clock_offset(-3000, 3999), -4000);
+        // Within the tolerance the difference is transit, not a wrong clock: nothing moves.
+        assert_eq!(body.clock_offset(5000, 4000), 0);
+        assert_eq!(body.clock_offset(-3000, 4000), 0);
         let none = split_body(r#"{"events": [{}]}"#).unwrap();
         assert_eq!(
-            (none.client_clock(5000), none.clock_offset(5000)),
+            (none.client_clock(5000), none.clock_offset(5000, 0)),
             (5000, 0)
         );
         assert_eq!(

@@ -496,8 +496,10 @@ async fn five_seconds_in_view_and_five_hidden_are_five_seconds_of_dwell() {
     let page = shop.open("/shop/item/sku-7").await;
     let shown = std::time::Instant::now();
     pause(5000).await;
-    let other = shop.browser.new_page("about:blank").await.unwrap();
+    // In view at least until another tab is asked for: opening it can take a second on a
+    // busy machine, and the page may be hidden before the call returns.
     let visible = shown.elapsed().as_secs_f64();
+    let other = shop.browser.new_page("about:blank").await.unwrap();
     // The page learns it is hidden a moment later, longer on a busy machine (0.43 s was
     // seen in CI): the upper bound is when the page itself says so.
     let mut hidden_by = visible;
@@ -529,7 +531,7 @@ async fn five_seconds_in_view_and_five_hidden_are_five_seconds_of_dwell() {
     // `visible` and `hidden_by`.
     assert!(
         (visible - 0.8..=hidden_by + 0.3).contains(&dwell),
-        "dwell {dwell} s for {visible:.2} to {hidden_by:.2} s in view"
+        "dwell {dwell} s for {visible:.2} to {hidden_by:.2} s in view: {events:#?}"
     );
     shop.finish().await;
 }

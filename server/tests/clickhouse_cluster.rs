@@ -1,19 +1,24 @@
 //! ClickHouse cluster mode on a real local cluster: ZooKeeper and 2 shards × 2 replicas of
-//! ClickHouse (`scripts/clickhouse-cluster`, on free ports), the whole app pointed at it
-//! (`CLICKHOUSE_CLUSTER`, `CLICKHOUSE_SHARDS`). Events go through the API and the sink into
-//! the shards; the counts are exact, every analytics answer equals the single server's for
-//! the same events, and with one replica of each shard stopped (the read URL's node among
-//! them) reads and writes go on.
+//! ClickHouse (`scripts/clickhouse-cluster`, on free ports). The `recoscope all` binary runs
+//! with nothing but the variables an operator sets (`CLICKHOUSE_CLUSTER`,
+//! `CLICKHOUSE_SHARDS`) and is SIGKILLed while it loads; the API in the test reads through
+//! the same settings. Events go through the process's API and sink into the shards; the
+//! counts are exact, every analytics answer equals the single server's for the same events,
+//! and with one replica of each shard stopped (the read URL's node among them) reads and
+//! writes go on.
 
 mod support;
 
 use recoscope_clickhouse::{ClickHouse, ClickHouseConfig, Query};
 use recoscope_core::{ActionType, Event, Label, UnixMillis};
+use recoscope_server::roles::Roles;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
-use support::processes::free_port;
+use std::time::Duration;
+use support::posting::{send, Client};
+use support::processes::{free_port, RecoscopeProcess};
 use support::{unique, TestApp};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/clickhouse-cluster");
@@ -146,13 +151,6 @@ fn events(tag: &str, now_ms: i64) -> Vec<Event> {
     out
 }
 
-async fn post_all(app: &TestApp, events: &[Event]) {
-    for chunk in events.chunks(200) {
-        let response = app.post_events(chunk).await;
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    }
-}
-
 /// `GET path` with the app's read key, without the tenant's name (the apps' tenants differ).
 async fn answer(app: &TestApp, path: &str) -> Value {
     let (status, mut body) = app.get_json(path, Some(&app.read_key)).await;
@@ -194,12 +192,21 @@ async fn a_two_by_two_cluster_loads_exactly_answers_like_one_server_and_survives
 ) {
     let cluster = LocalCluster::start();
     let shards = cluster.setting("CLICKHOUSE_SHARDS");
-    let app = TestApp::start_with(|c| {
-        c.clickhouse.url = cluster.setting("CLICKHOUSE_URL");
-        c.clickhouse.cluster = cluster.setting("CLICKHOUSE_CLUSTER");
-        c.clickhouse.shards = shards.clone();
-    })
+    // Reads in the test; the process under test writes (its API, its sink).
+    let app = TestApp::start_roles(
+        Roles {
+            serve: true,
+            worker: false,
+        },
+        |c| {
+            c.clickhouse.url = cluster.setting("CLICKHOUSE_URL");
+            c.clickhouse.cluster = cluster.setting("CLICKHOUSE_CLUSTER");
+            c.clickhouse.shards = shards.clone();
+        },
+    )
     .await;
+    let mut process = RecoscopeProcess::start_role(&app.config, "all").await;
+    let client = Client::to_process(&app, &process);
     let single = TestApp::start().await;
     let nodes: Vec<Vec<String>> = shards
         .split(';')
@@ -209,8 +216,16 @@ async fn a_two_by_two_cluster_loads_exactly_answers_like_one_server_and_survives
     let now_ms = recoscope_core::clock::now_ms();
     let first = events("a", now_ms);
     let n = first.len() as u64;
-    post_all(&app, &first).await;
-    post_all(&single, &first).await;
+    // Killed while it loads the shards: its successor loads what was not, and no row twice.
+    let (start, rest) = first.split_at(first.len() / 3);
+    send(&client, start).await;
+    assert!(app.wait_for_rows(1).await >= 1);
+    tokio::join!(send(&client, rest), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        process.kill();
+        process.resume().await;
+    });
+    send(&Client::of(&single), &first).await;
     assert_eq!(app.wait_for_rows(n).await, n);
     assert_eq!(single.wait_for_rows(n).await, n);
 
@@ -250,7 +265,7 @@ async fn a_two_by_two_cluster_loads_exactly_answers_like_one_server_and_survives
     cluster.stop_node(3);
     let second = events("b", now_ms);
     let m = second.len() as u64;
-    post_all(&app, &second).await;
+    send(&client, &second).await;
     assert_eq!(app.wait_for_rows(n + m).await, n + m, "writes went on");
     let counts = app.event_counts().await.unwrap();
     assert_eq!((counts.rows, counts.distinct), (n + m, n + m));

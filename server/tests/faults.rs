@@ -21,11 +21,11 @@ use recoscope_clickhouse::Query;
 use recoscope_core::{ActionType, Event, Label};
 use recoscope_server::roles::Roles;
 use std::time::{Duration, Instant};
+use support::posting::{send, Client};
 use support::processes::{PrivateClickHouse, PrivateRedis, RecoscopeProcess, WorkerProcess};
 use support::TestApp;
 
 const N: usize = 3_000;
-const BATCH: usize = 50;
 
 /// N events with ids `fault-{i}`: several users, items, scenarios and every action type.
 fn events() -> Vec<Event> {
@@ -66,65 +66,6 @@ async fn api(adjust: impl FnOnce(&mut recoscope_server::config::Config)) -> Test
         },
     )
     .await
-}
-
-/// Where and as whom to post (owned, so a test can post while it restarts a part of `app`).
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Client {
-    fn of(app: &TestApp) -> Client {
-        Client {
-            http: app.http.clone(),
-            url: app.url("/api/v1/behaviors"),
-            key: app.key.clone(),
-        }
-    }
-
-    /// Posting to a `recoscope all` process of the test instead of the in-test API.
-    fn to_process(app: &TestApp, process: &RecoscopeProcess) -> Client {
-        Client {
-            http: app.http.clone(),
-            url: process.url("/api/v1/behaviors"),
-            key: app.key.clone(),
-        }
-    }
-}
-
-/// Posts each batch until it is accepted whole: 503 (broker away) is retried like a tracker
-/// does.
-async fn send(client: &Client, events: &[Event]) {
-    for batch in events.chunks(BATCH) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let sent = client
-                .http
-                .post(&client.url)
-                .header("X-Recoscope-Key", &client.key)
-                .json(&serde_json::json!({ "events": batch }))
-                .send()
-                .await;
-            // A process that is down (killed, restarting) refuses the connection: the batch
-            // is sent again, with the same ids, as the tracker does.
-            let Ok(response) = sent else {
-                assert!(Instant::now() < deadline, "the API never came back");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            };
-            let status = response.status();
-            if status == 200 {
-                let body: serde_json::Value = response.json().await.unwrap();
-                assert_eq!(body["accepted"], batch.len(), "{body}");
-                break;
-            }
-            assert_eq!(status, 503, "{}", response.text().await.unwrap());
-            assert!(Instant::now() < deadline, "the API kept answering 503");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
 }
 
 /// The ids sent that ClickHouse does not hold (for a failure's message).

@@ -6,10 +6,13 @@ mod support;
 
 use recoscope_core::realtime::Keys;
 use recoscope_core::{ActionType, BehaviorRecord, Event, Label, UnixMillis};
+use recoscope_server::roles::Roles;
 use recoscope_workers::batch::Source;
 use recoscope_workers::realtime::{weight, RealtimeWriter};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
+use support::posting::{send, Client};
+use support::processes::RecoscopeProcess;
 use support::TestApp;
 
 fn now_ms() -> i64 {
@@ -316,22 +319,32 @@ async fn each_tenants_share_of_a_batch_counts_once_across_a_crash() {
     app.cleanup().await;
 }
 
-/// The whole app on a Redis Cluster of three masters (`REDIS_CLUSTER=true`): the workers'
-/// partition leases, the real-time writer's per-tenant transactions and the live view's
-/// pipelines each keep to one slot; events sent to the API show in the live view; tenants'
-/// keys spread over the nodes; a redelivered batch counts once.
+/// The `recoscope all` binary on a Redis Cluster of three masters (`REDIS_CLUSTER=true`):
+/// the workers' partition leases, the real-time writer's per-tenant transactions and the live
+/// view's pipelines each keep to one slot; events sent to the process's API show in the live
+/// view; tenants' keys spread over the nodes; a redelivered batch counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_time_state_works_on_a_redis_cluster() {
     let cluster = support::processes::PrivateRedisCluster::start().await;
-    let app = TestApp::start_with(|c| {
-        c.redis.url = cluster.urls();
-        c.redis.cluster = true;
-    })
+    // The live view is read in the test; `recoscope all`, configured only by REDIS_URL (the
+    // nodes) and REDIS_CLUSTER=true, takes the events and runs the workers.
+    let app = TestApp::start_roles(
+        Roles {
+            serve: true,
+            worker: false,
+        },
+        |c| {
+            c.redis.url = cluster.urls();
+            c.redis.cluster = true;
+        },
+    )
     .await;
+    let process = RecoscopeProcess::start_role(&app.config, "all").await;
 
-    // Through the API and the workers (who found each other through leases in the cluster).
+    // Through the process's API and workers (who found each other through leases in the
+    // cluster).
     let sent = support::feed_events(40, 4);
-    assert_eq!(app.post_events(&sent).await.status(), 200);
+    send(&Client::to_process(&app, &process), &sent).await;
     support::wait_until(
         60,
         async || {

@@ -14,6 +14,7 @@
 
 pub mod dom;
 pub mod page;
+pub mod posting;
 pub mod processes;
 pub mod shop;
 

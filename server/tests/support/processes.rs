@@ -336,6 +336,8 @@ impl RecoscopeProcess {
             ),
             ("CLICKHOUSE_URL", config.clickhouse.url.clone()),
             ("CLICKHOUSE_DATABASE", config.clickhouse.database.clone()),
+            ("CLICKHOUSE_CLUSTER", config.clickhouse.cluster.clone()),
+            ("CLICKHOUSE_SHARDS", config.clickhouse.shards.clone()),
             ("SINK_GROUP_ID", config.sink.group_id.clone()),
             ("SINK_MAX_ROWS", config.sink.max_rows.to_string()),
             ("SINK_MAX_WAIT_MS", config.sink.max_wait_ms.to_string()),

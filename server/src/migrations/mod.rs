@@ -22,53 +22,42 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// A migration from its file in `sql/`; its version is the number the file name starts with.
+macro_rules! migration {
+    ($file:literal) => {
+        Migration {
+            version: version_of($file),
+            name: $file,
+            sql: include_str!(concat!("../../../sql/", $file)),
+        }
+    };
+}
+
+/// The number a migration's file name starts with (`0009_….sql` → 9); a name without one
+/// fails the build.
+const fn version_of(name: &str) -> u32 {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    let mut version = 0;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        version = version * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    assert!(i > 0, "a migration file name starts with its version");
+    version
+}
+
 /// Every migration, in order. `every_sql_file_is_listed` keeps this in step with `sql/`.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_user_behaviors.sql",
-        sql: include_str!("../../../sql/0001_user_behaviors.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_metrics_hourly.sql",
-        sql: include_str!("../../../sql/0002_metrics_hourly.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_sink_fence.sql",
-        sql: include_str!("../../../sql/0003_sink_fence.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_metrics_daily.sql",
-        sql: include_str!("../../../sql/0004_metrics_daily.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_item_stats_daily.sql",
-        sql: include_str!("../../../sql/0005_item_stats_daily.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_rollup_states.sql",
-        sql: include_str!("../../../sql/0006_rollup_states.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "0007_dwell_action.sql",
-        sql: include_str!("../../../sql/0007_dwell_action.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_drop_dead_rollups.sql",
-        sql: include_str!("../../../sql/0008_drop_dead_rollups.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_breakdowns_and_funnel_sample.sql",
-        sql: include_str!("../../../sql/0009_breakdowns_and_funnel_sample.sql"),
-    },
+    migration!("0001_user_behaviors.sql"),
+    migration!("0002_metrics_hourly.sql"),
+    migration!("0003_sink_fence.sql"),
+    migration!("0004_metrics_daily.sql"),
+    migration!("0005_item_stats_daily.sql"),
+    migration!("0006_rollup_states.sql"),
+    migration!("0007_dwell_action.sql"),
+    migration!("0008_drop_dead_rollups.sql"),
+    migration!("0009_breakdowns_and_funnel_sample.sql"),
 ];
 
 #[derive(Debug, Error)]

@@ -106,13 +106,7 @@ fn free_base_port() -> u16 {
 /// two apps get the same events.
 fn events(tag: &str, now_ms: i64) -> Vec<Event> {
     let mut out = Vec::new();
-    let mut seed: u64 = 0x5eed_c1a5_7e12_0017;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = support::numbers(0x5eed_c1a5_7e12_0017);
     for u in 0..60 {
         for session in 0..3 {
             let mut at = now_ms - 50 * 60_000 + next(40 * 60_000) as i64;

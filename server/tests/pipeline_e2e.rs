@@ -15,13 +15,7 @@ use support::TestApp;
 
 /// A deterministic little world: a few scenarios and users over three hours.
 fn generate(hour0_ms: i64) -> Vec<Event> {
-    let mut state: u64 = 0x2545F4914F6CDD1D;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut next = support::numbers(0x2545F4914F6CDD1D);
     let actions = [
         (ActionType::Impression, 60),
         (ActionType::Click, 15),

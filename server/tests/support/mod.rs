@@ -27,6 +27,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A deterministic stream of numbers below `n` (xorshift64 from `seed`), so generated
+/// datasets are the same in every run and in every app they are sent to.
+pub fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}
+
 /// A private tansu broker on a free port, its data (sqlite, so it survives a restart) in a
 /// temporary directory that is removed on drop.
 pub struct Broker {
